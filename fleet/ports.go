@@ -1,0 +1,86 @@
+package fleet
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists terminals, connections, synced data and commands.
+//
+// Implementations must be safe for concurrent use. Every read filters on
+// expiry itself (an item whose ExpiresAt is at or before now is treated as
+// absent) because the backing store may delete expired items lazily or never.
+// No method needs transactions: each is a single-item conditional write or
+// a batch of independent idempotent writes.
+type Store interface {
+	// CreateTerminal stores a new terminal record. ErrExists if the id is taken.
+	CreateTerminal(ctx context.Context, t Terminal) error
+	// Terminal returns the terminal record. ErrNotFound if absent.
+	Terminal(ctx context.Context, id string) (Terminal, error)
+	// Terminals lists terminals in id order, at most limit, starting after
+	// the opaque cursor ("" for the first page). It returns the cursor of the
+	// next page, "" after the last.
+	Terminals(ctx context.Context, cursor string, limit int) ([]Terminal, string, error)
+	// SetCredentials replaces the terminal's credentials. ErrNotFound if absent.
+	SetCredentials(ctx context.Context, id string, creds []Credential) error
+
+	// PutConnection records a connection binding. Idempotent.
+	PutConnection(ctx context.Context, c Connection) error
+	// Connection returns the binding of connID. ErrNotFound if absent or
+	// expired at now.
+	Connection(ctx context.Context, connID string, now time.Time) (Connection, error)
+	// DeleteConnection removes the binding. Idempotent: absent is not an error.
+	DeleteConnection(ctx context.Context, connID string) error
+
+	// MarkOnline makes connID the terminal's current connection, online, with
+	// ConnectedAt and LastSeen at. ErrNotFound if the terminal is absent.
+	MarkOnline(ctx context.Context, id, connID string, at time.Time) error
+	// MarkOffline marks the terminal offline with at and reason only if connID
+	// is still its current connection; it reports whether it did. A reconnect
+	// that raced ahead of a $disconnect therefore keeps the terminal online.
+	MarkOffline(ctx context.Context, id, connID string, at time.Time, reason string) (bool, error)
+	// Touch moves LastSeen forward to at (never backward) and, when non-empty,
+	// sets AgentVersion. ErrNotFound if the terminal is absent.
+	Touch(ctx context.Context, id string, at time.Time, agentVersion string) error
+
+	// PutConfig stores the terminal's reported config unless a newer one
+	// (by SyncedAt) is already stored. ErrNotFound if the terminal is absent.
+	PutConfig(ctx context.Context, id string, s Snapshot) error
+	// PutStatus stores s as the terminal's last known status (unless a newer
+	// one is stored), moves LastSeen forward to s.SyncedAt, and appends a
+	// history sample expiring at expiresAt. ErrNotFound if the terminal is absent.
+	PutStatus(ctx context.Context, id string, s Snapshot, expiresAt time.Time) error
+	// StatusHistory returns unexpired samples taken after since, oldest first,
+	// at most limit (the newest ones when there are more).
+	StatusHistory(ctx context.Context, id string, since, now time.Time, limit int) ([]StatusSample, error)
+
+	// PutLogChunk stores a chunk, keyed by (TerminalID, FirstSeq). Storing the
+	// same chunk again is a no-op in effect. It raises the terminal's LastSeq
+	// to the chunk's LastSeq and its Dropped to dropped, never lowering either.
+	PutLogChunk(ctx context.Context, c LogChunk, dropped uint64) error
+	// ScanLogChunks calls fn with the terminal's unexpired chunks ordered by
+	// FirstSeq, ascending from FirstSeq >= from, or descending from
+	// FirstSeq <= from when desc is set (from 0 with desc means from the
+	// newest). It stops when fn returns false or the chunks run out.
+	ScanLogChunks(ctx context.Context, terminalID string, from uint64, desc bool, now time.Time, fn func(LogChunk) bool) error
+
+	// PutCommands stores new pending commands. Idempotent per (TerminalID, RequestID).
+	PutCommands(ctx context.Context, cmds ...Command) error
+	// Command returns a stored command as stored (callers apply Effective).
+	// ErrNotFound if absent or expired.
+	Command(ctx context.Context, terminalID, requestID string, now time.Time) (Command, error)
+	// CompleteCommand records the outcome if the command is pending and its
+	// deadline is after c.At. ErrNotFound if absent; ErrConflict otherwise.
+	CompleteCommand(ctx context.Context, terminalID, requestID string, c Completion) error
+	// ClaimRefresh records that a refresh of what ("config", "status", "logs")
+	// was pushed at, if none was recorded after notBefore; it reports whether
+	// the caller won the claim. It bounds refresh pushes to one per window.
+	ClaimRefresh(ctx context.Context, id, what string, at, notBefore time.Time) (bool, error)
+}
+
+// Pusher sends a message to a connected terminal.
+type Pusher interface {
+	// Push delivers msg to the connection. It returns ErrGone when the
+	// connection no longer exists. Safe for concurrent use.
+	Push(ctx context.Context, connID string, msg []byte) error
+}

@@ -1,0 +1,174 @@
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Size limits imposed by API Gateway WebSocket APIs.
+const (
+	// MaxMessageBytes is the largest message API Gateway accepts (128 KB).
+	MaxMessageBytes = 128 * 1024
+	// MaxFrameBytes is the largest WebSocket frame API Gateway accepts (32 KB).
+	// API Gateway also bills messages in 32 KB units, so batches aim to fit one frame.
+	MaxFrameBytes = 32 * 1024
+	// MaxBatchSpan bounds LastSeq-FirstSeq+1 of one logs batch. Readers rely
+	// on it to merge overlapping batches without loading a terminal's whole history.
+	MaxBatchSpan = 4096
+	// MaxIDLength is the longest terminal id or request id accepted.
+	MaxIDLength = 128
+)
+
+// Message types.
+const (
+	TypeHello           = "hello"
+	TypeCommandResponse = "command_response"
+	TypeLogs            = "logs"
+	TypeStatus          = "status"
+	TypeHeartbeat       = "heartbeat"
+	TypeCommand         = "command"
+	TypeAck             = "ack"
+	TypeError           = "error"
+)
+
+// Command names.
+const (
+	CommandGetStatus = "get_status"
+	CommandGetConfig = "get_config"
+	CommandGetLogs   = "get_logs"
+	CommandSetConfig = "set_config"
+	CommandPing      = "ping"
+)
+
+// Commands lists every command a terminal must answer.
+var Commands = []string{CommandGetStatus, CommandGetConfig, CommandGetLogs, CommandSetConfig, CommandPing}
+
+// Log levels, lowest first.
+const (
+	LevelDebug = "debug"
+	LevelInfo  = "info"
+	LevelWarn  = "warn"
+	LevelError = "error"
+)
+
+// Encodings of a logs batch.
+const (
+	// EncodingGzip marks Data as base64 of gzip-compressed JSON array of LogEntry.
+	EncodingGzip = "gzip"
+)
+
+// Hello is the first message a terminal sends on every connection. The
+// server answers it by pulling status, config and logs.
+type Hello struct {
+	Type string `json:"type"`
+	// TerminalID, when set, must equal the terminal the connection
+	// authenticated as; it exists so a terminal can detect misconfiguration.
+	TerminalID   string   `json:"terminal_id,omitempty"`
+	AgentVersion string   `json:"agent_version,omitempty"`
+	Capabilities []string `json:"capabilities,omitempty"`
+	// LastAckSeq is the highest log sequence number the terminal has had acknowledged.
+	LastAckSeq uint64 `json:"last_ack_seq,omitempty"`
+	// ConfigVersion is the version of the configuration the terminal runs.
+	ConfigVersion string `json:"config_version,omitempty"`
+}
+
+// LogEntry is one log line. Seq is assigned by the terminal, starts at 1 and
+// increases by one per line for the life of the terminal.
+type LogEntry struct {
+	Seq     uint64            `json:"seq"`
+	Time    time.Time         `json:"ts"`
+	Level   string            `json:"level"`
+	Message string            `json:"msg"`
+	Source  string            `json:"source,omitempty"`
+	Attrs   map[string]string `json:"attrs,omitempty"`
+}
+
+// Logs is a batch of log lines pushed by a terminal. Exactly one of Entries
+// or Data is set; Data (with Encoding "gzip") carries the same entries
+// compressed. Entries are in strictly increasing Seq order and span at most
+// MaxBatchSpan sequence numbers.
+type Logs struct {
+	Type     string     `json:"type"`
+	Entries  []LogEntry `json:"entries,omitempty"`
+	Encoding string     `json:"encoding,omitempty"`
+	Data     []byte     `json:"data,omitempty"`
+	// Dropped is the terminal's running total of lines it dropped because
+	// its spool was full.
+	Dropped uint64 `json:"dropped,omitempty"`
+}
+
+// Status is a periodic status report. Status is a JSON object; the
+// well-known keys are listed in PROTOCOL.md (cpu_percent, memory_percent, ...).
+type Status struct {
+	Type   string          `json:"type"`
+	Status json.RawMessage `json:"status"`
+}
+
+// Heartbeat keeps the connection alive and the terminal's last-seen time current.
+type Heartbeat struct {
+	Type string `json:"type"`
+}
+
+// CommandResponse answers a Command.
+type CommandResponse struct {
+	Type      string          `json:"type"`
+	RequestID string          `json:"request_id"`
+	Command   string          `json:"command"`
+	Success   bool            `json:"success"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     string          `json:"error,omitempty"`
+}
+
+// Command is sent by the server; the terminal answers with a CommandResponse
+// carrying the same RequestID.
+type Command struct {
+	Type      string          `json:"type"`
+	RequestID string          `json:"request_id"`
+	Command   string          `json:"command"`
+	Params    json.RawMessage `json:"params,omitempty"`
+}
+
+// GetLogsParams are the parameters of get_logs.
+type GetLogsParams struct {
+	// Count is the maximum number of lines to return (default 100).
+	Count int `json:"count,omitempty"`
+	// SinceSeq asks for lines with Seq greater than it.
+	SinceSeq uint64 `json:"since_seq,omitempty"`
+}
+
+// GetLogsResult is the result of get_logs: the same shape as a Logs message
+// without its type.
+type GetLogsResult struct {
+	Entries  []LogEntry `json:"entries,omitempty"`
+	Encoding string     `json:"encoding,omitempty"`
+	Data     []byte     `json:"data,omitempty"`
+	Dropped  uint64     `json:"dropped,omitempty"`
+}
+
+// SetConfigParams are the parameters of set_config.
+type SetConfigParams struct {
+	Config  json.RawMessage `json:"config"`
+	Version string          `json:"version,omitempty"`
+}
+
+// SetConfigResult is the result of set_config.
+type SetConfigResult struct {
+	Version string `json:"version"`
+}
+
+// Ack acknowledges that the server has stored log lines FirstSeq..LastSeq
+// (inclusive) of the sending terminal; the terminal may drop them from its spool.
+type Ack struct {
+	Type     string `json:"type"`
+	Of       string `json:"of"`
+	FirstSeq uint64 `json:"first_seq,omitempty"`
+	LastSeq  uint64 `json:"last_seq,omitempty"`
+}
+
+// ErrorMessage tells a terminal why its message was rejected.
+type ErrorMessage struct {
+	Type      string `json:"type"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
