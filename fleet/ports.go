@@ -54,13 +54,16 @@ type Store interface {
 	// at most limit (the newest ones when there are more).
 	StatusHistory(ctx context.Context, id string, since, now time.Time, limit int) ([]StatusSample, error)
 
-	// PutLogChunk stores a chunk, keyed by (TerminalID, FirstSeq). Storing the
-	// same chunk again is a no-op in effect. It raises the terminal's LastSeq
-	// to the chunk's LastSeq and its Dropped to dropped, never lowering either.
+	// PutLogChunk stores a chunk, keyed by (TerminalID, LastSeq). Storing the
+	// same chunk again is a no-op in effect. A chunk with the same LastSeq as
+	// a stored one replaces it only if its FirstSeq is lower or equal (it then
+	// holds every line the stored one holds); otherwise it is ignored. It raises the
+	// terminal's LastSeq to the chunk's LastSeq and its Dropped to dropped,
+	// never lowering either.
 	PutLogChunk(ctx context.Context, c LogChunk, dropped uint64) error
 	// ScanLogChunks calls fn with the terminal's unexpired chunks ordered by
-	// FirstSeq, ascending from FirstSeq >= from, or descending from
-	// FirstSeq <= from when desc is set (from 0 with desc means from the
+	// LastSeq, ascending from LastSeq >= from, or descending from
+	// LastSeq <= from when desc is set (from 0 with desc means from the
 	// newest). It stops when fn returns false or the chunks run out.
 	ScanLogChunks(ctx context.Context, terminalID string, from uint64, desc bool, now time.Time, fn func(LogChunk) bool) error
 

@@ -1,0 +1,244 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgesync/edgesync/fleet"
+)
+
+func terminalContracts() []contract {
+	return []contract{
+		{"CreateTerminal/RoundTrip", testCreateRoundTrip},
+		{"CreateTerminal/MinimalRecord", testCreateMinimal},
+		{"CreateTerminal/ErrExists", testCreateExists},
+		{"Terminal/ErrNotFound", testTerminalNotFound},
+		{"Terminals/Paging", testTerminalsPaging},
+		{"SetCredentials", testSetCredentials},
+	}
+}
+
+func testCreateRoundTrip(t *testing.T, e env) {
+	id := e.id(t, "a")
+	want := create(t, e.store, id)
+	checkTerminal(t, get(t, e.store, id), want)
+}
+
+func testCreateMinimal(t *testing.T, e env) {
+	id := e.id(t, "a")
+	want := fleet.Terminal{ID: id, CreatedAt: at(0)}
+	if err := e.store.CreateTerminal(context.Background(), want); err != nil {
+		t.Fatalf("CreateTerminal(%s) with only ID and CreatedAt: %v", id, err)
+	}
+	checkTerminal(t, get(t, e.store, id), want)
+}
+
+func testCreateExists(t *testing.T, e env) {
+	ctx := context.Background()
+	id := e.id(t, "a")
+	want := create(t, e.store, id)
+	again := newTerminal(id)
+	again.Name = "impostor"
+	again.Credentials = nil
+	err := e.store.CreateTerminal(ctx, again)
+	wantErr(t, "second CreateTerminal with the same id", err, fleet.ErrExists)
+	checkTerminal(t, get(t, e.store, id), want)
+}
+
+func testTerminalNotFound(t *testing.T, e env) {
+	ctx := context.Background()
+	id := e.id(t, "a")
+	create(t, e.store, id)
+	for _, missing := range []string{e.id(t, "b"), id + "x", id[:len(id)-1]} {
+		_, err := e.store.Terminal(ctx, missing)
+		wantErr(t, "Terminal("+missing+")", err, fleet.ErrNotFound)
+	}
+}
+
+// testTerminalsPaging creates terminals whose ids sort in a known order and
+// walks the whole listing with several page sizes. Other terminals (a
+// shared store) may be interleaved; the checks allow for them.
+func testTerminalsPaging(t *testing.T, e env) {
+	ctx := context.Background()
+	// Suffixes in byte order: '-' < '0' < ':' < 'A' < '_' < 'a'.
+	suffixes := []string{"-1", "0", "1", "2", ":x", "A", "B", "Z", "_", "a", "b", "c", "z"}
+	var mine []string
+	// Create out of order to show the store sorts.
+	for i := len(suffixes) - 1; i >= 0; i-- {
+		id := e.id(t, suffixes[i])
+		create(t, e.store, id)
+	}
+	for _, s := range suffixes {
+		mine = append(mine, e.id(t, s))
+	}
+	prefix := e.id(t, "")
+
+	for _, limit := range []int{1, 2, 5, 1000} {
+		t.Run(fmt.Sprintf("limit=%d", limit), func(t *testing.T) {
+			var got []string
+			var prev string
+			cursor := ""
+			for page := 0; ; page++ {
+				if page > 100000 {
+					t.Fatalf("limit %d: more than 100000 pages; the cursor does not advance", limit)
+				}
+				terms, next, err := e.store.Terminals(ctx, cursor, limit)
+				if err != nil {
+					t.Fatalf("Terminals(%q, %d) page %d: %v", cursor, limit, page, err)
+				}
+				if len(terms) > limit {
+					t.Fatalf("Terminals(_, %d) page %d: got %d terminals, want at most %d", limit, page, len(terms), limit)
+				}
+				if len(terms) == 0 {
+					t.Fatalf("Terminals(_, %d) page %d: got an empty page (cursor %q); the cursor before it should have been \"\" since the previous page held the last terminal", limit, page, cursor)
+				}
+				for _, term := range terms {
+					if term.ID <= prev {
+						t.Fatalf("Terminals(_, %d): id %q listed after %q; want strictly ascending id order across pages", limit, term.ID, prev)
+					}
+					prev = term.ID
+					if strings.HasPrefix(term.ID, prefix) {
+						got = append(got, term.ID)
+						if want := "terminal " + term.ID; term.Name != want {
+							t.Errorf("listed terminal %s: Name %q, want %q (listing must return full records)", term.ID, term.Name, want)
+						}
+						if !sameTime(term.CreatedAt, newTerminal(term.ID).CreatedAt) {
+							t.Errorf("listed terminal %s: CreatedAt %v, want %v", term.ID, term.CreatedAt, newTerminal(term.ID).CreatedAt)
+						}
+					}
+				}
+				if next == "" {
+					break
+				}
+				cursor = next
+			}
+			if !sameStrings(got, mine) {
+				t.Errorf("Terminals with limit %d listed our terminals\n  got  %q\n  want %q", limit, got, mine)
+			}
+		})
+	}
+}
+
+func testSetCredentials(t *testing.T, e env) {
+	ctx := context.Background()
+	id := e.id(t, "a")
+	want := create(t, e.store, id)
+
+	want.Credentials = []fleet.Credential{{ID: "cred-3", Hash: []byte{1, 2, 3, 4, 5, 6, 7, 8}, CreatedAt: at(time.Second), NotAfter: at(48 * time.Hour)}}
+	if err := e.store.SetCredentials(ctx, id, want.Credentials); err != nil {
+		t.Fatalf("SetCredentials(%s): %v", id, err)
+	}
+	checkTerminal(t, get(t, e.store, id), want)
+
+	want.Credentials = nil
+	if err := e.store.SetCredentials(ctx, id, nil); err != nil {
+		t.Fatalf("SetCredentials(%s, nil): %v", id, err)
+	}
+	checkTerminal(t, get(t, e.store, id), want)
+
+	missing := e.id(t, "b")
+	err := e.store.SetCredentials(ctx, missing, want.Credentials)
+	wantErr(t, "SetCredentials of an absent terminal", err, fleet.ErrNotFound)
+	if _, err := e.store.Terminal(ctx, missing); err == nil {
+		t.Errorf("SetCredentials of an absent terminal created it")
+	}
+}
+
+func connectionContracts() []contract {
+	return []contract{
+		{"Connection/RoundTripAndExpiry", testConnectionExpiry},
+		{"Connection/PutIdempotent", testConnectionIdempotent},
+		{"Connection/DeleteIdempotent", testConnectionDelete},
+	}
+}
+
+func newConnection(e env, t *testing.T, suffix string) fleet.Connection {
+	return fleet.Connection{
+		// API Gateway connection ids look like "L0SM9cOFvHcCIhw=".
+		ID:          "Cn" + e.id(t, suffix) + "=",
+		TerminalID:  e.id(t, "term"),
+		ConnectedAt: at(0),
+		SourceIP:    "203.0.113.7",
+		ExpiresAt:   at(2*time.Hour + 10*time.Minute),
+	}
+}
+
+func testConnectionExpiry(t *testing.T, e env) {
+	ctx := context.Background()
+	c := newConnection(e, t, "c1")
+	if err := e.store.PutConnection(ctx, c); err != nil {
+		t.Fatalf("PutConnection: %v", err)
+	}
+	tests := []struct {
+		name    string
+		now     time.Time
+		present bool
+	}{
+		{"at connect", c.ConnectedAt, true},
+		{"before connect", c.ConnectedAt.Add(-time.Hour), true},
+		{"1ms before expiry", c.ExpiresAt.Add(-time.Millisecond), true},
+		{"at expiry", c.ExpiresAt, false},
+		{"1ms after expiry", c.ExpiresAt.Add(time.Millisecond), false},
+		{"a day after expiry", c.ExpiresAt.Add(24 * time.Hour), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := e.store.Connection(ctx, c.ID, tt.now)
+			if !tt.present {
+				wantErr(t, "Connection past its ExpiresAt", err, fleet.ErrNotFound)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Connection(%s, %v): %v", c.ID, tt.now, err)
+			}
+			checkConnection(t, got, c)
+		})
+	}
+	// Expired but still stored: reading again before expiry still works.
+	if _, err := e.store.Connection(ctx, c.ID, c.ConnectedAt); err != nil {
+		t.Errorf("Connection before expiry after an expired read: %v", err)
+	}
+	_, err := e.store.Connection(ctx, c.ID+"x", c.ConnectedAt)
+	wantErr(t, "Connection of an unknown id", err, fleet.ErrNotFound)
+}
+
+func testConnectionIdempotent(t *testing.T, e env) {
+	ctx := context.Background()
+	c := newConnection(e, t, "c1")
+	for i := 0; i < 3; i++ {
+		if err := e.store.PutConnection(ctx, c); err != nil {
+			t.Fatalf("PutConnection #%d: %v", i+1, err)
+		}
+	}
+	got, err := e.store.Connection(ctx, c.ID, c.ConnectedAt)
+	if err != nil {
+		t.Fatalf("Connection: %v", err)
+	}
+	checkConnection(t, got, c)
+}
+
+func testConnectionDelete(t *testing.T, e env) {
+	ctx := context.Background()
+	c := newConnection(e, t, "c1")
+	other := newConnection(e, t, "c2")
+	for _, x := range []fleet.Connection{c, other} {
+		if err := e.store.PutConnection(ctx, x); err != nil {
+			t.Fatalf("PutConnection(%s): %v", x.ID, err)
+		}
+	}
+	if err := e.store.DeleteConnection(ctx, c.ID); err != nil {
+		t.Fatalf("DeleteConnection: %v", err)
+	}
+	_, err := e.store.Connection(ctx, c.ID, c.ConnectedAt)
+	wantErr(t, "Connection after DeleteConnection", err, fleet.ErrNotFound)
+	wantErr(t, "DeleteConnection again", e.store.DeleteConnection(ctx, c.ID), nil)
+	wantErr(t, "DeleteConnection of a never stored id", e.store.DeleteConnection(ctx, c.ID+"never"), nil)
+	if got, err := e.store.Connection(ctx, other.ID, other.ConnectedAt); err != nil {
+		t.Errorf("Connection(%s) after deleting another connection: %v", other.ID, err)
+	} else {
+		checkConnection(t, got, other)
+	}
+}
