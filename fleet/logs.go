@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,14 +149,15 @@ func (s *Service) TerminalLogs(ctx context.Context, id string, q LogQuery) (LogP
 //
 // Chunks are keyed by LastSeq. Read newest first, a chunk ending at L is
 // followed only by chunks ending at or below L, so every buffered line above
-// L is final: backward reads need no look-ahead. Read oldest first, a later
+// L is final: backward reads need no look-ahead (an older page starts its
+// scan up to MaxBatchSpan-1 above its bound, for chunks that straddle it). Read oldest first, a later
 // chunk can start up to protocol.MaxBatchSpan-1 below its end, so forward
 // reads cut short by count look ahead a bounded number of chunks.
 type logReader struct {
-	s       *Service
-	id      string
-	now     time.Time
-	match   func(*protocol.LogEntry) bool
+	s        *Service
+	id       string
+	now      time.Time
+	match    func(*protocol.LogEntry) bool
 	scanned  int
 	lastRead uint64    // LastSeq of the last chunk read
 	newest   time.Time // newest StoredAt among chunks read
@@ -181,7 +183,7 @@ func (r *logReader) forward(ctx context.Context, after uint64, limit int) ([]pro
 	extra := 0
 	stoppedEarly := false
 	var cutoff uint64
-	err := r.s.store.ScanLogChunks(ctx, r.id, after+1, false, r.now, func(c LogChunk) bool {
+	err := r.s.store.ScanLogChunks(ctx, r.id, min(after, math.MaxUint64-1)+1, false, r.now, func(c LogChunk) bool {
 		if full {
 			// Only chunks that may hold a line at or below cutoff matter.
 			if c.LastSeq >= cutoff+protocol.MaxBatchSpan || extra >= lookAheadChunks {
@@ -234,7 +236,16 @@ func (r *logReader) backward(ctx context.Context, hi uint64, limit int) ([]proto
 	final := 0 // matching lines known complete: those above the current chunk's LastSeq
 	lowest := hi + 1
 	exhausted := true
-	err := r.s.store.ScanLogChunks(ctx, r.id, hi, true, r.now, func(c LogChunk) bool {
+	// A chunk ending above hi can still hold lines at or below it, but it
+	// starts at most MaxBatchSpan-1 below its end.
+	from := hi + protocol.MaxBatchSpan - 1
+	if from < hi {
+		from = 0 // overflow: start from the newest
+	}
+	err := r.s.store.ScanLogChunks(ctx, r.id, from, true, r.now, func(c LogChunk) bool {
+		if c.FirstSeq > hi {
+			return true
+		}
 		// Lines above c.LastSeq can no longer gain a duplicate or a neighbour.
 		final = countAbove(pending, c.LastSeq)
 		if final >= limit || r.scanned >= maxChunksPerRead {

@@ -187,8 +187,9 @@ func InflateEntries(encoding string, entries []LogEntry, data []byte) ([]LogEntr
 	}
 }
 
-// ValidateEntries checks a batch: at least one entry, strictly increasing
-// sequence numbers starting at 1 or more, a span of at most MaxBatchSpan,
+// ValidateEntries checks a batch: at least one entry, consecutive sequence
+// numbers (each one more than the last) starting at 1 or more, at most
+// MaxBatchSpan entries,
 // a known level and a bounded message on every line.
 func ValidateEntries(entries []LogEntry) error {
 	if len(entries) == 0 {
@@ -199,8 +200,8 @@ func ValidateEntries(entries []LogEntry) error {
 		if e.Seq == 0 {
 			return errorf(CodeInvalid, "entries[%d].seq: must be 1 or more", i)
 		}
-		if i > 0 && e.Seq <= entries[i-1].Seq {
-			return errorf(CodeInvalid, "entries[%d].seq: %d does not follow %d (must increase strictly)", i, e.Seq, entries[i-1].Seq)
+		if i > 0 && e.Seq != entries[i-1].Seq+1 {
+			return errorf(CodeInvalid, "entries[%d].seq: %d does not follow %d (must increase by exactly one; split batches at gaps)", i, e.Seq, entries[i-1].Seq)
 		}
 		level, ok := NormalizeLevel(e.Level)
 		if !ok {

@@ -85,8 +85,8 @@ type LogEntry struct {
 
 // Logs is a batch of log lines pushed by a terminal. Exactly one of Entries
 // or Data is set; Data (with Encoding "gzip") carries the same entries
-// compressed. Entries are in strictly increasing Seq order and span at most
-// MaxBatchSpan sequence numbers.
+// compressed. Entries have consecutive sequence numbers (a terminal splits a
+// batch where a gap would fall) and a batch holds at most MaxBatchSpan.
 type Logs struct {
 	Type     string     `json:"type"`
 	Entries  []LogEntry `json:"entries,omitempty"`

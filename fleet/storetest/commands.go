@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -68,6 +69,17 @@ func testCommandRoundTrip(t *testing.T, e env) {
 
 	if err := e.store.PutCommands(ctx); err != nil {
 		t.Errorf("PutCommands with no commands: %v", err)
+	}
+	// More commands than one DynamoDB batch write (25) holds.
+	var many []fleet.Command
+	for i := 0; i < 30; i++ {
+		many = append(many, newCommand(id, fmt.Sprintf("batch-%02d", i), protocol.CommandPing))
+	}
+	if err := e.store.PutCommands(ctx, many...); err != nil {
+		t.Fatalf("PutCommands of 30: %v", err)
+	}
+	for _, c := range many {
+		checkCommand(t, getCommand(t, e.store, id, c.RequestID, at(0)), c)
 	}
 	_, err := e.store.Command(ctx, id, "req-3", at(0))
 	wantErr(t, "Command of an unknown request id", err, fleet.ErrNotFound)

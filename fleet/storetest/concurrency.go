@@ -16,6 +16,7 @@ func concurrencyContracts() []contract {
 	return []contract{
 		{"Concurrent/Touch", testConcurrentTouch},
 		{"Concurrent/PutLogChunk", testConcurrentPutLogChunk},
+		{"Concurrent/PutLogChunkSameLastSeq", testConcurrentSameLastSeq},
 		{"Concurrent/MixedUpdatesLoseNothing", testConcurrentMixed},
 		{"Concurrent/ClaimRefreshOneWinner", testConcurrentClaim},
 		{"Concurrent/CompleteCommandOneWinner", testConcurrentComplete},
@@ -66,6 +67,28 @@ func testConcurrentPutLogChunk(t *testing.T, e env) {
 	if got := scan(t, e.store, id, 0, false, at(0), 0); len(got) != workers {
 		t.Errorf("chunks stored: got %d, want %d", len(got), workers)
 	}
+}
+
+// testConcurrentSameLastSeq stores chunks that all end at the same LastSeq
+// at once: whatever the order, the one with the lowest FirstSeq must remain
+// (a read-compare-write without a condition may keep a narrower one).
+func testConcurrentSameLastSeq(t *testing.T, e env) {
+	id := e.id(t, "a")
+	want := create(t, e.store, id)
+	const last = 100
+	parallel(workers, func(i int) {
+		c := chunk(id, uint64(i+1), last, at(time.Hour))
+		if err := e.store.PutLogChunk(context.Background(), c, uint64(i)); err != nil {
+			t.Errorf("PutLogChunk #%d: %v", i, err)
+		}
+	})
+	want.LastSeq, want.Dropped = last, workers-1
+	checkTerminal(t, get(t, e.store, id), want)
+	got := scan(t, e.store, id, 0, false, at(0), 0)
+	if len(got) != 1 {
+		t.Fatalf("chunks stored: got %v, want 1..%d only", spans(got), last)
+	}
+	checkChunk(t, got[0], chunk(id, 1, last, at(time.Hour)))
 }
 
 // testConcurrentMixed runs every kind of terminal update at once; a store

@@ -8,9 +8,11 @@
 // Run covers every method of fleet.Store and every sentence of its
 // documented contract: sentinel errors, paging, expiry filtered on read,
 // conditional updates (presence, newer-wins snapshots, monotonic LastSeen,
-// LastSeq and Dropped), log chunk scans in both directions, command
-// completion rules, refresh claims, and concurrent updates that must not
-// lose one another.
+// LastSeq and Dropped), log chunks keyed and scanned by LastSeq in both
+// directions, overlapping log chunks (of chunks ending at the same LastSeq
+// the one with the lowest FirstSeq remains, also when stored concurrently),
+// command completion rules, refresh claims, and concurrent updates that
+// must not lose one another.
 //
 // Requirements on the store under test:
 //   - newStore may return a fresh store per call or the same shared store:
@@ -25,4 +27,30 @@
 //     now (or at) as a parameter, and the suite passes fixed times in 2099 so
 //     that a real DynamoDB table's TTL deletion never removes an item while
 //     a test reads it.
+//
+// Where the port's wording leaves room, the suite checks these readings:
+//   - Terminals: a page is never empty unless the whole listing is, so the
+//     page holding the last terminal returns cursor "" (not a cursor to an
+//     empty page). Pages may be shorter than limit.
+//   - MarkOffline clears ConnectionID along with Online, so a repeated
+//     MarkOffline for the same connection returns false.
+//   - MarkOffline, StatusHistory and ClaimRefresh of an absent terminal may
+//     return ErrNotFound or no error; no method creates a terminal record.
+//   - Touch with an older time keeps LastSeen but still sets AgentVersion.
+//   - PutStatus with an older snapshot keeps the stored status but still
+//     appends its history sample.
+//   - PutCommands never overwrites a stored command: storing one again after
+//     it completed leaves it completed.
+//   - ClaimRefresh: a claim recorded exactly at notBefore no longer blocks
+//     ("recorded after notBefore" is strict).
+//   - PutLogChunk with the same FirstSeq and LastSeq as a stored chunk
+//     replaces it ("lower or equal"): the chunk stored last is the one kept,
+//     StoredAt and ExpiresAt included.
+//   - PutLogChunk of a chunk that is ignored (same LastSeq, higher FirstSeq)
+//     still raises the terminal's Dropped: "ignored" is about the chunk, and
+//     the terminal update sentence has no condition.
+//   - Large items: a log chunk of about 115 KB of entries (one API Gateway
+//     message, uncompressed), scans over more than 1 MB of chunks, listings
+//     of 150 terminals with limit 500 and PutCommands of 30 commands, so
+//     implementations must page DynamoDB queries and split batch calls.
 package storetest

@@ -114,13 +114,14 @@ func sanitize(name string) string {
 func newTerminal(id string) fleet.Terminal {
 	return fleet.Terminal{
 		ID:     id,
-		Name:   "terminal " + id,
+		Name:   "Caméra 北门 " + id,
 		Groups: []string{"line-1", "north"},
 		Credentials: []fleet.Credential{
 			{ID: "cred-1", Hash: bytes.Repeat([]byte{0xab, 0x01}, 16), CreatedAt: at(-time.Hour), NotAfter: at(time.Hour)},
 			{ID: "cred-2", Hash: bytes.Repeat([]byte{0x00, 0xff}, 16), CreatedAt: at(-time.Minute)},
 		},
-		CreatedAt: at(-2 * time.Hour),
+		// Not UTC: stores may normalise the zone but must keep the instant.
+		CreatedAt: at(-2 * time.Hour).In(time.FixedZone("UTC+8", 8*3600)),
 	}
 }
 
@@ -312,7 +313,7 @@ func checkChunk(t *testing.T, got, want fleet.LogChunk) {
 			}
 		}
 	}
-	d.report(t, fmt.Sprintf("chunk %s/%d", want.TerminalID, want.FirstSeq))
+	d.report(t, fmt.Sprintf("chunk %s/%d..%d", want.TerminalID, want.FirstSeq, want.LastSeq))
 }
 
 // wantErr fails t unless err matches target (errors.Is); target nil means

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -17,7 +18,9 @@ func terminalContracts() []contract {
 		{"CreateTerminal/ErrExists", testCreateExists},
 		{"Terminal/ErrNotFound", testTerminalNotFound},
 		{"Terminals/Paging", testTerminalsPaging},
+		{"Terminals/ManyTerminals", testManyTerminals},
 		{"SetCredentials", testSetCredentials},
+		{"NoMethodCreatesTerminals", testNoMethodCreates},
 	}
 }
 
@@ -102,7 +105,7 @@ func testTerminalsPaging(t *testing.T, e env) {
 					prev = term.ID
 					if strings.HasPrefix(term.ID, prefix) {
 						got = append(got, term.ID)
-						if want := "terminal " + term.ID; term.Name != want {
+						if want := newTerminal(term.ID).Name; term.Name != want {
 							t.Errorf("listed terminal %s: Name %q, want %q (listing must return full records)", term.ID, term.Name, want)
 						}
 						if !sameTime(term.CreatedAt, newTerminal(term.ID).CreatedAt) {
@@ -119,6 +122,54 @@ func testTerminalsPaging(t *testing.T, e env) {
 				t.Errorf("Terminals with limit %d listed our terminals\n  got  %q\n  want %q", limit, got, mine)
 			}
 		})
+	}
+}
+
+// testManyTerminals lists 150 terminals with the largest page the service
+// asks for (500), more than one DynamoDB BatchGetItem call (100 keys) holds.
+func testManyTerminals(t *testing.T, e env) {
+	ctx := context.Background()
+	const n = 150
+	var want []string
+	for i := 0; i < n; i++ {
+		want = append(want, e.id(t, fmt.Sprintf("%03d", i)))
+	}
+	parallel(8, func(w int) {
+		for i := w; i < n; i += 8 {
+			if err := e.store.CreateTerminal(ctx, newTerminal(want[i])); err != nil {
+				t.Errorf("CreateTerminal(%s): %v", want[i], err)
+			}
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	prefix := e.id(t, "")
+	var got []string
+	cursor := ""
+	for page := 0; ; page++ {
+		if page > 10000 {
+			t.Fatalf("more than 10000 pages of 500; the cursor does not advance")
+		}
+		terms, next, err := e.store.Terminals(ctx, cursor, 500)
+		if err != nil {
+			t.Fatalf("Terminals(%q, 500): %v", cursor, err)
+		}
+		for _, term := range terms {
+			if strings.HasPrefix(term.ID, prefix) {
+				got = append(got, term.ID)
+				if term.Name != newTerminal(term.ID).Name {
+					t.Errorf("listed terminal %s: Name %q, want %q", term.ID, term.Name, newTerminal(term.ID).Name)
+				}
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if !sameStrings(got, want) {
+		t.Errorf("listed %d of our terminals, want %d in id order\n  got  %q\n  want %q", len(got), len(want), got, want)
 	}
 }
 
@@ -240,5 +291,45 @@ func testConnectionDelete(t *testing.T, e env) {
 		t.Errorf("Connection(%s) after deleting another connection: %v", other.ID, err)
 	} else {
 		checkConnection(t, got, other)
+	}
+}
+
+// testNoMethodCreates calls every method that names a terminal
+// with an absent one: each may fail with ErrNotFound or succeed, but the
+// terminal must stay absent (an update must not leave a partial record).
+func testNoMethodCreates(t *testing.T, e env) {
+	ctx := context.Background()
+	id := e.id(t, "a")
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"PutConnection", func() error {
+			return e.store.PutConnection(ctx, fleet.Connection{ID: "Cn" + id + "=", TerminalID: id, ConnectedAt: at(0), ExpiresAt: at(time.Hour)})
+		}},
+		{"MarkOnline", func() error { return e.store.MarkOnline(ctx, id, "c=", at(0)) }},
+		{"MarkOffline", func() error { _, err := e.store.MarkOffline(ctx, id, "c=", at(0), "x"); return err }},
+		{"Touch", func() error { return e.store.Touch(ctx, id, at(0), "1.0.0") }},
+		{"SetCredentials", func() error { return e.store.SetCredentials(ctx, id, newTerminal(id).Credentials) }},
+		{"PutConfig", func() error { return e.store.PutConfig(ctx, id, config("v1", at(0))) }},
+		{"PutStatus", func() error { return e.store.PutStatus(ctx, id, status(1, at(0)), at(time.Hour)) }},
+		{"StatusHistory", func() error { _, err := e.store.StatusHistory(ctx, id, time.Time{}, at(0), 10); return err }},
+		{"PutLogChunk", func() error { return e.store.PutLogChunk(ctx, chunk(id, 1, 3, at(time.Hour)), 1) }},
+		{"ScanLogChunks", func() error {
+			return e.store.ScanLogChunks(ctx, id, 0, true, at(0), func(fleet.LogChunk) bool { return true })
+		}},
+		{"PutCommands", func() error { return e.store.PutCommands(ctx, newCommand(id, "req-1", "ping")) }},
+		{"CompleteCommand", func() error {
+			return e.store.CompleteCommand(ctx, id, "req-1", fleet.Completion{State: fleet.CommandSucceeded, At: at(time.Second)})
+		}},
+		{"ClaimRefresh", func() error { _, err := e.store.ClaimRefresh(ctx, id, "logs", at(0), at(-time.Minute)); return err }},
+	}
+	for _, c := range calls {
+		if err := c.call(); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+			t.Errorf("%s for an absent terminal: got error %v, want nil or ErrNotFound", c.name, err)
+		}
+		if _, err := e.store.Terminal(ctx, id); !errors.Is(err, fleet.ErrNotFound) {
+			t.Fatalf("Terminal after %s for an absent terminal: got error %v, want ErrNotFound", c.name, err)
+		}
 	}
 }

@@ -1,0 +1,209 @@
+// Command edgesync administers an edgesync fleet: it creates terminals and
+// manages their credentials, against the embedded store of the local stack
+// or a DynamoDB table.
+//
+//	edgesync terminals create press-07 [-name "Press 7"] [-group hall-a]
+//	edgesync terminals list
+//	edgesync terminals rotate press-07 [-overlap 24h]
+//	edgesync terminals revoke press-07 [-credential ID]
+//
+// Store selection (before the subcommand): -table NAME (DynamoDB, with the
+// standard AWS credential chain; -dynamodb-endpoint URL for dynalite or
+// LocalStack) or -store PATH (embedded, default .edgesync/edgesync.db; the
+// local stack must be stopped, it holds the file).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/edgesync/edgesync/fleet"
+	"github.com/edgesync/edgesync/infra/dynamo"
+	"github.com/edgesync/edgesync/infra/embedded"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "edgesync:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `usage: edgesync [-store PATH | -table NAME [-dynamodb-endpoint URL]] terminals <command>
+
+commands:
+  create ID [-name NAME] [-group GROUP]...   register a terminal; prints its token once
+  list                                       list terminals and their credentials
+  rotate ID [-overlap 24h]                   issue a new token; old ones work for -overlap
+  revoke ID [-credential CRED]               end one credential, or all of them
+`
+
+// offline is the Pusher of a process that never pushes.
+type offline struct{}
+
+func (offline) Push(context.Context, string, []byte) error { return fleet.ErrOffline }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("edgesync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	storePath := fs.String("store", ".edgesync/edgesync.db", "embedded store file")
+	table := fs.String("table", os.Getenv("EDGESYNC_TABLE"), "DynamoDB table (overrides -store)")
+	endpoint := fs.String("dynamodb-endpoint", os.Getenv("EDGESYNC_DYNAMODB_ENDPOINT"), "DynamoDB endpoint URL")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	rest := fs.Args()
+	if len(rest) < 2 || rest[0] != "terminals" {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	store, closeStore, err := openStore(ctx, *storePath, *table, *endpoint)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	svc := fleet.NewService(store, offline{}, fleet.DefaultConfig())
+	return terminals(ctx, svc, rest[1], rest[2:], stdout, stderr)
+}
+
+func openStore(ctx context.Context, path, table, endpoint string) (fleet.Store, func(), error) {
+	if table == "" {
+		if err := os.MkdirAll(dirOf(path), 0o700); err != nil {
+			return nil, nil, err
+		}
+		st, err := embedded.Open(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		return st, func() { st.Close() }, nil
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	return dynamo.New(client, table), func() {}, nil
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i > 0 {
+		return path[:i]
+	}
+	return "."
+}
+
+// groups collects repeated -group flags.
+type groups []string
+
+func (g *groups) String() string     { return strings.Join(*g, ",") }
+func (g *groups) Set(v string) error { *g = append(*g, v); return nil }
+
+func terminals(ctx context.Context, svc *fleet.Service, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("terminals "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "display name (create)")
+	var gs groups
+	fs.Var(&gs, "group", "terminal group, repeatable (create)")
+	overlap := fs.Duration("overlap", 24*time.Hour, "how long old tokens keep working (rotate)")
+	credential := fs.String("credential", "", "credential id to revoke; all if empty (revoke)")
+	id := ""
+	if cmd != "list" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		id, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	switch cmd {
+	case "create":
+		token, err := svc.CreateTerminal(ctx, id, *name, gs)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created terminal %s\ntoken (shown once, store it on the device): %s\n", id, token)
+	case "rotate":
+		token, err := svc.RotateToken(ctx, id, *overlap)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new token for %s (old tokens work for %v more): %s\n", id, *overlap, token)
+	case "revoke":
+		if err := svc.RevokeToken(ctx, id, *credential); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked %s of %s\n", orAll(*credential), id)
+	case "list":
+		return list(ctx, svc, stdout)
+	default:
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	return nil
+}
+
+func orAll(cred string) string {
+	if cred == "" {
+		return "every credential"
+	}
+	return "credential " + cred
+}
+
+func list(ctx context.Context, svc *fleet.Service, stdout io.Writer) error {
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tNAME\tONLINE\tLAST SEEN\tCREDENTIALS")
+	cursor := ""
+	for {
+		ts, next, err := svc.Terminals(ctx, cursor, fleet.MaxPageSize)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			var creds []string
+			for _, c := range t.Credentials {
+				state := "active"
+				if !c.NotAfter.IsZero() {
+					state = "until " + c.NotAfter.UTC().Format(time.RFC3339)
+				}
+				creds = append(creds, c.ID+" ("+state+")")
+			}
+			seen := "never"
+			if !t.LastSeen.IsZero() {
+				seen = t.LastSeen.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\n", t.ID, t.Name, t.Online, seen, strings.Join(creds, ", "))
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return w.Flush()
+}

@@ -1,0 +1,76 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RotateToken issues a new token for the terminal. Existing credentials
+// keep working for overlap (so a fleet can roll the new token out), then
+// stop; a credential that already ends sooner keeps its earlier end.
+func (s *Service) RotateToken(ctx context.Context, id string, overlap time.Duration) (string, error) {
+	if overlap < 0 {
+		return "", fmt.Errorf("overlap %v: must not be negative: %w", overlap, ErrInvalid)
+	}
+	t, err := s.lookup(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	end := now.Add(overlap)
+	creds := make([]Credential, 0, len(t.Credentials)+1)
+	for _, c := range t.Credentials {
+		if !c.NotAfter.IsZero() && !now.Before(c.NotAfter) {
+			continue // long dead: drop it
+		}
+		if c.NotAfter.IsZero() || end.Before(c.NotAfter) {
+			c.NotAfter = end
+		}
+		creds = append(creds, c)
+	}
+	token, cred := NewToken(now)
+	creds = append(creds, cred)
+	if err := s.store.SetCredentials(ctx, t.ID, creds); err != nil {
+		return "", fmt.Errorf("rotate token of %s: %w", id, err)
+	}
+	return token, nil
+}
+
+// RevokeToken ends one credential (by its id) or, with credID "", every
+// credential of the terminal at once. ErrNotFound for an unknown credential.
+// A revoked token fails at the next $connect; a live connection is not cut.
+func (s *Service) RevokeToken(ctx context.Context, id, credID string) error {
+	t, err := s.lookup(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	found := false
+	for i := range t.Credentials {
+		c := &t.Credentials[i]
+		if credID != "" && c.ID != credID {
+			continue
+		}
+		found = true
+		if c.NotAfter.IsZero() || now.Before(c.NotAfter) {
+			c.NotAfter = now
+		}
+	}
+	if credID != "" && !found {
+		return fmt.Errorf("revoke credential %s of %s: %w", credID, id, ErrNotFound)
+	}
+	if err := s.store.SetCredentials(ctx, t.ID, t.Credentials); err != nil {
+		return fmt.Errorf("revoke credentials of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Credentials returns the terminal's credentials (hashes are never shown).
+func (s *Service) Credentials(ctx context.Context, id string) ([]Credential, error) {
+	t, err := s.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return t.Credentials, nil
+}

@@ -1,0 +1,658 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/edgesync/edgesync/fleet"
+)
+
+// Bucket names.
+var (
+	metaBucket        = []byte("meta")
+	terminalsBucket   = []byte("terminals")
+	connectionsBucket = []byte("connections")
+	statusBucket      = []byte("status")
+	logsBucket        = []byte("logs")
+	commandsBucket    = []byte("commands")
+)
+
+// format is the version of the file layout, stored under meta/format.
+// Version 2 keys log chunks by LastSeq (version 1 keyed them by FirstSeq).
+const format = "2"
+
+// scanPage is how many log chunks ScanLogChunks reads per transaction; fn
+// is called outside transactions so it may use the store itself.
+const scanPage = 64
+
+// Store is a fleet.Store kept in one bbolt file. Create it with Open and
+// release it with Close. It is safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ fleet.Store = (*Store)(nil)
+
+// Open opens the store file at path, creating it (mode 0600) and its
+// buckets if needed. It fails after a second if another process holds the
+// file, and on a file written in an unknown format.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open store %s: file is locked by another process: %w", path, err)
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(metaBucket)
+		if err != nil {
+			return err
+		}
+		switch v := meta.Get([]byte("format")); {
+		case v == nil:
+			if err := meta.Put([]byte("format"), []byte(format)); err != nil {
+				return err
+			}
+		case string(v) != format:
+			return fmt.Errorf("file format %q, this build reads only format %q (the file was written by another edgesync version; move it aside to start with an empty store)", v, format)
+		}
+		for _, name := range [][]byte{terminalsBucket, connectionsBucket, statusBucket, logsBucket, commandsBucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close releases the file. The Store must not be used afterwards.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.db.Path(), err)
+	}
+	return nil
+}
+
+// view runs fn in a read transaction after checking ctx.
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction after checking ctx.
+func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
+}
+
+func get[T any](b *bolt.Bucket, key []byte) (T, bool, error) {
+	var v T
+	data := b.Get(key)
+	if data == nil {
+		return v, false, nil
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, false, fmt.Errorf("decode %q: %w", key, err)
+	}
+	return v, true, nil
+}
+
+func put(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %q: %w", key, err)
+	}
+	return b.Put(key, data)
+}
+
+// updateTerminal loads terminal id, lets fn change it, and writes it back
+// when fn reports a change, all in one transaction. ErrNotFound if absent.
+func (s *Store) updateTerminal(ctx context.Context, id string, fn func(r *terminalRecord) (changed bool, err error)) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		return updateTerminalTx(tx, id, fn)
+	})
+}
+
+func updateTerminalTx(tx *bolt.Tx, id string, fn func(r *terminalRecord) (bool, error)) error {
+	if id == "" {
+		return fleet.ErrNotFound
+	}
+	b := tx.Bucket(terminalsBucket)
+	r, ok, err := get[terminalRecord](b, []byte(id))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fleet.ErrNotFound
+	}
+	changed, err := fn(&r)
+	if err != nil || !changed {
+		return err
+	}
+	return put(b, []byte(id), r)
+}
+
+// CreateTerminal stores a new terminal record. ErrExists if the id is taken.
+func (s *Store) CreateTerminal(ctx context.Context, t fleet.Terminal) error {
+	if t.ID == "" {
+		return fmt.Errorf("create terminal: empty id: %w", fleet.ErrInvalid)
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(terminalsBucket)
+		if b.Get([]byte(t.ID)) != nil {
+			return fleet.ErrExists
+		}
+		return put(b, []byte(t.ID), newTerminalRecord(t))
+	})
+	if err != nil {
+		return fmt.Errorf("create terminal %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// Terminal returns the terminal record. ErrNotFound if absent.
+func (s *Store) Terminal(ctx context.Context, id string) (fleet.Terminal, error) {
+	var r terminalRecord
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		var err error
+		r, ok, err = get[terminalRecord](tx.Bucket(terminalsBucket), []byte(id))
+		if err == nil && !ok {
+			err = fleet.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fleet.Terminal{}, fmt.Errorf("get terminal %s: %w", id, err)
+	}
+	return r.terminal(), nil
+}
+
+// Terminals lists terminals in id order, at most limit, starting after the
+// cursor ("" for the first page). It returns the next page's cursor, ""
+// after the last. A limit below 1 or a malformed cursor is ErrInvalid.
+func (s *Store) Terminals(ctx context.Context, cursor string, limit int) ([]fleet.Terminal, string, error) {
+	if limit < 1 {
+		return nil, "", fmt.Errorf("list terminals: limit %d: must be at least 1: %w", limit, fleet.ErrInvalid)
+	}
+	after, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("list terminals: malformed cursor: %w", fleet.ErrInvalid)
+	}
+	var out []fleet.Terminal
+	var next string
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(terminalsBucket).Cursor()
+		k, v := c.First()
+		if len(after) > 0 {
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			var r terminalRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			out = append(out, r.terminal())
+		}
+		if k != nil && len(out) > 0 {
+			next = base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].ID))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list terminals: %w", err)
+	}
+	return out, next, nil
+}
+
+// SetCredentials replaces the terminal's credentials. ErrNotFound if absent.
+func (s *Store) SetCredentials(ctx context.Context, id string, creds []fleet.Credential) error {
+	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		r.Credentials = credentialRecords(creds)
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("set credentials of %s: %w", id, err)
+	}
+	return nil
+}
+
+// PutConnection records a connection binding. Idempotent.
+func (s *Store) PutConnection(ctx context.Context, c fleet.Connection) error {
+	if c.ID == "" {
+		return fmt.Errorf("put connection: empty id: %w", fleet.ErrInvalid)
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		return put(tx.Bucket(connectionsBucket), []byte(c.ID), newConnectionRecord(c))
+	})
+	if err != nil {
+		return fmt.Errorf("put connection %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Connection returns the binding of connID. ErrNotFound if absent or
+// expired at now.
+func (s *Store) Connection(ctx context.Context, connID string, now time.Time) (fleet.Connection, error) {
+	var r connectionRecord
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var ok bool
+		var err error
+		r, ok, err = get[connectionRecord](tx.Bucket(connectionsBucket), []byte(connID))
+		if err == nil && (!ok || expired(r.ExpiresAt, now)) {
+			err = fleet.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fleet.Connection{}, fmt.Errorf("get connection %s: %w", connID, err)
+	}
+	return r.connection(), nil
+}
+
+// DeleteConnection removes the binding. Idempotent: absent is not an error.
+func (s *Store) DeleteConnection(ctx context.Context, connID string) error {
+	if connID == "" {
+		return nil
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(connectionsBucket).Delete([]byte(connID))
+	})
+	if err != nil {
+		return fmt.Errorf("delete connection %s: %w", connID, err)
+	}
+	return nil
+}
+
+// MarkOnline makes connID the terminal's current connection, online, with
+// ConnectedAt at and LastSeen moved forward to at. ErrNotFound if the
+// terminal is absent.
+func (s *Store) MarkOnline(ctx context.Context, id, connID string, at time.Time) error {
+	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		r.Online, r.ConnectionID, r.ConnectedAt = true, connID, utc(at)
+		r.LastSeen = later(r.LastSeen, at)
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark %s online on %s: %w", id, connID, err)
+	}
+	return nil
+}
+
+// MarkOffline marks the terminal offline with at and reason only if connID
+// is still its current, online connection; it reports whether it did.
+// ErrNotFound if the terminal is absent.
+func (s *Store) MarkOffline(ctx context.Context, id, connID string, at time.Time, reason string) (bool, error) {
+	did := false
+	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		if !r.Online || r.ConnectionID != connID {
+			return false, nil
+		}
+		r.Online, r.ConnectionID = false, ""
+		r.DisconnectedAt, r.DisconnectReason = utc(at), reason
+		did = true
+		return true, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("mark %s offline from %s: %w", id, connID, err)
+	}
+	return did, nil
+}
+
+// Touch moves LastSeen forward to at (never backward) and, when non-empty,
+// sets AgentVersion. ErrNotFound if the terminal is absent.
+func (s *Store) Touch(ctx context.Context, id string, at time.Time, agentVersion string) error {
+	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		changed := at.After(r.LastSeen) || (agentVersion != "" && agentVersion != r.AgentVersion)
+		r.LastSeen = later(r.LastSeen, at)
+		if agentVersion != "" {
+			r.AgentVersion = agentVersion
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return fmt.Errorf("touch %s: %w", id, err)
+	}
+	return nil
+}
+
+// PutConfig stores the terminal's reported config unless a newer one (by
+// SyncedAt) is already stored. ErrNotFound if the terminal is absent.
+func (s *Store) PutConfig(ctx context.Context, id string, snap fleet.Snapshot) error {
+	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		if r.Config.SyncedAt.After(snap.SyncedAt) {
+			return false, nil
+		}
+		r.Config = newSnapshotRecord(snap)
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("put config of %s: %w", id, err)
+	}
+	return nil
+}
+
+// PutStatus stores snap as the terminal's last known status (unless a
+// newer one is stored), moves LastSeen forward to snap.SyncedAt, and
+// appends a history sample expiring at expiresAt, in one transaction.
+// ErrNotFound if the terminal is absent.
+func (s *Store) PutStatus(ctx context.Context, id string, snap fleet.Snapshot, expiresAt time.Time) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		err := updateTerminalTx(tx, id, func(r *terminalRecord) (bool, error) {
+			if !r.Status.SyncedAt.After(snap.SyncedAt) {
+				r.Status = newSnapshotRecord(snap)
+			}
+			r.LastSeen = later(r.LastSeen, snap.SyncedAt)
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		hist, err := tx.Bucket(statusBucket).CreateBucketIfNotExists([]byte(id))
+		if err != nil {
+			return err
+		}
+		sample := sampleRecord{At: utc(snap.SyncedAt), Data: clone(snap.Data), ExpiresAt: utc(expiresAt)}
+		return put(hist, timeKey(snap.SyncedAt), sample)
+	})
+	if err != nil {
+		return fmt.Errorf("put status of %s: %w", id, err)
+	}
+	return nil
+}
+
+// StatusHistory returns unexpired samples taken after since, oldest first,
+// at most limit (the newest ones when there are more). A limit below 1 is
+// ErrInvalid.
+func (s *Store) StatusHistory(ctx context.Context, id string, since, now time.Time, limit int) ([]fleet.StatusSample, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("status history of %s: limit %d: must be at least 1: %w", id, limit, fleet.ErrInvalid)
+	}
+	var out []fleet.StatusSample
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		hist := tx.Bucket(statusBucket).Bucket([]byte(id))
+		if hist == nil {
+			return nil
+		}
+		sinceKey := timeKey(since)
+		c := hist.Cursor()
+		// Walk from the newest back to since, keeping the newest limit.
+		for k, v := c.Last(); k != nil && bytes.Compare(k, sinceKey) > 0 && len(out) < limit; k, v = c.Prev() {
+			var r sampleRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode sample %x: %w", k, err)
+			}
+			if !expired(r.ExpiresAt, now) {
+				out = append(out, r.sample())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("status history of %s: %w", id, err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// PutLogChunk stores a chunk, keyed by (TerminalID, LastSeq); storing the
+// same chunk again is a no-op in effect. A chunk with the same LastSeq as a
+// stored one replaces it only if its FirstSeq is lower or equal; otherwise
+// it is ignored (not an error). Either way it raises the terminal's LastSeq
+// to the chunk's LastSeq and its Dropped to dropped, never lowering either,
+// in the same transaction. ErrNotFound if the terminal is absent.
+//
+// The stored chunk is compared whether or not it has expired (PutLogChunk
+// has no now): until Sweep deletes it, an expired chunk still blocks a
+// narrower one with its LastSeq.
+func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint64) error {
+	if c.LastSeq < c.FirstSeq {
+		return fmt.Errorf("put log chunk %s/%d..%d: LastSeq before FirstSeq: %w", c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid)
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		err := updateTerminalTx(tx, c.TerminalID, func(r *terminalRecord) (bool, error) {
+			changed := c.LastSeq > r.LastSeq || dropped > r.Dropped
+			r.LastSeq = max(r.LastSeq, c.LastSeq)
+			r.Dropped = max(r.Dropped, dropped)
+			return changed, nil
+		})
+		if err != nil {
+			return err
+		}
+		logs, err := tx.Bucket(logsBucket).CreateBucketIfNotExists([]byte(c.TerminalID))
+		if err != nil {
+			return err
+		}
+		key := seqKey(c.LastSeq)
+		stored, ok, err := get[chunkBounds](logs, key)
+		if err != nil {
+			return err
+		}
+		if ok && stored.FirstSeq < c.FirstSeq {
+			return nil // the stored chunk holds every line of this one
+		}
+		return put(logs, key, newChunkRecord(c))
+	})
+	if err != nil {
+		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
+	}
+	return nil
+}
+
+// ScanLogChunks calls fn with the terminal's unexpired chunks ordered by
+// LastSeq, ascending from LastSeq >= from, or descending from
+// LastSeq <= from when desc is set (from 0 with desc means from the
+// newest). It stops when fn returns false or the chunks run out. fn runs
+// outside any transaction, so it may call the store.
+func (s *Store) ScanLogChunks(ctx context.Context, terminalID string, from uint64, desc bool, now time.Time, fn func(fleet.LogChunk) bool) error {
+	var resume []byte // key to continue from (exclusive); nil on the first page
+	for {
+		var page []fleet.LogChunk
+		more := false
+		err := s.view(ctx, func(tx *bolt.Tx) error {
+			logs := tx.Bucket(logsBucket).Bucket([]byte(terminalID))
+			if logs == nil {
+				return nil
+			}
+			c := logs.Cursor()
+			var k, v []byte
+			switch {
+			case resume != nil:
+				k, v = c.Seek(resume)
+				if desc {
+					// Seek lands on resume (still stored) or the next key.
+					if k == nil {
+						k, v = c.Last()
+					}
+					for k != nil && bytes.Compare(k, resume) >= 0 {
+						k, v = c.Prev()
+					}
+				} else if k != nil && bytes.Equal(k, resume) {
+					k, v = c.Next()
+				}
+			case desc && from == 0:
+				k, v = c.Last()
+			case desc:
+				start := seqKey(from)
+				k, v = c.Seek(start)
+				if k == nil {
+					k, v = c.Last()
+				} else if bytes.Compare(k, start) > 0 {
+					k, v = c.Prev()
+				}
+			default:
+				k, v = c.Seek(seqKey(from))
+			}
+			for ; k != nil; k, v = step(c, desc) {
+				if len(page) == scanPage {
+					more = true
+					return nil
+				}
+				resume = append(resume[:0], k...)
+				var r chunkRecord
+				if err := json.Unmarshal(v, &r); err != nil {
+					return fmt.Errorf("decode chunk %x: %w", k, err)
+				}
+				if !expired(r.ExpiresAt, now) {
+					page = append(page, r.chunk())
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("scan log chunks of %s: %w", terminalID, err)
+		}
+		for _, c := range page {
+			if !fn(c) {
+				return nil
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+func step(c *bolt.Cursor, desc bool) ([]byte, []byte) {
+	if desc {
+		return c.Prev()
+	}
+	return c.Next()
+}
+
+// PutCommands stores new pending commands. Idempotent per (TerminalID,
+// RequestID): a command already stored, pending or completed, is kept.
+func (s *Store) PutCommands(ctx context.Context, cmds ...fleet.Command) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	for _, c := range cmds {
+		if c.TerminalID == "" || c.RequestID == "" {
+			return fmt.Errorf("put command %s/%s: empty terminal or request id: %w", c.TerminalID, c.RequestID, fleet.ErrInvalid)
+		}
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		for _, c := range cmds {
+			b, err := tx.Bucket(commandsBucket).CreateBucketIfNotExists([]byte(c.TerminalID))
+			if err != nil {
+				return fmt.Errorf("command %s/%s: %w", c.TerminalID, c.RequestID, err)
+			}
+			if b.Get([]byte(c.RequestID)) != nil {
+				continue
+			}
+			if err := put(b, []byte(c.RequestID), newCommandRecord(c)); err != nil {
+				return fmt.Errorf("command %s/%s: %w", c.TerminalID, c.RequestID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put %d commands: %w", len(cmds), err)
+	}
+	return nil
+}
+
+// getCommandTx returns the stored command or ErrNotFound.
+func getCommandTx(tx *bolt.Tx, terminalID, requestID string) (*bolt.Bucket, commandRecord, error) {
+	b := tx.Bucket(commandsBucket).Bucket([]byte(terminalID))
+	if b == nil {
+		return nil, commandRecord{}, fleet.ErrNotFound
+	}
+	r, ok, err := get[commandRecord](b, []byte(requestID))
+	if err == nil && !ok {
+		err = fleet.ErrNotFound
+	}
+	return b, r, err
+}
+
+// Command returns a stored command as stored (callers apply Effective).
+// ErrNotFound if absent or expired.
+func (s *Store) Command(ctx context.Context, terminalID, requestID string, now time.Time) (fleet.Command, error) {
+	var r commandRecord
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		_, r, err = getCommandTx(tx, terminalID, requestID)
+		if err == nil && expired(r.ExpiresAt, now) {
+			err = fleet.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fleet.Command{}, fmt.Errorf("get command %s/%s: %w", terminalID, requestID, err)
+	}
+	return r.command(), nil
+}
+
+// CompleteCommand records the outcome if the command is pending and its
+// deadline is after c.At. ErrNotFound if absent (or expired at c.At);
+// ErrConflict otherwise; ErrInvalid unless c.State is succeeded or failed.
+func (s *Store) CompleteCommand(ctx context.Context, terminalID, requestID string, c fleet.Completion) error {
+	if c.State != fleet.CommandSucceeded && c.State != fleet.CommandFailed {
+		return fmt.Errorf("complete command %s/%s: state %q: %w", terminalID, requestID, c.State, fleet.ErrInvalid)
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b, r, err := getCommandTx(tx, terminalID, requestID)
+		if err != nil {
+			return err
+		}
+		if expired(r.ExpiresAt, c.At) {
+			return fleet.ErrNotFound
+		}
+		if r.State != fleet.CommandPending {
+			return fmt.Errorf("already %s: %w", r.State, fleet.ErrConflict)
+		}
+		if !r.Deadline.After(c.At) {
+			return fmt.Errorf("deadline %s passed: %w", r.Deadline.Format(time.RFC3339Nano), fleet.ErrConflict)
+		}
+		r.State, r.Result, r.Error, r.CompletedAt = c.State, clone(c.Result), c.Error, utc(c.At)
+		return put(b, []byte(requestID), r)
+	})
+	if err != nil {
+		return fmt.Errorf("complete command %s/%s: %w", terminalID, requestID, err)
+	}
+	return nil
+}
+
+// ClaimRefresh records that a refresh of what was pushed at, if none was
+// recorded after notBefore; it reports whether the caller won the claim.
+// ErrNotFound if the terminal is absent.
+func (s *Store) ClaimRefresh(ctx context.Context, id, what string, at, notBefore time.Time) (bool, error) {
+	won := false
+	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		if last, ok := r.Refresh[what]; ok && last.After(notBefore) {
+			return false, nil
+		}
+		if r.Refresh == nil {
+			r.Refresh = map[string]time.Time{}
+		}
+		r.Refresh[what] = utc(at)
+		won = true
+		return true, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim %s refresh of %s: %w", what, id, err)
+	}
+	return won, nil
+}
