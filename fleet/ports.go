@@ -19,7 +19,8 @@ type Store interface {
 	Terminal(ctx context.Context, id string) (Terminal, error)
 	// Terminals lists terminals in id order, at most limit, starting after
 	// the opaque cursor ("" for the first page). It returns the cursor of the
-	// next page, "" after the last.
+	// next page, "" with the page that holds the last terminal (a page is
+	// never empty unless the listing is). A malformed cursor is ErrInvalid.
 	Terminals(ctx context.Context, cursor string, limit int) ([]Terminal, string, error)
 	// SetCredentials replaces the terminal's credentials. ErrNotFound if absent.
 	SetCredentials(ctx context.Context, id string, creds []Credential) error
@@ -38,9 +39,11 @@ type Store interface {
 	// MarkOffline marks the terminal offline with at and reason only if connID
 	// is still its current connection; it reports whether it did. A reconnect
 	// that raced ahead of a $disconnect therefore keeps the terminal online.
+	// It clears ConnectionID, so repeating it reports false.
 	MarkOffline(ctx context.Context, id, connID string, at time.Time, reason string) (bool, error)
 	// Touch moves LastSeen forward to at (never backward) and, when non-empty,
-	// sets AgentVersion. ErrNotFound if the terminal is absent.
+	// sets AgentVersion (even when at is older). ErrNotFound if the terminal
+	// is absent; no method ever creates a terminal record.
 	Touch(ctx context.Context, id string, at time.Time, agentVersion string) error
 
 	// PutConfig stores the terminal's reported config unless a newer one
@@ -48,7 +51,8 @@ type Store interface {
 	PutConfig(ctx context.Context, id string, s Snapshot) error
 	// PutStatus stores s as the terminal's last known status (unless a newer
 	// one is stored), moves LastSeen forward to s.SyncedAt, and appends a
-	// history sample expiring at expiresAt. ErrNotFound if the terminal is absent.
+	// history sample expiring at expiresAt (also when s is older than the
+	// stored status). ErrNotFound if the terminal is absent.
 	PutStatus(ctx context.Context, id string, s Snapshot, expiresAt time.Time) error
 	// StatusHistory returns unexpired samples taken after since, oldest first,
 	// at most limit (the newest ones when there are more).
@@ -67,7 +71,8 @@ type Store interface {
 	// newest). It stops when fn returns false or the chunks run out.
 	ScanLogChunks(ctx context.Context, terminalID string, from uint64, desc bool, now time.Time, fn func(LogChunk) bool) error
 
-	// PutCommands stores new pending commands. Idempotent per (TerminalID, RequestID).
+	// PutCommands stores new pending commands. Idempotent per (TerminalID,
+	// RequestID): a stored command, completed or not, is never overwritten.
 	PutCommands(ctx context.Context, cmds ...Command) error
 	// Command returns a stored command as stored (callers apply Effective).
 	// ErrNotFound if absent or expired.
@@ -76,8 +81,9 @@ type Store interface {
 	// deadline is after c.At. ErrNotFound if absent; ErrConflict otherwise.
 	CompleteCommand(ctx context.Context, terminalID, requestID string, c Completion) error
 	// ClaimRefresh records that a refresh of what ("config", "status", "logs")
-	// was pushed at, if none was recorded after notBefore; it reports whether
-	// the caller won the claim. It bounds refresh pushes to one per window.
+	// was pushed at, if none was recorded strictly after notBefore; it reports
+	// whether the caller won the claim. It bounds refresh pushes to one per
+	// window. Exactly one of concurrent callers wins.
 	ClaimRefresh(ctx context.Context, id, what string, at, notBefore time.Time) (bool, error)
 }
 
