@@ -1,0 +1,133 @@
+package lambdaenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/edgesync/edgesync/fleet"
+	"github.com/edgesync/edgesync/infra/apigw"
+	"github.com/edgesync/edgesync/infra/dynamo"
+)
+
+// Environment variable names set by template.yaml.
+const (
+	// VarTableName names the DynamoDB table (required).
+	VarTableName = "TABLE_NAME"
+	// VarConnectionsURL is the management endpoint of the WebSocket stage,
+	// https://{api-id}.execute-api.{region}.amazonaws.com/{stage} (required by
+	// functions that push to terminals).
+	VarConnectionsURL = "CONNECTIONS_URL"
+)
+
+// Pushing says whether a function pushes messages to terminals, and so
+// whether it needs CONNECTIONS_URL.
+type Pushing bool
+
+// The two kinds of function.
+const (
+	// NeverPushes: $connect and $disconnect. API Gateway does not let
+	// $connect post to the connection it is accepting; $disconnect has no one
+	// left to post to. CONNECTIONS_URL is optional.
+	NeverPushes Pushing = false
+	// Pushes: $default and the query function send commands to terminals.
+	// CONNECTIONS_URL is required.
+	Pushes Pushing = true
+)
+
+// Env is a function's configuration as read from its environment.
+type Env struct {
+	TableName string
+	// ConnectionsURL is empty only for a function that never pushes and was
+	// given none.
+	ConnectionsURL string
+	Fleet          fleet.Config
+}
+
+// Read reads the environment through getenv. It reports every missing or
+// malformed variable at once, so a misconfigured function fails at start-up
+// with one message saying what to fix.
+func Read(getenv func(string) string, pushing Pushing) (Env, error) {
+	var errs []error
+	env := Env{
+		TableName:      strings.TrimSpace(getenv(VarTableName)),
+		ConnectionsURL: strings.TrimSpace(getenv(VarConnectionsURL)),
+	}
+	if env.TableName == "" {
+		errs = append(errs, fmt.Errorf("%s is not set: it names the DynamoDB table", VarTableName))
+	}
+	switch {
+	case env.ConnectionsURL == "" && pushing == Pushes:
+		errs = append(errs, fmt.Errorf("%s is not set: it is the WebSocket stage's management endpoint, https://{api-id}.execute-api.{region}.amazonaws.com/{stage}", VarConnectionsURL))
+	case env.ConnectionsURL != "":
+		if err := checkURL(env.ConnectionsURL); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", VarConnectionsURL, err))
+		}
+	}
+	cfg, err := fleet.LoadConfig(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	env.Fleet = cfg
+	if len(errs) > 0 {
+		return Env{}, fmt.Errorf("function environment: %w", errors.Join(errs...))
+	}
+	return env, nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", s, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL with a host", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q has a query or fragment; want just the stage endpoint", s)
+	}
+	return nil
+}
+
+// NewService builds the AWS clients from the default configuration
+// (modified by optFns) and returns the service on the table, pushing through
+// the management API at env.ConnectionsURL.
+func NewService(ctx context.Context, env Env, optFns ...func(*config.LoadOptions) error) (*fleet.Service, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx, optFns...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	store := dynamo.New(dynamodb.NewFromConfig(awsCfg), env.TableName)
+	var pusher fleet.Pusher = noConnectionsURL{}
+	if env.ConnectionsURL != "" {
+		pusher = apigw.New(apigatewaymanagementapi.NewFromConfig(awsCfg, func(o *apigatewaymanagementapi.Options) {
+			o.BaseEndpoint = aws.String(env.ConnectionsURL)
+		}))
+	}
+	return fleet.NewService(store, pusher, env.Fleet), nil
+}
+
+// Setup reads the environment through getenv and builds the service: what
+// a main does before lambda.Start.
+func Setup(ctx context.Context, getenv func(string) string, pushing Pushing) (*fleet.Service, error) {
+	env, err := Read(getenv, pushing)
+	if err != nil {
+		return nil, err
+	}
+	return NewService(ctx, env)
+}
+
+// noConnectionsURL is the pusher of a function that was given no
+// CONNECTIONS_URL; it refuses every push with an error saying so.
+type noConnectionsURL struct{}
+
+func (noConnectionsURL) Push(_ context.Context, connID string, _ []byte) error {
+	return fmt.Errorf("push to connection %s: this function has no %s", connID, VarConnectionsURL)
+}

@@ -1,0 +1,77 @@
+// Package dynamo implements fleet.Store on a single DynamoDB table.
+//
+// # Table
+//
+// The table has a string partition key "pk" and a string sort key "sk", TTL
+// on the number attribute "expiresAt" (epoch seconds), and one global
+// secondary index "terminals" (hash "tpk", range "tsk", KEYS_ONLY) that only
+// terminal records populate, so listing terminals never reads logs.
+// CreateTable builds exactly that (template.yaml declares the same for AWS).
+//
+// # Items
+//
+//	pk          sk                            item
+//	T#<id>      META                          terminal record (hot, kept small)
+//	T#<id>      META#config                   last known config of the terminal
+//	T#<id>      S#<at: epoch ms, 15 digits>   one status history sample
+//	T#<id>      L#<LastSeq: 20 digits>        one log chunk
+//	T#<id>      CMD#<requestId>               one command and its outcome
+//	C#<connId>  META                          connection binding
+//
+// Numbers in sort keys are zero-padded so that string order is numeric order.
+//
+// Terminal record (META): tpk "terminal", tsk <id> (the GSI keys), name,
+// groups (L of S, order kept), creds (L of M: id, hash B, createdAt,
+// notAfter), createdAt, online (BOOL), connId, connectedAt, lastSeen,
+// disconnectedAt, disconnectReason, agentVersion, lastSeq, dropped, the last
+// known status (status S, statusAt) and refresh claims ("refresh:<what>" = time
+// of the last claimed push). Every update to the record names only the
+// attributes it changes, so concurrent updates never lose one another.
+// DynamoDB bills an UpdateItem by the size of the whole item, and the record
+// is updated on every log chunk, status report and heartbeat, so the config
+// (which can be large and changes rarely) lives in its own item, META#config
+// (data S, syncedAt, version). The status stays on the record: it is small
+// and a status report then costs one conditional update plus its history
+// sample. Terminal reads the record and its config with one Query on
+// begins_with(sk, "META").
+//
+// Status sample: at, data (S), expiresAt, expiresAtMs.
+// Log chunk: firstSeq, lastSeq, entries (B: protocol.CompressEntries, a
+// gzip of the JSON array; DynamoDB bills writes per 1 KB and log lines
+// compress several times over), storedAt, expiresAt, expiresAtMs.
+// Command: requestId, command, params (S), state, createdAt, deadline,
+// completedAt, result (S), error, actor, expiresAt, expiresAtMs.
+// Connection: terminalId, connectedAt, sourceIp, expiresAt, expiresAtMs.
+//
+// All times are epoch milliseconds (N); a zero time.Time is stored as an
+// absent attribute. Expiring items carry expiresAt in epoch seconds, rounded
+// up, for DynamoDB's TTL, and expiresAtMs with the exact expiry that reads
+// compare against. DynamoDB deletes expired items lazily and dynalite never
+// does, so every read drops items whose expiry is at or before now itself.
+//
+// # Writes and reads
+//
+// No transactions (dynalite has none): every method is single-item
+// conditional writes, or independent idempotent ones. Snapshot, LastSeen,
+// LastSeq and Dropped updates are conditional on being newer (or higher);
+// losing such a condition is not an error. Where a failed condition must be
+// told apart from an absent item (ErrNotFound versus ErrConflict, or "older"
+// versus "no such terminal"), the request asks for the old item with
+// ReturnValuesOnConditionCheckFailure ALL_OLD; dynalite ignores that, so
+// the Store then reads the item. Log chunks are keyed by LastSeq, so a
+// backward read finds every chunk ending at or below a bound; a chunk
+// already stored with the same LastSeq is only replaced by one starting as
+// early or earlier (which holds all its lines), or when the stored one
+// has expired, so a shorter resend never hides lines. Commands are stored
+// with one PutItem each, conditional on absence, so storing a command again
+// never resets its outcome (BatchWriteItem has no conditions).
+//
+// Terminals pages the index and reads the records with BatchGetItem, which
+// retries unprocessed keys with capped exponential backoff and full jitter.
+// Throttling that outlasts the SDK's own retries (or the batch retries) is
+// reported wrapping fleet.ErrThrottled.
+//
+// Reads of the base table are strongly consistent, so every method reads
+// its own and others' completed writes; only the "terminals" index, which
+// cannot be read consistently, may briefly lag a CreateTerminal.
+package dynamo

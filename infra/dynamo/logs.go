@@ -1,0 +1,263 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/edgesync/edgesync/fleet"
+	"github.com/edgesync/edgesync/protocol"
+)
+
+// Attributes of a log chunk item (sk L#<LastSeq>).
+const (
+	attrFirstSeq = "firstSeq"
+	attrEntries  = "entries"
+	attrStoredAt = "storedAt"
+)
+
+// logPageSize is the Limit of one log chunk Query page: chunks are up to
+// tens of KB, and scans usually stop after a few.
+const logPageSize = 25
+
+// PutLogChunk stores the chunk, keyed by its LastSeq, with its entries
+// gzip-compressed, then raises the terminal's LastSeq and Dropped (also
+// when the chunk itself is ignored). A chunk already stored with the same
+// LastSeq is replaced only by one starting at the same FirstSeq or lower,
+// which holds every line the stored one holds, or when the stored one has
+// expired; so a shorter resend never hides lines. fleet.ErrNotFound if the
+// terminal is absent (the chunk is then left to expire).
+func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint64) error {
+	if err := checkID("terminal id", c.TerminalID); err != nil {
+		return fmt.Errorf("put log chunk: %w", err)
+	}
+	if c.FirstSeq == 0 || c.LastSeq < c.FirstSeq {
+		return fmt.Errorf("put log chunk of %s: %w: seq range %d..%d (want 1 <= FirstSeq <= LastSeq)",
+			c.TerminalID, fleet.ErrInvalid, c.FirstSeq, c.LastSeq)
+	}
+	data, err := protocol.CompressEntries(c.Entries)
+	if err != nil {
+		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
+	}
+	it := item(key(terminalPK(c.TerminalID), logSK(c.LastSeq)))
+	it[attrFirstSeq] = attrU(c.FirstSeq)
+	it[attrLastSeq] = attrU(c.LastSeq)
+	it[attrEntries] = attrB(data)
+	it.time(attrStoredAt, c.StoredAt)
+	it.expiry(c.ExpiresAt)
+
+	now := c.StoredAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	e := newExpr()
+	cond := fmt.Sprintf("attribute_not_exists(%s) OR %s >= %s OR %s <= %s",
+		e.name(attrPK), e.name(attrFirstSeq), e.value(attrU(c.FirstSeq)),
+		e.name(attrExpiresAtMs), e.value(attrMs(now)))
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 s.table,
+		Item:                      it,
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  e.nameMap(),
+		ExpressionAttributeValues: e.values(),
+	})
+	if failed, _ := conditionFailed(err); err != nil && !failed {
+		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, storeError(err))
+	}
+	// On a failed condition a longer unexpired chunk holds these lines already.
+
+	if err := s.raiseLogCounters(ctx, c.TerminalID, c.LastSeq, dropped); err != nil {
+		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
+	}
+	return nil
+}
+
+// raiseLogCounters raises the terminal's LastSeq to lastSeq and Dropped to
+// dropped, never lowering either. The usual case (both rise or stay) is one
+// conditional update; otherwise each rises on its own.
+func (s *Store) raiseLogCounters(ctx context.Context, id string, lastSeq, dropped uint64) error {
+	e := newExpr()
+	u := newUpdate(e).setValue(attrLastSeq, attrU(lastSeq)).setValue(attrDropped, attrU(dropped))
+	cond := "attribute_exists(" + e.name(attrPK) + ") AND " + atMost(e, attrLastSeq, attrU(lastSeq)) +
+		" AND " + atMost(e, attrDropped, attrU(dropped))
+	err := s.updateTerminal(ctx, id, e, u, cond)
+	failed, returned := conditionFailed(err)
+	if err != nil && !failed {
+		return fmt.Errorf("raise last seq of %s: %w", id, storeError(err))
+	}
+	if !failed {
+		return nil
+	}
+	old, err := s.itemAfterFailedCondition(ctx, returned, key(terminalPK(id), skMeta))
+	if err != nil {
+		return fmt.Errorf("raise last seq of %s: %w", id, err)
+	}
+	if old == nil {
+		return fmt.Errorf("terminal %s: %w", id, fleet.ErrNotFound)
+	}
+	r := itemReader{item: old}
+	storedSeq, storedDropped := r.uint(attrLastSeq), r.uint(attrDropped)
+	if r.err != nil {
+		return fmt.Errorf("raise last seq of %s: decode: %w", id, r.err)
+	}
+	if storedSeq < lastSeq {
+		e := newExpr()
+		u := newUpdate(e).setValue(attrLastSeq, attrU(lastSeq))
+		if _, err := s.raiseTerminal(ctx, id, e, u, atMost(e, attrLastSeq, attrU(lastSeq))); err != nil {
+			return fmt.Errorf("raise last seq of %s: %w", id, err)
+		}
+	}
+	if storedDropped < dropped {
+		e := newExpr()
+		u := newUpdate(e).setValue(attrDropped, attrU(dropped))
+		if _, err := s.raiseTerminal(ctx, id, e, u, atMost(e, attrDropped, attrU(dropped))); err != nil {
+			return fmt.Errorf("raise dropped of %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// ScanLogChunks calls fn with the terminal's unexpired chunks in LastSeq
+// order, ascending from LastSeq >= from or descending from LastSeq <= from
+// (0: the newest), paging the Query logPageSize chunks at a time.
+func (s *Store) ScanLogChunks(ctx context.Context, terminalID string, from uint64, desc bool, now time.Time, fn func(fleet.LogChunk) bool) error {
+	if err := checkID("terminal id", terminalID); err != nil {
+		return fmt.Errorf("scan log chunks: %w", err)
+	}
+	lo, hi := logSK(from), logSK(math.MaxUint64)
+	if desc {
+		lo = logSK(0)
+		if from != 0 {
+			hi = logSK(from)
+		}
+	}
+	e := newExpr()
+	cond := fmt.Sprintf("%s = %s AND %s BETWEEN %s AND %s",
+		e.name(attrPK), e.value(attrS(terminalPK(terminalID))), e.name(attrSK), e.value(attrS(lo)), e.value(attrS(hi)))
+	in := &dynamodb.QueryInput{
+		TableName:                 s.table,
+		KeyConditionExpression:    aws.String(cond),
+		ExpressionAttributeNames:  e.nameMap(),
+		ExpressionAttributeValues: e.values(),
+		ScanIndexForward:          aws.Bool(!desc),
+		Limit:                     aws.Int32(logPageSize),
+		ConsistentRead:            aws.Bool(true),
+	}
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return fmt.Errorf("scan log chunks of %s: %w", terminalID, storeError(err))
+		}
+		for _, it := range out.Items {
+			r := itemReader{item: it}
+			if r.expired(now) {
+				continue
+			}
+			c, err := decodeChunk(terminalID, r)
+			if err != nil {
+				return fmt.Errorf("scan log chunks of %s: %w", terminalID, err)
+			}
+			if !fn(c) {
+				return nil
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+func decodeChunk(terminalID string, r itemReader) (fleet.LogChunk, error) {
+	c := fleet.LogChunk{
+		TerminalID: terminalID,
+		FirstSeq:   r.uint(attrFirstSeq),
+		LastSeq:    r.uint(attrLastSeq),
+		StoredAt:   r.time(attrStoredAt),
+		ExpiresAt:  r.expiresAt(),
+	}
+	data := r.bytes(attrEntries)
+	if r.err != nil {
+		return fleet.LogChunk{}, fmt.Errorf("decode chunk %s: %w", r.str(attrSK), r.err)
+	}
+	entries, err := protocol.DecompressEntries(data)
+	if err != nil {
+		return fleet.LogChunk{}, fmt.Errorf("decode chunk %s/%d..%d: %w", terminalID, c.FirstSeq, c.LastSeq, err)
+	}
+	c.Entries = entries
+	return c, nil
+}
+
+// Attribute of a status sample item (sk S#<at>); its data is attrData.
+const attrAt = "at"
+
+// maxSampleMs is the latest sample time that fits the 15-digit key (the
+// year 33658); maxStatusSK is its key.
+const maxSampleMs = 999_999_999_999_999
+
+var maxStatusSK = skStatusPrefix + "999999999999999"
+
+// StatusHistory returns unexpired samples taken after since, oldest first,
+// at most limit (the newest ones when there are more).
+func (s *Store) StatusHistory(ctx context.Context, id string, since, now time.Time, limit int) ([]fleet.StatusSample, error) {
+	if err := checkID("terminal id", id); err != nil {
+		return nil, fmt.Errorf("status history: %w", err)
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("status history of %s: %w: limit %d, want at least 1", id, fleet.ErrInvalid, limit)
+	}
+	if since.UnixMilli() >= maxSampleMs {
+		return nil, nil
+	}
+	lo := statusSK(time.UnixMilli(0))
+	if !since.IsZero() && since.UnixMilli() >= 0 {
+		// After since: the first whole millisecond past it.
+		lo = statusSK(since.Truncate(time.Millisecond).Add(time.Millisecond))
+	}
+	e := newExpr()
+	cond := fmt.Sprintf("%s = %s AND %s BETWEEN %s AND %s",
+		e.name(attrPK), e.value(attrS(terminalPK(id))), e.name(attrSK), e.value(attrS(lo)), e.value(attrS(maxStatusSK)))
+	in := &dynamodb.QueryInput{
+		TableName:                 s.table,
+		KeyConditionExpression:    aws.String(cond),
+		ExpressionAttributeNames:  e.nameMap(),
+		ExpressionAttributeValues: e.values(),
+		ScanIndexForward:          aws.Bool(false), // newest first, so limit keeps the newest
+		Limit:                     aws.Int32(int32(min(limit, 100))),
+		ConsistentRead:            aws.Bool(true),
+	}
+	var newestFirst []fleet.StatusSample
+	for len(newestFirst) < limit {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("status history of %s: %w", id, storeError(err))
+		}
+		for _, it := range out.Items {
+			r := itemReader{item: it}
+			if r.expired(now) {
+				continue
+			}
+			smp := fleet.StatusSample{At: r.time(attrAt), Data: r.json(attrData), ExpiresAt: r.expiresAt()}
+			if r.err != nil {
+				return nil, fmt.Errorf("status history of %s: decode %s: %w", id, r.str(attrSK), r.err)
+			}
+			newestFirst = append(newestFirst, smp)
+			if len(newestFirst) == limit {
+				break
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	samples := make([]fleet.StatusSample, len(newestFirst))
+	for i, smp := range newestFirst {
+		samples[len(samples)-1-i] = smp
+	}
+	return samples, nil
+}

@@ -1,0 +1,25 @@
+//go:build unix
+
+package dynalite_test
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+
+	"github.com/edgesync/edgesync/internal/dynalite"
+)
+
+func TestCloseKillsProcessGroup(t *testing.T) {
+	t.Parallel()
+	srv, err := dynalite.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := dynalite.PID(srv)
+	srv.Close()
+	// The process was reaped by Close, so signalling its group fails.
+	if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("kill(-%d, 0) after Close = %v, want ESRCH", pid, err)
+	}
+}
