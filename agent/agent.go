@@ -1,0 +1,454 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgesync/edgesync/agent/atomicfile"
+	"github.com/edgesync/edgesync/agent/batch"
+	"github.com/edgesync/edgesync/agent/spool"
+	"github.com/edgesync/edgesync/agent/sysinfo"
+	"github.com/edgesync/edgesync/protocol"
+)
+
+// Version is the agent version reported in hello and status. Release
+// builds set it with -ldflags "-X github.com/edgesync/edgesync/agent.Version=1.2.3".
+var Version = "dev"
+
+// Capabilities are announced in hello.
+var Capabilities = append([]string{"gzip", "get_logs.since_seq", "set_config.version"}, protocol.Commands...)
+
+// Defaults of the options.
+const (
+	DefaultBackoffBase = time.Second
+	DefaultBackoffMax  = time.Minute
+	// DefaultRingLines is how many recent lines get_logs can return.
+	DefaultRingLines = 1000
+	// DefaultQueueBytes bounds lines waiting in memory for the spool.
+	DefaultQueueBytes = 4 << 20
+	// DefaultMaxInflight bounds logs messages awaiting their ack.
+	DefaultMaxInflight = 8
+)
+
+// Option configures an Agent.
+type Option func(*options)
+
+type options struct {
+	configFile  string
+	getenv      func(string) string
+	logger      *slog.Logger
+	version     string
+	backoffBase time.Duration
+	backoffMax  time.Duration
+	jitter      func() float64
+	sleep       func(context.Context, time.Duration) error
+	httpClient  *http.Client
+	ringLines   int
+	queueBytes  int
+	maxInflight int
+}
+
+// WithConfigFile makes set_config persist the configuration to path
+// (atomically). Without it, set_config applies in memory only.
+func WithConfigFile(path string) Option { return func(o *options) { o.configFile = path } }
+
+// WithGetenv sets the environment lookup used to re-apply overrides when
+// set_config replaces the configuration (as LoadConfig did at start).
+func WithGetenv(getenv func(string) string) Option { return func(o *options) { o.getenv = getenv } }
+
+// WithLogger sets the logger for the agent's own diagnostics (default
+// slog.Default()). They are not sent to the cloud.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithAgentVersion overrides the version reported to the cloud.
+func WithAgentVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// WithBackoff sets the reconnect backoff: attempt n waits a random duration
+// in [0, min(max, base·2^(n-1))) ("full jitter").
+func WithBackoff(base, max time.Duration) Option {
+	return func(o *options) { o.backoffBase, o.backoffMax = base, max }
+}
+
+// WithJitter replaces the random source of the backoff; fn returns a value
+// in [0, 1] that scales the backoff ceiling.
+func WithJitter(fn func() float64) Option { return func(o *options) { o.jitter = fn } }
+
+// WithSleep replaces how the agent waits between connection attempts
+// (tests record the delays). fn returns early with ctx's error.
+func WithSleep(fn func(ctx context.Context, d time.Duration) error) Option {
+	return func(o *options) { o.sleep = fn }
+}
+
+// WithHTTPClient sets the client used for the WebSocket handshake (custom
+// TLS roots, proxies).
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// WithRingLines sets how many recent lines get_logs can return.
+func WithRingLines(n int) Option { return func(o *options) { o.ringLines = n } }
+
+// WithQueueBytes bounds lines waiting in memory for the spool; beyond it
+// Log and Handler drop the oldest waiting lines (counted as dropped) and
+// followed files wait.
+func WithQueueBytes(n int) Option { return func(o *options) { o.queueBytes = n } }
+
+// WithMaxInflight bounds the logs messages awaiting their ack.
+func WithMaxInflight(n int) Option { return func(o *options) { o.maxInflight = n } }
+
+// Agent is a terminal's connection to the edgesync cloud: it spools log
+// lines, delivers them in batches until acknowledged, answers commands and
+// reports status. Create it with New, feed it with Log, Handler or
+// log_inputs, drive it with Run, stop it with Shutdown (graceful) or by
+// cancelling Run's context, and release it with Close.
+type Agent struct {
+	opts  options
+	log   *slog.Logger
+	spool *spool.Spool
+	sys   *sysinfo.Collector
+	ring  *ring
+	queue *queue
+
+	mu      sync.Mutex
+	cfg     Config
+	version string
+
+	cfgChanged    chan struct{} // a new config for the session
+	inputsChanged chan struct{} // a new config for the inputs
+	newLines      chan struct{} // lines reached the spool
+	appended      atomic.Int64  // estimated bytes ever appended
+
+	running   atomic.Bool
+	runDone   chan struct{}
+	stopOnce  sync.Once
+	stopping  chan struct{} // closed by Shutdown
+	drainCtx  context.Context
+	connected atomic.Bool
+	dials     atomic.Uint64
+	sessions  atomic.Uint64
+
+	closeOnce  sync.Once
+	writerDone chan struct{}
+}
+
+// New opens the spool in cfg.SpoolDir and returns an agent ready to take
+// log lines; Run connects it. Close releases it.
+func New(cfg Config, opts ...Option) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	o := options{
+		logger:      slog.Default(),
+		version:     Version,
+		backoffBase: DefaultBackoffBase,
+		backoffMax:  DefaultBackoffMax,
+		jitter:      rand.Float64,
+		sleep:       sleepCtx,
+		httpClient:  http.DefaultClient,
+		ringLines:   DefaultRingLines,
+		queueBytes:  DefaultQueueBytes,
+		maxInflight: DefaultMaxInflight,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.backoffBase <= 0 || o.backoffMax < o.backoffBase {
+		return nil, fmt.Errorf("agent backoff: base %v must be positive and at most max %v", o.backoffBase, o.backoffMax)
+	}
+	sp, err := spool.Open(cfg.SpoolDir, cfg.SpoolMaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	log := o.logger.With("terminal_id", cfg.TerminalID)
+	if r := sp.Recovered(); r != "" {
+		log.Error(r)
+	}
+	a := &Agent{
+		opts:          o,
+		log:           log,
+		spool:         sp,
+		sys:           &sysinfo.Collector{DiskPath: cfg.SpoolDir},
+		ring:          newRing(max(o.ringLines, 1)),
+		cfg:           cfg,
+		version:       cfg.Version(),
+		cfgChanged:    make(chan struct{}, 1),
+		inputsChanged: make(chan struct{}, 1),
+		newLines:      make(chan struct{}, 1),
+		runDone:       make(chan struct{}),
+		stopping:      make(chan struct{}),
+		writerDone:    make(chan struct{}),
+	}
+	a.queue = newQueue(o.queueBytes)
+	// get_logs after a restart: the newest lines still spooled.
+	if st := sp.Stats(); st.Lines > 0 {
+		first := max(st.FirstSeq, st.NextSeq-min(st.NextSeq, uint64(len(a.ring.buf))))
+		if recent, err := sp.Read(first, st.NextSeq-1, int(^uint(0)>>1)); err == nil {
+			a.ring.add(recent)
+		}
+	}
+	go a.writer()
+	return a, nil
+}
+
+// Config returns the configuration in effect.
+func (a *Agent) Config() Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// ConfigVersion returns the version of the configuration in effect.
+func (a *Agent) ConfigVersion() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.version
+}
+
+// Log records one line at level (debug, info, warn, error or an alias such
+// as warning or fatal) from source. It never blocks on the network or the
+// disk; see WithQueueBytes for what happens under overload.
+func (a *Agent) Log(level, msg, source string) {
+	a.enqueue(protocol.LogEntry{Level: level, Message: msg, Source: source})
+}
+
+// LogEntry records e as given (Seq is assigned by the agent).
+func (a *Agent) LogEntry(e protocol.LogEntry) { a.enqueue(e) }
+
+func (a *Agent) enqueue(e protocol.LogEntry) {
+	e = batch.Normalize(e, time.Now())
+	if a.queue.push(pending{entry: &e, size: entrySize(e)}) {
+		a.wakeWriter()
+	}
+}
+
+// Sync waits until every line logged before the call is in the spool.
+func (a *Agent) Sync(ctx context.Context) error {
+	a.wakeWriter()
+	return a.queue.wait(ctx)
+}
+
+// Stats is a snapshot of the agent's counters.
+type Stats struct {
+	Connected      bool
+	Dials          uint64
+	Sessions       uint64
+	SpoolLines     uint64
+	SpoolBytes     int64
+	NextSeq        uint64
+	LastAckSeq     uint64
+	Dropped        uint64
+	DroppedInvalid uint64
+	ConfigVersion  string
+}
+
+// Stats returns the agent's counters.
+func (a *Agent) Stats() Stats {
+	st := a.spool.Stats()
+	return Stats{
+		Connected:      a.connected.Load(),
+		Dials:          a.dials.Load(),
+		Sessions:       a.sessions.Load(),
+		SpoolLines:     st.Lines,
+		SpoolBytes:     st.Bytes,
+		NextSeq:        st.NextSeq,
+		LastAckSeq:     st.LastAckSeq,
+		Dropped:        st.Dropped,
+		DroppedInvalid: st.DroppedInvalid,
+		ConfigVersion:  a.ConfigVersion(),
+	}
+}
+
+// StatusReport is the status object pushed periodically and returned by
+// get_status: host metrics plus the agent's own counters.
+type StatusReport struct {
+	sysinfo.Sample
+	TerminalID     string    `json:"terminal_id"`
+	AgentVersion   string    `json:"agent_version"`
+	ConfigVersion  string    `json:"config_version"`
+	Time           time.Time `json:"time"`
+	Connected      bool      `json:"connected"`
+	SpoolLines     uint64    `json:"spool_lines"`
+	SpoolBytes     int64     `json:"spool_bytes"`
+	NextSeq        uint64    `json:"next_seq"`
+	LastAckSeq     uint64    `json:"last_ack_seq"`
+	DroppedLines   uint64    `json:"dropped_lines"`
+	DroppedInvalid uint64    `json:"dropped_invalid"`
+	Reconnects     uint64    `json:"reconnects"`
+}
+
+// Status samples the host and the agent now.
+func (a *Agent) Status(ctx context.Context) StatusReport {
+	st := a.Stats()
+	return StatusReport{
+		Sample:         a.sys.Collect(ctx),
+		TerminalID:     a.Config().TerminalID,
+		AgentVersion:   a.opts.version,
+		ConfigVersion:  st.ConfigVersion,
+		Time:           time.Now().UTC(),
+		Connected:      st.Connected,
+		SpoolLines:     st.SpoolLines,
+		SpoolBytes:     st.SpoolBytes,
+		NextSeq:        st.NextSeq,
+		LastAckSeq:     st.LastAckSeq,
+		DroppedLines:   st.Dropped,
+		DroppedInvalid: st.DroppedInvalid,
+		Reconnects:     max(st.Sessions, 1) - 1,
+	}
+}
+
+// Shutdown stops Run gracefully: lines already logged are spooled, sent
+// and waited for until ctx ends, then the connection is closed with a
+// normal closure and Run returns nil. Whatever is not acknowledged stays in
+// the spool for the next start. Shutdown returns when Run has returned, or
+// with ctx's error.
+func (a *Agent) Shutdown(ctx context.Context) error {
+	a.stopOnce.Do(func() {
+		a.drainCtx = ctx
+		close(a.stopping)
+	})
+	if !a.running.Load() {
+		return nil
+	}
+	select {
+	case <-a.runDone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("agent shutdown: %w", ctx.Err())
+	}
+}
+
+// Close writes lines still waiting in memory to the spool and closes it.
+// Call it after Run has returned; lines logged afterwards are ignored.
+func (a *Agent) Close() error {
+	var err error
+	a.closeOnce.Do(func() {
+		a.queue.close()
+		a.wakeWriter()
+		<-a.writerDone
+		err = a.spool.Close()
+	})
+	return err
+}
+
+// SetConfig validates doc (a config document as get_config returns it;
+// secret values equal to Redacted keep their current value), persists it
+// atomically to the config file if there is one, applies it and returns
+// the new version. If expectVersion is not empty it must equal the version
+// in effect. spool_dir cannot change while running.
+func (a *Agent) SetConfig(doc json.RawMessage, expectVersion string) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if expectVersion != "" && expectVersion != a.version {
+		return "", fmt.Errorf("config is at version %s, not %s", a.version, expectVersion)
+	}
+	if !protocol.IsObject(doc) {
+		return "", errors.New("config: must be a JSON object")
+	}
+	fields, err := parseDocument(doc)
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	current := a.currentDocument()
+	for k, raw := range fields {
+		var s string
+		if json.Unmarshal(raw, &s) == nil && s == Redacted && IsSecretKey(k) {
+			if old, ok := current[k]; ok {
+				fields[k] = old
+			} else {
+				delete(fields, k)
+			}
+		}
+	}
+	persisted, err := json.MarshalIndent(fields, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	cfg, err := ParseConfig(persisted, a.opts.getenv)
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	if cfg.SpoolDir != a.cfg.SpoolDir {
+		return "", fmt.Errorf("config: spool_dir: cannot change while running (edit the file and restart)")
+	}
+	if a.opts.configFile != "" {
+		if err := atomicfile.Write(a.opts.configFile, append(persisted, '\n'), 0o600); err != nil {
+			return "", fmt.Errorf("persist config: %w", err)
+		}
+	}
+	if cfg.SpoolMaxBytes != a.cfg.SpoolMaxBytes {
+		if err := a.spool.SetMaxBytes(cfg.SpoolMaxBytes); err != nil {
+			a.log.Error("apply spool_max_bytes", "err", err)
+		}
+	}
+	a.cfg, a.version = cfg, cfg.Version()
+	notify(a.cfgChanged)
+	notify(a.inputsChanged)
+	a.log.Info("configuration replaced", "config_version", a.version)
+	return a.version, nil
+}
+
+// currentDocument returns the keys of the persisted document (the config
+// file) or, without a file, of the configuration in effect. a.mu is held.
+func (a *Agent) currentDocument() map[string]json.RawMessage {
+	if a.opts.configFile != "" {
+		if b, err := os.ReadFile(a.opts.configFile); err == nil {
+			if m, err := parseDocument(b); err == nil {
+				return m
+			}
+		}
+	}
+	b, _ := json.Marshal(a.cfg)
+	m, _ := parseDocument(b)
+	return m
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) wakeWriter() { notify(a.queue.wake) }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func parseLevel(s string) (slog.Level, bool) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info", "":
+		return slog.LevelInfo, true
+	case "warn", "warning":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return 0, false
+}
+
+// ParseLevel converts a log_level value to a slog.Level.
+func ParseLevel(s string) (slog.Level, error) {
+	l, ok := parseLevel(s)
+	if !ok {
+		return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,480 @@
+package agent
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgesync/edgesync/agent/spool"
+	"github.com/edgesync/edgesync/protocol"
+)
+
+// EnvPrefix prefixes the environment variable that overrides each config
+// key: EDGESYNC_ and the key in upper case (EDGESYNC_SERVER_URL, ...).
+const EnvPrefix = "EDGESYNC_"
+
+// Redacted replaces secret values in the document get_config returns. A
+// set_config document may carry it back to keep the current value.
+const Redacted = "[redacted]"
+
+// Seconds is a duration in seconds. In JSON it is a number of seconds
+// (fractions allowed) or a Go duration string such as "110m".
+type Seconds float64
+
+// Duration converts s to a time.Duration.
+func (s Seconds) Duration() time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
+
+// MarshalJSON writes s as a number of seconds.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatFloat(float64(s), 'f', -1, 64)), nil
+}
+
+// UnmarshalJSON reads a number of seconds or a Go duration string.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err == nil {
+		*s = Seconds(f)
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return errors.New("want a number of seconds or a duration string like \"90s\"")
+	}
+	v, err := parseSeconds(str)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+func parseSeconds(str string) (Seconds, error) {
+	str = strings.TrimSpace(str)
+	if f, err := strconv.ParseFloat(str, 64); err == nil {
+		return Seconds(f), nil
+	}
+	d, err := time.ParseDuration(str)
+	if err != nil {
+		return 0, fmt.Errorf("want a number of seconds or a duration like \"90s\", got %q", str)
+	}
+	return Seconds(d.Seconds()), nil
+}
+
+// Config is the agent's configuration: the JSON document of its config
+// file, which get_config returns (secrets redacted) and set_config replaces.
+// Every key can be overridden by an environment variable (see EnvPrefix).
+type Config struct {
+	// TerminalID identifies the terminal (A-Z a-z 0-9 . _ : -, up to 128).
+	// A JSON number is accepted as in older config files.
+	TerminalID string `json:"terminal_id"`
+	// ServerURL is the WebSocket endpoint, wss://host/stage.
+	ServerURL string `json:"server_url"`
+	// Token authenticates the terminal (sent as a bearer token).
+	Token string `json:"token,omitempty"`
+	// TokenFile, used when Token is empty, is read for the token at every
+	// connection attempt (e.g. a systemd credential), so it can be rotated.
+	TokenFile string `json:"token_file,omitempty"`
+	// AllowInsecure permits ws:// to hosts other than localhost.
+	AllowInsecure bool `json:"allow_insecure,omitempty"`
+	// WebSocketTimeout bounds connecting and each write.
+	WebSocketTimeout Seconds `json:"websocket_timeout"`
+	// ReconnectAttempts is how many connection attempts in a row may fail
+	// before Run gives up; 0 retries forever.
+	ReconnectAttempts int `json:"reconnect_attempts"`
+	// StatusInterval is how often a status message is pushed.
+	StatusInterval Seconds `json:"status_interval"`
+	// HeartbeatInterval is the longest the agent stays silent: a heartbeat
+	// goes when nothing else was sent for that long. It must stay below API
+	// Gateway's 10-minute idle timeout (the server expects one every 30 s
+	// and reads a terminal silent for 120 s as offline).
+	HeartbeatInterval Seconds `json:"heartbeat_interval"`
+	// AckTimeout is how long a logs batch may go unacknowledged before it
+	// is sent again.
+	AckTimeout Seconds `json:"ack_timeout"`
+	// MaxConnectionAge is when the agent reconnects on its own, before API
+	// Gateway's 2-hour connection limit.
+	MaxConnectionAge Seconds `json:"max_connection_age"`
+	// BatchWindowMS is how long new lines are collected before a batch goes.
+	BatchWindowMS int `json:"batch_window_ms"`
+	// BatchMaxBytes bounds one logs message including its envelope.
+	BatchMaxBytes int `json:"batch_max_bytes"`
+	// SpoolDir holds the spool of unacknowledged lines.
+	SpoolDir string `json:"spool_dir"`
+	// SpoolMaxBytes bounds the spool; beyond it the oldest lines are dropped
+	// and counted.
+	SpoolMaxBytes int64 `json:"spool_max_bytes"`
+	// LogInputs lists files to follow; "-" is standard input.
+	LogInputs []string `json:"log_inputs"`
+	// LogLevel is the level of the agent's own diagnostics.
+	LogLevel string `json:"log_level"`
+}
+
+// DefaultConfig returns the defaults every key falls back to.
+func DefaultConfig() Config {
+	return Config{
+		WebSocketTimeout:  30,
+		ReconnectAttempts: 10,
+		StatusInterval:    30,
+		HeartbeatInterval: 30,
+		AckTimeout:        10,
+		MaxConnectionAge:  110 * 60,
+		BatchWindowMS:     250,
+		BatchMaxBytes:     protocol.MaxFrameBytes,
+		SpoolDir:          "/var/lib/edgesync-agent",
+		SpoolMaxBytes:     64 << 20,
+		LogInputs:         []string{},
+		LogLevel:          "info",
+	}
+}
+
+// LoadConfig reads the JSON config file at path (no file when path is
+// empty), applies environment overrides read with getenv (none when nil)
+// over it and the defaults, and validates the result. Errors name the file
+// or variable, the key and what is wrong.
+func LoadConfig(path string, getenv func(string) string) (Config, error) {
+	var doc []byte
+	if path != "" {
+		var err error
+		if doc, err = os.ReadFile(path); err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+	}
+	cfg, err := ParseConfig(doc, getenv)
+	if err != nil && path != "" {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, err
+}
+
+// ParseConfig is LoadConfig for a document in memory; doc may be empty.
+func ParseConfig(doc []byte, getenv func(string) string) (Config, error) {
+	fields, err := parseDocument(doc)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := applyEnv(fields, getenv); err != nil {
+		return Config{}, err
+	}
+	cfg := DefaultConfig()
+	if err := decodeFields(fields, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// parseDocument splits a JSON object into its keys.
+func parseDocument(doc []byte) (map[string]json.RawMessage, error) {
+	fields := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return fields, nil
+	}
+	if err := json.Unmarshal(doc, &fields); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			line, col := position(doc, syn.Offset)
+			return nil, fmt.Errorf("line %d column %d: %v", line, col, syn)
+		}
+		return nil, errors.New("config must be a JSON object")
+	}
+	if raw, ok := fields["terminal_id"]; ok {
+		// Older config files have a numeric terminal id.
+		var n json.Number
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if dec.Decode(&n) == nil {
+			fields["terminal_id"], _ = json.Marshal(n.String())
+		}
+	}
+	return fields, nil
+}
+
+func position(doc []byte, offset int64) (line, col int) {
+	line, col = 1, 1
+	for i := 0; i < int(offset) && i < len(doc); i++ {
+		if doc[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// configFields maps JSON keys to Config field indexes.
+var configFields = func() map[string]int {
+	m := map[string]int{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		m[name] = i
+	}
+	return m
+}()
+
+func knownKeys() string {
+	keys := make([]string, 0, len(configFields))
+	for k := range configFields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+// applyEnv overrides fields with EDGESYNC_<KEY> variables.
+func applyEnv(fields map[string]json.RawMessage, getenv func(string) string) error {
+	if getenv == nil {
+		return nil
+	}
+	t := reflect.TypeFor[Config]()
+	var errs []error
+	for key, i := range configFields {
+		name := EnvPrefix + strings.ToUpper(key)
+		v := getenv(name)
+		if v == "" {
+			continue
+		}
+		var raw any
+		switch f := t.Field(i); {
+		case f.Type == reflect.TypeFor[Seconds]():
+			s, err := parseSeconds(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				continue
+			}
+			raw = s
+		case f.Type.Kind() == reflect.String:
+			raw = v
+		case f.Type.Kind() == reflect.Int || f.Type.Kind() == reflect.Int64:
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: want an integer, got %q", name, v))
+				continue
+			}
+			raw = n
+		case f.Type.Kind() == reflect.Bool:
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: want true or false, got %q", name, v))
+				continue
+			}
+			raw = b
+		case f.Type.Kind() == reflect.Slice:
+			list := []string{}
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					list = append(list, p)
+				}
+			}
+			raw = list
+		}
+		fields[key], _ = json.Marshal(raw)
+	}
+	return errors.Join(errs...)
+}
+
+// decodeFields decodes each key into its Config field, naming the key in
+// errors and refusing unknown keys.
+func decodeFields(fields map[string]json.RawMessage, cfg *Config) error {
+	v := reflect.ValueOf(cfg).Elem()
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, k := range keys {
+		i, ok := configFields[k]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: unknown key (known keys: %s)", k, knownKeys()))
+			continue
+		}
+		f := v.Field(i)
+		ptr := reflect.New(f.Type())
+		if err := json.Unmarshal(fields[k], ptr.Interface()); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s", k, describeJSONError(err, f.Type())))
+			continue
+		}
+		f.Set(ptr.Elem())
+	}
+	return errors.Join(errs...)
+}
+
+func describeJSONError(err error, t reflect.Type) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := map[reflect.Kind]string{
+			reflect.String: "a string", reflect.Int: "an integer", reflect.Int64: "an integer",
+			reflect.Bool: "true or false", reflect.Slice: "a list of strings", reflect.Float64: "a number",
+		}[t.Kind()]
+		if want == "" {
+			want = t.String()
+		}
+		return fmt.Sprintf("want %s, got JSON %s", want, te.Value)
+	}
+	return err.Error()
+}
+
+// Validate checks every key and reports all problems, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case c.TerminalID == "":
+		bad("terminal_id", "required")
+	case !protocol.ValidID(c.TerminalID):
+		bad("terminal_id", "%q must be 1 to 128 characters of A-Z a-z 0-9 . _ : - (not starting with .)", c.TerminalID)
+	}
+	if c.ServerURL == "" {
+		bad("server_url", "required (e.g. wss://abc123.execute-api.eu-west-1.amazonaws.com/prod)")
+	} else if u, err := url.Parse(c.ServerURL); err != nil {
+		bad("server_url", "not a URL: %v", err)
+	} else {
+		switch {
+		case u.Scheme != "wss" && u.Scheme != "ws":
+			bad("server_url", "scheme must be wss (or ws for a local server), got %q", u.Scheme)
+		case u.Host == "":
+			bad("server_url", "has no host")
+		case u.Scheme == "ws" && !c.AllowInsecure && !isLoopback(u.Hostname()):
+			bad("server_url", "ws:// would send the token in clear text; use wss:// or set allow_insecure")
+		case u.User != nil:
+			bad("server_url", "must not carry credentials; use token")
+		}
+	}
+	if c.Token == "" && c.TokenFile == "" {
+		bad("token", "required (or token_file)")
+	}
+	if c.TokenFile != "" && !filepath.IsAbs(c.TokenFile) {
+		bad("token_file", "must be an absolute path, got %q", c.TokenFile)
+	}
+	if c.WebSocketTimeout <= 0 || c.WebSocketTimeout > 600 {
+		bad("websocket_timeout", "must be more than 0 and at most 600 seconds, got %v", float64(c.WebSocketTimeout))
+	}
+	if c.ReconnectAttempts < 0 {
+		bad("reconnect_attempts", "must be 0 (forever) or more, got %d", c.ReconnectAttempts)
+	}
+	if c.StatusInterval <= 0 {
+		bad("status_interval", "must be more than 0 seconds, got %v", float64(c.StatusInterval))
+	}
+	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval >= 600 {
+		bad("heartbeat_interval", "must be more than 0 and less than 600 seconds (API Gateway closes idle connections after 10 minutes), got %v", float64(c.HeartbeatInterval))
+	}
+	if c.AckTimeout <= 0 {
+		bad("ack_timeout", "must be more than 0 seconds, got %v", float64(c.AckTimeout))
+	}
+	if c.MaxConnectionAge <= 0 || c.MaxConnectionAge >= 7200 {
+		bad("max_connection_age", "must be more than 0 and less than 7200 seconds (API Gateway closes connections after 2 hours), got %v", float64(c.MaxConnectionAge))
+	}
+	if c.BatchWindowMS < 0 || c.BatchWindowMS > 60000 {
+		bad("batch_window_ms", "must be 0 to 60000, got %d", c.BatchWindowMS)
+	}
+	if c.BatchMaxBytes < 1024 || c.BatchMaxBytes > protocol.MaxFrameBytes {
+		bad("batch_max_bytes", "must be 1024 to %d (API Gateway's frame size), got %d", protocol.MaxFrameBytes, c.BatchMaxBytes)
+	}
+	if c.SpoolDir == "" {
+		bad("spool_dir", "required")
+	}
+	if c.SpoolMaxBytes < spool.MinMaxBytes {
+		bad("spool_max_bytes", "must be at least %d, got %d", spool.MinMaxBytes, c.SpoolMaxBytes)
+	}
+	seen := map[string]bool{}
+	for i, in := range c.LogInputs {
+		switch {
+		case in != "-" && !filepath.IsAbs(in):
+			bad("log_inputs", "entry %d: %q must be an absolute path or \"-\" for standard input", i, in)
+		case seen[in]:
+			bad("log_inputs", "entry %d: %q is listed twice", i, in)
+		}
+		seen[in] = true
+	}
+	if _, ok := parseLevel(c.LogLevel); !ok {
+		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Version identifies the configuration: the first 12 hex digits of the
+// SHA-256 of Document, its canonical (compact, keys sorted) JSON with
+// secrets redacted — the same name the server gives the document get_config
+// returns.
+func (c Config) Version() string {
+	sum := sha256.Sum256(c.Document())
+	return hex.EncodeToString(sum[:6])
+}
+
+// Document returns the configuration as the JSON object get_config
+// returns, with secret values replaced by Redacted.
+func (c Config) Document() json.RawMessage {
+	b, _ := json.Marshal(c)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	for k, v := range m {
+		if s, ok := v.(string); ok && s != "" && IsSecretKey(k) {
+			m[k] = Redacted
+		}
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// IsSecretKey reports whether a config key holds a secret: its name
+// mentions a password, secret, token, key or credential (and it is not a
+// path to one, like token_file).
+func IsSecretKey(key string) bool {
+	k := strings.ToLower(key)
+	if strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_path") || strings.HasSuffix(k, "_dir") {
+		return false
+	}
+	for _, w := range []string{"password", "secret", "token", "key", "credential"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// token returns the bearer token, reading TokenFile when Token is empty.
+func (c Config) token() (string, error) {
+	if c.Token != "" {
+		return c.Token, nil
+	}
+	b, err := os.ReadFile(c.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("read token_file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("token_file %s is empty", c.TokenFile)
+	}
+	return t, nil
+}
+
+// sameConnection reports whether c and o connect the same way.
+func (c Config) sameConnection(o Config) bool {
+	return c.TerminalID == o.TerminalID && c.ServerURL == o.ServerURL && c.Token == o.Token &&
+		c.TokenFile == o.TokenFile && c.AllowInsecure == o.AllowInsecure
+}

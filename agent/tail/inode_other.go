@@ -1,0 +1,9 @@
+//go:build !unix
+
+package tail
+
+import "os"
+
+// inode returns 0 where files have no inode: rotation is then detected by
+// truncation only.
+func inode(fi os.FileInfo) uint64 { return 0 }

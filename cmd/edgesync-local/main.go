@@ -1,0 +1,124 @@
+// Command edgesync-local runs the whole edgesync system on this machine:
+// API Gateway WebSocket and HTTP API emulators with the routes of
+// template.yaml, the four functions, a store, and demo terminals.
+//
+//	go run ./cmd/edgesync-local --demo 3
+//
+// It prints the URLs to open, serves until interrupted, and with
+// --ready-file writes them as JSON once everything is up.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgesync/edgesync/localrun"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "edgesync-local:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// params collects repeated --param Name=Value flags.
+type params map[string]string
+
+func (p params) String() string { return fmt.Sprint(map[string]string(p)) }
+func (p params) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want Name=Value, got %q", v)
+	}
+	p[k] = val
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("edgesync-local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg localrun.Config
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP API and the dashboard")
+	fs.StringVar(&cfg.WSAddr, "ws-addr", "127.0.0.1:8081", "address of the WebSocket API and its @connections API")
+	fs.StringVar(&cfg.DataDir, "data", ".edgesync", "directory of the embedded store, demo spools and tokens")
+	fs.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "use DynamoDB at this URL (dynalite, LocalStack) instead of the embedded store")
+	fs.StringVar(&cfg.Table, "table", "edgesync", "DynamoDB table; without --dynamodb-endpoint, a table in your AWS account")
+	fs.StringVar(&cfg.Lambda, "lambda", localrun.LambdaInProcess, "how functions run: inprocess (handler code here) or rie (real bootstrap binaries under aws-lambda-runtime-interface-emulator)")
+	fs.IntVar(&cfg.Demo, "demo", 0, "number of demo terminals (real agents producing logs and status)")
+	fs.Float64Var(&cfg.DemoLinesPerSecond, "demo-rate", 2, "average log lines per second of each demo terminal")
+	fs.DurationVar(&cfg.DemoStatusInterval, "demo-status-interval", 5*time.Second, "status interval of the demo terminals")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "WebSocket idle timeout (API Gateway: 10m)")
+	fs.DurationVar(&cfg.MaxDuration, "max-duration", 2*time.Hour, "WebSocket maximum connection duration (API Gateway: 2h)")
+	readyFile := fs.String("ready-file", "", "write the URLs and demo tokens as JSON to this file once ready")
+	verbose := fs.Bool("v", false, "log debug detail")
+	overrides := params{}
+	fs.Var(overrides, "param", "override a template.yaml parameter, e.g. --param CommandTimeout=5 (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	cfg.Parameters = overrides
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(cfg.Logger)
+
+	stack, err := localrun.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := stack.Close(shutdown); err != nil {
+			fmt.Fprintln(stderr, "edgesync-local: shutdown:", err)
+		}
+	}()
+	printBanner(stdout, stack)
+	if *readyFile != "" {
+		if err := localrun.WriteReady(*readyFile, stack.Ready()); err != nil {
+			return fmt.Errorf("write ready file: %w", err)
+		}
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "shutting down")
+	return nil
+}
+
+func printBanner(w io.Writer, s *localrun.Stack) {
+	fmt.Fprintf(w, "edgesync local stack is up\n\n")
+	fmt.Fprintf(w, "  dashboard         %s/\n", s.HTTPURL)
+	fmt.Fprintf(w, "  HTTP API          %s/terminals\n", s.HTTPURL)
+	fmt.Fprintf(w, "  WebSocket API     %s   (terminals connect here)\n", s.WSURL)
+	fmt.Fprintf(w, "  @connections API  %s   (CONNECTIONS_URL)\n", s.ConnectionsURL)
+	if len(s.Terminals) > 0 {
+		id := s.Terminals[0].ID
+		fmt.Fprintf(w, "\n  %d demo terminals are streaming. Try:\n", len(s.Terminals))
+		fmt.Fprintf(w, "    curl '%s/terminals/%s/logs/?count=10'\n", s.HTTPURL, id)
+		fmt.Fprintf(w, "    curl '%s/terminals/%s/status/'\n", s.HTTPURL, id)
+		fmt.Fprintf(w, "    curl -X POST -d '{\"command\":\"ping\"}' '%s/terminals/%s/commands'\n", s.HTTPURL, id)
+	}
+	fmt.Fprintf(w, "\nCtrl-C stops it.\n")
+}
