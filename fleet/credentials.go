@@ -6,6 +6,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,3 +46,21 @@ func Accepts(creds []Credential, token string, now time.Time) bool {
 	}
 	return ok == 1
 }
+
+// NewAuditID returns a unique audit record id that sorts by time: the
+// zero-padded Unix milliseconds of at, a dash, a per-process counter (so
+// ids made by one process within a millisecond keep their order) and
+// random hex digits that keep processes apart.
+func NewAuditID(at time.Time) string {
+	n := auditSeq.Add(1)
+	return fmt.Sprintf("%013d-%012x%s", at.UnixMilli(), n, auditProcess)
+}
+
+var (
+	auditSeq     atomic.Uint64
+	auditProcess = func() string {
+		var r [4]byte
+		_, _ = rand.Read(r[:])
+		return hex.EncodeToString(r[:])
+	}()
+)

@@ -59,6 +59,52 @@ type Terminal struct {
 	// never expired; their freshness derives from SyncedAt.
 	Config Snapshot `json:"-"`
 	Status Snapshot `json:"-"`
+	// Desired is the config an operator last asked the terminal to run;
+	// zero if none was ever set.
+	Desired DesiredConfig `json:"-"`
+}
+
+// DesiredConfig is a config an operator asked a terminal to run, sent with
+// the set_config command RequestID.
+type DesiredConfig struct {
+	Data      json.RawMessage `json:"data,omitempty"`
+	Version   string          `json:"version,omitempty"`
+	SetAt     time.Time       `json:"setAt,omitzero"`
+	SetBy     string          `json:"setBy,omitempty"`
+	RequestID string          `json:"requestId,omitempty"`
+}
+
+// AuditRecord is one entry of the audit trail: a config change, a command,
+// a credential operation or a denied request. Audit records never expire.
+type AuditRecord struct {
+	// ID is unique and orders records by time: see NewAuditID.
+	ID     string    `json:"id"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Role   string    `json:"role,omitempty"`
+	Action string    `json:"action"`
+	// TerminalID is the terminal acted on; empty for fleet-wide actions.
+	TerminalID string `json:"terminalId,omitempty"`
+	// Outcome is "ok", "denied" or "failed".
+	Outcome string `json:"outcome"`
+	// Detail is action-specific JSON (a config diff, a command's name and
+	// parameters, the denied method and path), secrets masked.
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+// AuditQuery selects audit records, newest first.
+type AuditQuery struct {
+	// TerminalID keeps one terminal's records ("" for all).
+	TerminalID string
+	// Actor and Action keep records with exactly that actor or action.
+	Actor  string
+	Action string
+	// Since and Until bound At (inclusive since, exclusive until); zero is open.
+	Since, Until time.Time
+	// Cursor continues a previous page ("" for the first).
+	Cursor string
+	// Limit is the page size, at least 1.
+	Limit int
 }
 
 // Credential is one accepted terminal token, kept only as a SHA-256 hash.

@@ -80,6 +80,19 @@ type Store interface {
 	// CompleteCommand records the outcome if the command is pending and its
 	// deadline is after c.At. ErrNotFound if absent; ErrConflict otherwise.
 	CompleteCommand(ctx context.Context, terminalID, requestID string, c Completion) error
+	// SetDesiredConfig records the config an operator asked the terminal to
+	// run (unconditionally: the last request wins). ErrNotFound if the
+	// terminal is absent.
+	SetDesiredConfig(ctx context.Context, id string, d DesiredConfig) error
+
+	// PutAudit stores an audit record, without expiry. Idempotent per ID.
+	PutAudit(ctx context.Context, r AuditRecord) error
+	// Audit returns records matching q, newest first (by ID), at most
+	// q.Limit, and the cursor of the next page ("" after the last page).
+	// ErrInvalid for a limit below 1 or a malformed cursor. Records of one
+	// terminal are found without reading other terminals' records.
+	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, string, error)
+
 	// ClaimRefresh records that a refresh of what ("config", "status", "logs")
 	// was pushed at, if none was recorded strictly after notBefore; it reports
 	// whether the caller won the claim. It bounds refresh pushes to one per

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/edgesync/edgesync/dashboard"
 	"github.com/edgesync/edgesync/fleet"
 )
 
@@ -20,6 +22,12 @@ type Options struct {
 	// AllowedOrigins lists the origins a browser may call the API from;
 	// "*" allows any. Empty means "*".
 	AllowedOrigins []string
+	// Identify returns the authenticated caller of a request (from the API
+	// Gateway JWT authorizer's claims in Lambda, see infra/apigw.Identify).
+	// It returns an error wrapping fleet.ErrUnauthenticated or
+	// fleet.ErrForbidden to refuse. Nil refuses every request but the public
+	// ones (health, OpenAPI document, dashboard files).
+	Identify func(*http.Request) (fleet.Principal, error)
 }
 
 // OriginsFromEnv splits a comma-separated CORS_ALLOW_ORIGINS value.
@@ -34,8 +42,9 @@ func OriginsFromEnv(v string) []string {
 }
 
 type api struct {
-	svc     *fleet.Service
-	origins []string
+	svc      *fleet.Service
+	origins  []string
+	identify func(*http.Request) (fleet.Principal, error)
 }
 
 // maxBodyBytes bounds request bodies.
@@ -43,7 +52,7 @@ const maxBodyBytes = 64 * 1024
 
 // New returns the API handler.
 func New(svc *fleet.Service, opts Options) http.Handler {
-	a := &api{svc: svc, origins: opts.AllowedOrigins}
+	a := &api{svc: svc, origins: opts.AllowedOrigins, identify: opts.Identify}
 	if len(a.origins) == 0 {
 		a.origins = []string{"*"}
 	}
@@ -51,15 +60,27 @@ func New(svc *fleet.Service, opts Options) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /terminals", a.listTerminals)
-	mux.HandleFunc("GET /terminals/{id}", a.getTerminal)
-	mux.HandleFunc("GET /terminals/{id}/config", a.getConfig)
-	mux.HandleFunc("GET /terminals/{id}/status", a.getStatus)
-	mux.HandleFunc("GET /terminals/{id}/status/history", a.getStatusHistory)
-	mux.HandleFunc("GET /terminals/{id}/logs", a.getLogs)
-	mux.HandleFunc("POST /terminals/{id}/sync", a.sync)
-	mux.HandleFunc("POST /terminals/{id}/commands", a.sendCommand)
-	mux.HandleFunc("GET /terminals/{id}/commands/{requestId}", a.getCommand)
+	mux.HandleFunc("GET /me", a.protect(fleet.RoleViewer, a.me))
+	mux.HandleFunc("GET /terminals", a.protect(fleet.RoleViewer, a.listTerminals))
+	mux.HandleFunc("POST /terminals", a.protect(fleet.RoleAdmin, a.createTerminal))
+	mux.HandleFunc("GET /terminals/{id}", a.protect(fleet.RoleViewer, a.getTerminal))
+	mux.HandleFunc("GET /terminals/{id}/config", a.protect(fleet.RoleViewer, a.getConfig))
+	mux.HandleFunc("PUT /terminals/{id}/config", a.protect(fleet.RoleOperator, a.putConfig))
+	mux.HandleFunc("GET /terminals/{id}/status", a.protect(fleet.RoleViewer, a.getStatus))
+	mux.HandleFunc("GET /terminals/{id}/status/history", a.protect(fleet.RoleViewer, a.getStatusHistory))
+	mux.HandleFunc("GET /terminals/{id}/logs", a.protect(fleet.RoleViewer, a.getLogs))
+	mux.HandleFunc("POST /terminals/{id}/sync", a.protect(fleet.RoleOperator, a.sync))
+	mux.HandleFunc("POST /terminals/{id}/commands", a.protect(fleet.RoleOperator, a.sendCommand))
+	mux.HandleFunc("GET /terminals/{id}/commands/{requestId}", a.protect(fleet.RoleViewer, a.getCommand))
+	mux.HandleFunc("GET /terminals/{id}/credentials", a.protect(fleet.RoleAdmin, a.listCredentials))
+	mux.HandleFunc("POST /terminals/{id}/credentials/rotate", a.protect(fleet.RoleAdmin, a.rotateCredentials))
+	mux.HandleFunc("POST /terminals/{id}/credentials/revoke", a.protect(fleet.RoleAdmin, a.revokeCredentials))
+	mux.HandleFunc("GET /terminals/{id}/audit", a.protect(fleet.RoleAdmin, a.terminalAudit))
+	mux.HandleFunc("GET /audit", a.protect(fleet.RoleAdmin, a.audit))
+	// The operator dashboard: the page at / and its assets under /ui/.
+	ui := dashboard.Handler()
+	mux.Handle("GET /{$}", ui)
+	mux.Handle("GET "+dashboard.AssetPrefix+"{file...}", ui)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such resource: "+r.URL.Path)
 	})
@@ -80,11 +101,19 @@ func (a *api) middleware(mux *http.ServeMux) http.Handler {
 			r.URL.Path = strings.TrimSuffix(p, "/")
 			r.URL.RawPath = ""
 		}
+		if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+			// ServeMux would redirect to the cleaned path with an HTML body;
+			// an API answers in JSON and does not guess.
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			writeError(rec, http.StatusBadRequest, "invalid", "path has empty, . or .. segments")
+			a.logRequest(r, rec.status, start, "")
+			return
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		_, pattern := mux.Handler(r)
 		if pattern == "/" && r.URL.Path != "/" {
 			// Distinguish a known path with the wrong method from an unknown path.
-			for _, m := range []string{http.MethodGet, http.MethodPost} {
+			for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
 				probe := r.Clone(r.Context())
 				probe.Method = m
 				if _, p := mux.Handler(probe); p != "/" {
@@ -129,7 +158,7 @@ func (a *api) cors(w http.ResponseWriter, r *http.Request) {
 	if allowed != "*" {
 		h.Add("Vary", "Origin")
 	}
-	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 	h.Set("Access-Control-Max-Age", "600")
 }
@@ -144,13 +173,8 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-// actor names who is calling; until frontend access control lands it is
-// the caller's address.
-func actor(r *http.Request) string {
-	return "http:" + r.RemoteAddr
-}
-
 func (a *api) listTerminals(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
 	q, ok := params(w, r, "limit", "cursor")
 	if !ok {
 		return
@@ -164,10 +188,19 @@ func (a *api) listTerminals(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"terminals": ts, "nextCursor": next})
+	visible := make([]fleet.TerminalView, 0, len(ts))
+	for _, t := range ts {
+		if p.Sees(t.Terminal) {
+			visible = append(visible, t)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"terminals": visible, "nextCursor": next})
 }
 
 func (a *api) getTerminal(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.visible(w, r); !ok {
+		return
+	}
 	t, err := a.svc.Terminal(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
@@ -177,24 +210,66 @@ func (a *api) getTerminal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) getConfig(w http.ResponseWriter, r *http.Request) {
-	v, err := a.svc.TerminalConfig(r.Context(), r.PathValue("id"))
+	if _, ok := a.visible(w, r); !ok {
+		return
+	}
+	v, err := a.svc.TerminalConfigView(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	if !principal(r).Can(fleet.RoleAdmin) {
+		v.Data = fleet.MaskSecrets(v.Data)
+		if v.Desired != nil {
+			v.Desired.Data = fleet.MaskSecrets(v.Desired.Data)
+		}
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 
+// ConfigRequest is the body of PUT /terminals/{id}/config.
+type ConfigRequest struct {
+	Config json.RawMessage `json:"config"`
+}
+
+func (a *api) putConfig(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.visible(w, r); !ok {
+		return
+	}
+	var req ConfigRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	d, err := a.svc.SetConfig(r.Context(), principal(r), r.PathValue("id"), req.Config)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if !principal(r).Can(fleet.RoleAdmin) {
+		d.Data = fleet.MaskSecrets(d.Data)
+	}
+	writeJSON(w, http.StatusAccepted, d)
+}
+
 func (a *api) getStatus(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.visible(w, r); !ok {
+		return
+	}
 	v, err := a.svc.TerminalStatus(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	if !principal(r).Can(fleet.RoleAdmin) {
+		v.Data = fleet.MaskSecrets(v.Data)
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *api) getStatusHistory(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.visible(w, r); !ok {
+		return
+	}
 	q, ok := params(w, r, "since", "limit")
 	if !ok {
 		return
@@ -205,14 +280,9 @@ func (a *api) getStatusHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	since := time.Now().Add(-time.Hour)
 	if v := q.Get("since"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			d, derr := time.ParseDuration(v)
-			if derr != nil || d <= 0 {
-				writeError(w, http.StatusBadRequest, "invalid", `query parameter "since": want an RFC 3339 time or a positive duration like 30m`)
-				return
-			}
-			t = time.Now().Add(-d)
+		t, ok := timeParam(w, "since", v)
+		if !ok {
+			return
 		}
 		since = t
 	}
@@ -224,10 +294,31 @@ func (a *api) getStatusHistory(w http.ResponseWriter, r *http.Request) {
 	if samples == nil {
 		samples = []fleet.StatusSample{}
 	}
+	if !principal(r).Can(fleet.RoleAdmin) {
+		for i := range samples {
+			samples[i].Data = fleet.MaskSecrets(samples[i].Data)
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"terminalId": r.PathValue("id"), "samples": samples})
 }
 
+// timeParam parses an RFC 3339 time or a positive duration back from now.
+func timeParam(w http.ResponseWriter, name, v string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, true
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("query parameter %q: want an RFC 3339 time or a positive duration like 30m", name))
+		return time.Time{}, false
+	}
+	return time.Now().Add(-d), true
+}
+
 func (a *api) getLogs(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.visible(w, r); !ok {
+		return
+	}
 	q, ok := params(w, r, "count", "limit", "since", "since_seq", "level", "cursor", "q")
 	if !ok {
 		return
@@ -269,12 +360,29 @@ func (a *api) getLogs(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if !principal(r).Can(fleet.RoleAdmin) {
+		for i := range page.Entries {
+			for k := range page.Entries[i].Attrs {
+				if fleet.IsSecretKey(k) {
+					page.Entries[i].Attrs[k] = fleet.Masked
+				}
+			}
+		}
+	}
 	writeJSON(w, http.StatusOK, page)
 }
 
 func (a *api) sync(w http.ResponseWriter, r *http.Request) {
-	cmds, err := a.svc.Sync(r.Context(), r.PathValue("id"), actor(r))
+	if _, ok := a.visible(w, r); !ok {
+		return
+	}
+	p := principal(r)
+	cmds, err := a.svc.Sync(r.Context(), r.PathValue("id"), p.Subject)
 	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.svc.Record(r.Context(), p, fleet.AuditSync, r.PathValue("id"), fleet.AuditOutcomeOK, nil); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -289,6 +397,9 @@ type CommandRequest struct {
 }
 
 func (a *api) sendCommand(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.visible(w, r); !ok {
+		return
+	}
 	var req CommandRequest
 	if !readJSON(w, r, &req) {
 		return
@@ -297,23 +408,43 @@ func (a *api) sendCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid", `field "timeoutSeconds": must be from 0 to 300`)
 		return
 	}
+	if req.Command == "set_config" {
+		writeError(w, http.StatusBadRequest, "invalid", "change config with PUT /terminals/{id}/config: it is validated, versioned and audited")
+		return
+	}
+	p := principal(r)
 	timeout := time.Duration(req.TimeoutSeconds * float64(time.Second))
-	c, err := a.svc.SendCommand(r.Context(), r.PathValue("id"), req.Command, req.Params, actor(r), timeout)
+	c, err := a.svc.SendCommand(r.Context(), r.PathValue("id"), req.Command, req.Params, p.Subject, timeout)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	if err := a.svc.Record(r.Context(), p, fleet.AuditCommand, c.TerminalID, fleet.AuditOutcomeOK, map[string]any{"command": c.Name, "requestId": c.RequestID, "params": c.Params}); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	w.Header().Set("Location", "/terminals/"+url.PathEscape(c.TerminalID)+"/commands/"+url.PathEscape(c.RequestID))
-	writeJSON(w, http.StatusAccepted, c)
+	writeJSON(w, http.StatusAccepted, maskCommand(p, c))
 }
 
 func (a *api) getCommand(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.visible(w, r); !ok {
+		return
+	}
 	c, err := a.svc.Command(r.Context(), r.PathValue("id"), r.PathValue("requestId"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, maskCommand(principal(r), c))
+}
+
+func maskCommand(p fleet.Principal, c fleet.Command) fleet.Command {
+	if !p.Can(fleet.RoleAdmin) {
+		c.Params = fleet.MaskSecrets(c.Params)
+		c.Result = fleet.MaskSecrets(c.Result)
+	}
+	return c
 }
 
 // fail maps a service error to a response. Client errors carry the
@@ -324,12 +455,14 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, "invalid", clientMessage(err))
 	case errors.Is(err, fleet.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not_found", clientMessage(err))
+	case errors.Is(err, fleet.ErrExists):
+		writeError(w, http.StatusConflict, "exists", clientMessage(err))
 	case errors.Is(err, fleet.ErrOffline):
 		writeError(w, http.StatusConflict, "offline", "terminal is offline; its last known data stays readable")
 	case errors.Is(err, fleet.ErrUnauthenticated):
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "authentication required")
 	case errors.Is(err, fleet.ErrForbidden):
-		writeError(w, http.StatusForbidden, "forbidden", "not allowed")
+		writeError(w, http.StatusForbidden, "forbidden", clientMessage(err))
 	case errors.Is(err, fleet.ErrThrottled):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "throttled", "the store is busy; retry shortly")
@@ -344,7 +477,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 // clientMessage strips the sentinel's own text from a wrapped client error.
 func clientMessage(err error) string {
 	msg := err.Error()
-	for _, s := range []error{fleet.ErrInvalid, fleet.ErrNotFound} {
+	for _, s := range []error{fleet.ErrInvalid, fleet.ErrNotFound, fleet.ErrForbidden, fleet.ErrExists} {
 		msg = strings.TrimSuffix(msg, ": "+s.Error())
 	}
 	return msg

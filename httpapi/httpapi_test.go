@@ -2,6 +2,9 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,7 +23,9 @@ import (
 
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/httpapi"
+	"github.com/edgesync/edgesync/infra/apigw"
 	"github.com/edgesync/edgesync/infra/dynamo"
+	"github.com/edgesync/edgesync/infra/localjwt"
 	"github.com/edgesync/edgesync/internal/dynalite"
 )
 
@@ -73,6 +78,22 @@ type fixture struct {
 	push  *pushes
 	clock *clock
 	srv   *httptest.Server
+	iss   *localjwt.Issuer
+	// admin, operator and viewer are bearer tokens; operator and viewer
+	// see group "line-1" (terminal t1), not "line-2" (t2).
+	admin, operator, viewer string
+}
+
+// identify verifies the bearer token like API Gateway's JWT authorizer
+// would, then reads the principal from its claims.
+func identify(iss *localjwt.Issuer) func(*http.Request) (fleet.Principal, error) {
+	return func(r *http.Request) (fleet.Principal, error) {
+		claims, _, err := iss.Authorize(r)
+		if err != nil {
+			return fleet.Principal{}, fmt.Errorf("%v: %w", err, fleet.ErrUnauthenticated)
+		}
+		return fleet.PrincipalFromClaims(claims, fleet.ClaimsConfig{})
+	}
 }
 
 // newFixture serves the API over real HTTP on DynamoDB (dynalite) with one
@@ -88,15 +109,23 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{push: &pushes{}, clock: &clock{}}
 	f.clock.ns.Store(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC).UnixNano())
 	f.svc = fleet.NewService(dynamo.New(client, table), f.push, fleet.DefaultConfig(), fleet.WithClock(f.clock.Now))
-	f.srv = httptest.NewServer(httpapi.New(f.svc, httpapi.Options{AllowedOrigins: []string{"https://dash.example"}}))
-	t.Cleanup(f.srv.Close)
-
-	ctx := context.Background()
-	token, err := f.svc.CreateTerminal(ctx, "t1", "Press 1", nil)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.CreateTerminal(ctx, "t2", "", nil); err != nil {
+	f.iss = localjwt.New(key, "https://issuer.test", "edgesync-test")
+	f.admin, _ = f.iss.Mint("ada", []string{"admin"}, time.Hour)
+	f.operator, _ = f.iss.Mint("otto", []string{"operator", "line-1"}, time.Hour)
+	f.viewer, _ = f.iss.Mint("vera", []string{"viewer", "line-1"}, time.Hour)
+	f.srv = httptest.NewServer(httpapi.New(f.svc, httpapi.Options{AllowedOrigins: []string{"https://dash.example"}, Identify: identify(f.iss)}))
+	t.Cleanup(f.srv.Close)
+
+	ctx := context.Background()
+	token, err := f.svc.CreateTerminal(ctx, "t1", "Press 1", []string{"line-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.CreateTerminal(ctx, "t2", "", []string{"line-2"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.svc.Connect(ctx, fleet.ConnectRequest{ConnectionID: "c1", TerminalID: "t1", Token: token}); err != nil {
@@ -105,7 +134,7 @@ func newFixture(t *testing.T) *fixture {
 	f.terminalSays(t, `{"type":"hello"}`)
 	for _, c := range f.push.take() {
 		result := map[string]string{
-			"get_config": `{"threshold":0.8}`,
+			"get_config": `{"threshold":0.8,"db_password":"hunter2","upload":{"api_token":"tok-123","url":"https://x"}}`,
 			"get_status": `{"cpu_percent":12.5}`,
 			"get_logs":   `{"entries":[]}`,
 		}[c["command"].(string)]
@@ -142,12 +171,14 @@ func (f *fixture) answer(t *testing.T, cmd map[string]any, ok bool, result strin
 	f.terminalSays(t, msg)
 }
 
+// do sends a request as the admin unless header sets Authorization.
 func (f *fixture) do(t *testing.T, method, path, body string, header ...string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+f.admin)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -183,7 +214,7 @@ func TestReadsWithAndWithoutTrailingSlash(t *testing.T) {
 		}
 	}
 	_, _, cfg := f.do(t, "GET", "/terminals/t1/config/", "")
-	if cfg["fresh"] != true || cfg["data"].(map[string]any)["threshold"] != 0.8 || cfg["syncedAt"] == nil {
+	if cfg["fresh"] != true || cfg["data"].(map[string]any)["threshold"] != 0.8 || cfg["syncedAt"] == nil || cfg["data"].(map[string]any)["db_password"] != "hunter2" {
 		t.Errorf("config: got %v, want fresh data with syncedAt", cfg)
 	}
 	_, _, logs := f.do(t, "GET", "/terminals/t1/logs/?count=5&level=error", "")
@@ -310,7 +341,7 @@ func TestThroughLambdaAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adapter := httpadapter.NewV2(httpapi.New(f.svc, httpapi.Options{}))
+	adapter := httpadapter.NewV2(httpapi.New(f.svc, httpapi.Options{Identify: apigw.Identify(fleet.ClaimsConfig{})}))
 	for _, path := range []string{"/terminals/t1/logs/", "/terminals/t1/logs"} {
 		var ev events.APIGatewayV2HTTPRequest
 		if err := json.Unmarshal(raw, &ev); err != nil {
@@ -319,6 +350,10 @@ func TestThroughLambdaAdapter(t *testing.T) {
 		ev.RawPath, ev.RequestContext.HTTP.Path, ev.RequestContext.HTTP.Method = path, path, "GET"
 		ev.RawQueryString, ev.QueryStringParameters = "count=2", map[string]string{"count": "2"}
 		ev.Body, ev.IsBase64Encoded = "", false
+		// What API Gateway's JWT authorizer passes on after verifying a token.
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": "ada", "cognito:groups": "[admin]"}},
+		}
 		resp, err := adapter.ProxyWithContext(context.Background(), ev)
 		if err != nil {
 			t.Fatal(err)

@@ -32,6 +32,7 @@ import (
 	"github.com/edgesync/edgesync/infra/dynamo"
 	"github.com/edgesync/edgesync/infra/embedded"
 	"github.com/edgesync/edgesync/infra/localgw"
+	"github.com/edgesync/edgesync/infra/localjwt"
 	"github.com/edgesync/edgesync/infra/template"
 	"github.com/edgesync/edgesync/wsapi"
 )
@@ -81,6 +82,11 @@ type Config struct {
 	Parameters map[string]string
 	// Logger receives the stack's log (nil: slog.Default()).
 	Logger *slog.Logger
+	// WrapStore, when set, wraps the store the stack opens (embedded or
+	// DynamoDB) before the functions and Admin use it; tests use it to
+	// inject faults. In LambdaRIE mode the functions open their own
+	// DynamoDB store, so only Admin sees the wrapper.
+	WrapStore func(fleet.Store) fleet.Store
 }
 
 // Stack is a running local stack.
@@ -92,6 +98,9 @@ type Stack struct {
 	ConnectionsURL string
 	// Terminals are the demo terminals and their tokens.
 	Terminals []DemoTerminal
+	// Users are bearer tokens (JWTs of the local issuer) by role: "admin",
+	// "operator" and "viewer"; the latter two see the "demo" group.
+	Users map[string]string
 
 	cfg     Config
 	log     *slog.Logger
@@ -102,6 +111,7 @@ type Stack struct {
 	servers []*http.Server
 	closers []func() error
 	demo    *demo
+	issuer  *localjwt.Issuer
 	stop    context.CancelFunc
 	quit    chan struct{} // closed by Close
 	once    sync.Once
@@ -117,15 +127,34 @@ type DemoTerminal struct {
 // Ready is what a stack reports once it serves: cmd/edgesync-local writes it
 // to --ready-file for tests and scripts.
 type Ready struct {
-	HTTPURL        string         `json:"httpURL"`
-	WSURL          string         `json:"wsURL"`
-	ConnectionsURL string         `json:"connectionsURL"`
-	Terminals      []DemoTerminal `json:"terminals"`
+	HTTPURL        string            `json:"httpURL"`
+	WSURL          string            `json:"wsURL"`
+	ConnectionsURL string            `json:"connectionsURL"`
+	Terminals      []DemoTerminal    `json:"terminals"`
+	Users          map[string]string `json:"users"`
 }
 
-// Ready returns the stack's addresses and demo terminals.
+// Ready returns the stack's addresses, demo terminals and user tokens.
 func (s *Stack) Ready() Ready {
-	return Ready{HTTPURL: s.HTTPURL, WSURL: s.WSURL, ConnectionsURL: s.ConnectionsURL, Terminals: s.Terminals}
+	return Ready{HTTPURL: s.HTTPURL, WSURL: s.WSURL, ConnectionsURL: s.ConnectionsURL, Terminals: s.Terminals, Users: s.Users}
+}
+
+// Issuer returns the local identity provider, to mint more user tokens.
+func (s *Stack) Issuer() *localjwt.Issuer { return s.issuer }
+
+// Local identity provider: what the HTTP API's JWT authorizer accepts here.
+const (
+	LocalIssuer   = "https://edgesync.local/issuer"
+	LocalAudience = "edgesync-local"
+)
+
+// OpenIssuer returns the local identity provider of a data directory (its
+// signing key lives there), for tools that mint tokens for a running stack.
+func OpenIssuer(dataDir string) (*localjwt.Issuer, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return localjwt.LoadOrCreate(filepath.Join(dataDir, "jwt-signing-key.pem"), LocalIssuer, LocalAudience)
 }
 
 // Stats returns the WebSocket API's counters (messages, 32 KB units,
@@ -189,6 +218,22 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if s.store, err = s.openStore(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.WrapStore != nil {
+		s.store = cfg.WrapStore(s.store)
+	}
+	if s.issuer, err = OpenIssuer(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("local identity provider: %w", err)
+	}
+	s.Users = map[string]string{}
+	for _, u := range []struct{ role, subject string }{{"admin", "local-admin"}, {"operator", "local-operator"}, {"viewer", "local-viewer"}} {
+		groups := []string{u.role}
+		if u.role != "admin" {
+			groups = append(groups, "demo")
+		}
+		if s.Users[u.role], err = s.issuer.Mint(u.subject, groups, 24*time.Hour); err != nil {
+			return nil, fmt.Errorf("mint %s token: %w", u.role, err)
+		}
+	}
 	envs, err := s.functionEnvironments(tpl)
 	if err != nil {
 		return nil, err
@@ -219,10 +264,14 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		return nil, fmt.Errorf("template HTTP routes: %w", err)
 	}
 	var hr []localgw.HTTPRoute
+	authorizers := map[string]localgw.JWTAuthorizer{}
 	for _, r := range httpRoutes {
-		hr = append(hr, localgw.HTTPRoute{Method: r.Method, Path: r.Path, Function: r.Function})
+		hr = append(hr, localgw.HTTPRoute{Method: r.Method, Path: r.Path, Function: r.Function, Authorizer: r.Authorizer})
+		if r.Authorizer != "" {
+			authorizers[r.Authorizer] = s.issuer.Authorize
+		}
 	}
-	httpAPI := localgw.NewHTTPAPI(localgw.HTTPConfig{Routes: hr, Invoker: invoker, Logger: cfg.Logger})
+	httpAPI := localgw.NewHTTPAPI(localgw.HTTPConfig{Routes: hr, Invoker: invoker, Authorizers: authorizers, Logger: cfg.Logger})
 
 	wsMux := http.NewServeMux()
 	wsMux.Handle("/"+stage+"/@connections/", s.ws.ManagementHandler())
@@ -319,6 +368,8 @@ func (s *Stack) functionEnvironments(tpl *template.Template) (map[string]map[str
 		return nil, fmt.Errorf("template functions: %w", err)
 	}
 	refs := map[string]string{
+		"AuthIssuer":     LocalIssuer,
+		"AuthAudience":   LocalAudience,
 		"AWS::Region":    Region,
 		"AWS::AccountId": "000000000000",
 		"AWS::StackName": "edgesync-local",
@@ -362,7 +413,10 @@ func (s *Stack) invoker(ctx context.Context, tpl *template.Template, envs map[st
 		case "MessageFunction":
 			handlers[name] = wsapi.NewMessage(svc).Handle
 		case "QueryFunction":
-			api := httpapi.New(svc, httpapi.Options{AllowedOrigins: httpapi.OriginsFromEnv(env["CORS_ALLOW_ORIGINS"])})
+			api := httpapi.New(svc, httpapi.Options{
+				AllowedOrigins: httpapi.OriginsFromEnv(env["CORS_ALLOW_ORIGINS"]),
+				Identify:       apigw.Identify(fleet.ClaimsConfig{RoleClaim: env["AUTH_ROLE_CLAIM"], GroupsClaim: env["AUTH_GROUPS_CLAIM"]}),
+			})
 			adapter := httpadapter.NewV2(api)
 			handlers[name] = func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 				return adapter.ProxyWithContext(ctx, req)

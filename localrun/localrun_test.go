@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ func start(t *testing.T, cfg localrun.Config) *localrun.Stack {
 		t.Fatalf("start local stack: %v", err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
+	tokens.Store(s.HTTPURL, s.Users["admin"])
 	return s
 }
 
@@ -75,9 +77,23 @@ func runAgent(t *testing.T, s *localrun.Stack, id, token, spool string) (a *agen
 	return a, stop
 }
 
+// adminToken authenticates the tests' HTTP calls (set per stack in start).
+var tokens sync.Map // base URL → admin token
+
+func authorized(method, url string, body io.Reader) *http.Request {
+	req, _ := http.NewRequest(method, url, body)
+	tokens.Range(func(k, v any) bool {
+		if strings.HasPrefix(url, k.(string)) {
+			req.Header.Set("Authorization", "Bearer "+v.(string))
+		}
+		return true
+	})
+	return req
+}
+
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := http.DefaultClient.Do(authorized("GET", url, nil))
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -90,7 +106,9 @@ func getJSON(t *testing.T, url string, v any) int {
 
 func postJSON(t *testing.T, url, body string, v any) int {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req := authorized("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
@@ -336,5 +354,87 @@ func TestRIEMode(t *testing.T) {
 	}
 	for _, c := range starts {
 		t.Logf("cold start %s: init %v", c.Function, c.InitDuration)
+	}
+}
+
+// TestAccessControl: the HTTP API's JWT authorizer and the query
+// function's roles and groups, from real signed tokens of the local issuer.
+func TestAccessControl(t *testing.T) {
+	t.Parallel()
+	s := start(t, localrun.Config{})
+	ctx := context.Background()
+	admin := fleet.System("test")
+	if _, err := s.Admin().CreateTerminalAs(ctx, admin, "in-demo", "", []string{"demo"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Admin().CreateTerminalAs(ctx, admin, "elsewhere", "", []string{"hall-b"}); err != nil {
+		t.Fatal(err)
+	}
+	iss := s.Issuer()
+	expired, _ := iss.Sign(map[string]any{"iss": localrun.LocalIssuer, "aud": localrun.LocalAudience, "sub": "x", "exp": time.Now().Add(-time.Minute).Unix(), "cognito:groups": []string{"admin"}})
+	wrongAud, _ := iss.Sign(map[string]any{"iss": localrun.LocalIssuer, "aud": "someone-else", "sub": "x", "exp": time.Now().Add(time.Hour).Unix(), "cognito:groups": []string{"admin"}})
+	wrongIss, _ := iss.Sign(map[string]any{"iss": "https://evil.example", "aud": localrun.LocalAudience, "sub": "x", "exp": time.Now().Add(time.Hour).Unix(), "cognito:groups": []string{"admin"}})
+	noRole, _ := iss.Mint("nobody", []string{"demo"}, time.Hour)
+	tests := []struct {
+		name, method, path, token string
+		want                      int
+	}{
+		{"no token", "GET", "/terminals", "", 401},
+		{"garbage token", "GET", "/terminals", "not.a.jwt", 401},
+		{"expired", "GET", "/terminals", expired, 401},
+		{"wrong audience", "GET", "/terminals", wrongAud, 401},
+		{"wrong issuer", "GET", "/terminals", wrongIss, 401},
+		{"no role", "GET", "/terminals", noRole, 403},
+		{"viewer reads own group", "GET", "/terminals/in-demo/config", s.Users["viewer"], 200},
+		{"viewer outside groups", "GET", "/terminals/elsewhere/config", s.Users["viewer"], 403},
+		{"viewer changes config", "PUT", "/terminals/in-demo/config", s.Users["viewer"], 403},
+		{"viewer sends command", "POST", "/terminals/in-demo/commands", s.Users["viewer"], 403},
+		{"operator reads audit", "GET", "/audit", s.Users["operator"], 403},
+		{"operator rotates token", "POST", "/terminals/in-demo/credentials/rotate", s.Users["operator"], 403},
+		{"admin reads other group", "GET", "/terminals/elsewhere/logs/", s.Users["admin"], 200},
+		{"admin reads audit", "GET", "/audit", s.Users["admin"], 200},
+		{"dashboard is public", "GET", "/", "", 200},
+		{"health is public", "GET", "/healthz", "", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := strings.NewReader("{}")
+			req, _ := http.NewRequest(tt.method, s.HTTPURL+tt.path, body)
+			req.Header.Set("Content-Type", "application/json")
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("got %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+	// The viewer's list shows only terminals of its groups.
+	var list struct {
+		Terminals []struct{ ID string } `json:"terminals"`
+	}
+	req, _ := http.NewRequest("GET", s.HTTPURL+"/terminals", nil)
+	req.Header.Set("Authorization", "Bearer "+s.Users["viewer"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if len(list.Terminals) != 1 || list.Terminals[0].ID != "in-demo" {
+		t.Errorf("viewer's terminal list: got %+v, want only in-demo", list.Terminals)
+	}
+	// Denied requests are in the audit trail.
+	var audit struct {
+		Records []fleet.AuditRecord `json:"records"`
+	}
+	getJSON(t, s.HTTPURL+"/audit?action=request.denied", &audit)
+	if len(audit.Records) < 4 {
+		t.Errorf("denied requests audited: %d, want at least 4", len(audit.Records))
 	}
 }

@@ -145,10 +145,19 @@ type GetLogsResult struct {
 	Dropped  uint64     `json:"dropped,omitempty"`
 }
 
+// Redacted stands for a secret value: terminals put it in place of secrets
+// in get_config results, the cloud in reads by users who may not see
+// secrets, and in a set_config config it means "keep the current value".
+const Redacted = "[redacted]"
+
 // SetConfigParams are the parameters of set_config.
 type SetConfigParams struct {
-	Config  json.RawMessage `json:"config"`
-	Version string          `json:"version,omitempty"`
+	// Config is the whole new configuration. A secret the sender does not
+	// know may be given as Redacted to keep its current value.
+	Config json.RawMessage `json:"config"`
+	// Version, when set, is the version the terminal must currently run for
+	// the change to apply (compare-and-set); empty applies unconditionally.
+	Version string `json:"version,omitempty"`
 }
 
 // SetConfigResult is the result of set_config.

@@ -52,6 +52,9 @@ func (p params) Set(v string) error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "token" {
+		return mintToken(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("edgesync-local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg localrun.Config
@@ -107,18 +110,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// mintToken prints a JWT of the local identity provider of a data
+// directory: edgesync-local token -role operator -group demo -subject alice.
+func mintToken(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("edgesync-local token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", ".edgesync", "data directory of the local stack (holds the signing key)")
+	role := fs.String("role", "viewer", "admin, operator or viewer")
+	subject := fs.String("subject", "", "user name (default local-<role>)")
+	ttl := fs.Duration("ttl", 24*time.Hour, "validity")
+	var groups multi
+	fs.Var(&groups, "group", "terminal group the user sees (repeatable)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return errUsage
+	}
+	switch *role {
+	case "admin", "operator", "viewer":
+	default:
+		fmt.Fprintf(stderr, "-role %q: want admin, operator or viewer\n", *role)
+		return errUsage
+	}
+	if *subject == "" {
+		*subject = "local-" + *role
+	}
+	iss, err := localrun.OpenIssuer(*data)
+	if err != nil {
+		return err
+	}
+	token, err := iss.Mint(*subject, append([]string{*role}, groups...), *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, token)
+	return nil
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
 func printBanner(w io.Writer, s *localrun.Stack) {
 	fmt.Fprintf(w, "edgesync local stack is up\n\n")
-	fmt.Fprintf(w, "  dashboard         %s/\n", s.HTTPURL)
+	fmt.Fprintf(w, "  dashboard         %s/#token=%s\n", s.HTTPURL, s.Users["admin"])
 	fmt.Fprintf(w, "  HTTP API          %s/terminals\n", s.HTTPURL)
 	fmt.Fprintf(w, "  WebSocket API     %s   (terminals connect here)\n", s.WSURL)
 	fmt.Fprintf(w, "  @connections API  %s   (CONNECTIONS_URL)\n", s.ConnectionsURL)
 	if len(s.Terminals) > 0 {
 		id := s.Terminals[0].ID
 		fmt.Fprintf(w, "\n  %d demo terminals are streaming. Try:\n", len(s.Terminals))
-		fmt.Fprintf(w, "    curl '%s/terminals/%s/logs/?count=10'\n", s.HTTPURL, id)
-		fmt.Fprintf(w, "    curl '%s/terminals/%s/status/'\n", s.HTTPURL, id)
-		fmt.Fprintf(w, "    curl -X POST -d '{\"command\":\"ping\"}' '%s/terminals/%s/commands'\n", s.HTTPURL, id)
+		fmt.Fprintf(w, "    export TOKEN=%s\n", s.Users["operator"])
+		fmt.Fprintf(w, "    curl -H \"Authorization: Bearer $TOKEN\" '%s/terminals/%s/logs/?count=10'\n", s.HTTPURL, id)
+		fmt.Fprintf(w, "    curl -H \"Authorization: Bearer $TOKEN\" '%s/terminals/%s/status/'\n", s.HTTPURL, id)
+		fmt.Fprintf(w, "    curl -H \"Authorization: Bearer $TOKEN\" -X POST -d '{\"command\":\"ping\"}' '%s/terminals/%s/commands'\n", s.HTTPURL, id)
+	}
+	fmt.Fprintf(w, "\n  Users (JWTs of the local issuer, 24 h; more: go run ./cmd/edgesync-local token -role viewer -group demo):\n")
+	for _, role := range []string{"admin", "operator", "viewer"} {
+		fmt.Fprintf(w, "    %-9s %s\n", role, s.Users[role])
 	}
 	fmt.Fprintf(w, "\nCtrl-C stops it.\n")
 }

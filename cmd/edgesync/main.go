@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -142,21 +143,24 @@ func terminals(ctx context.Context, svc *fleet.Service, cmd string, args []strin
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
+	// The CLI acts with the table's AWS credentials: it is an admin, and
+	// every credential operation is audited under the operator's login.
+	who := fleet.System("cli:" + login())
 	switch cmd {
 	case "create":
-		token, err := svc.CreateTerminal(ctx, id, *name, gs)
+		token, err := svc.CreateTerminalAs(ctx, who, id, *name, gs)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "created terminal %s\ntoken (shown once, store it on the device): %s\n", id, token)
 	case "rotate":
-		token, err := svc.RotateToken(ctx, id, *overlap)
+		token, err := svc.RotateTokenAs(ctx, who, id, *overlap)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "new token for %s (old tokens work for %v more): %s\n", id, *overlap, token)
 	case "revoke":
-		if err := svc.RevokeToken(ctx, id, *credential); err != nil {
+		if err := svc.RevokeTokenAs(ctx, who, id, *credential); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "revoked %s of %s\n", orAll(*credential), id)
@@ -167,6 +171,17 @@ func terminals(ctx context.Context, svc *fleet.Service, cmd string, args []strin
 		return errUsage
 	}
 	return nil
+}
+
+// login names the operator running the CLI, for the audit trail.
+func login() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if v := os.Getenv("USER"); v != "" {
+		return v
+	}
+	return "unknown"
 }
 
 func orAll(cred string) string {

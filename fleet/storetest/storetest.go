@@ -58,6 +58,8 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 	contracts = append(contracts, logContracts()...)
 	contracts = append(contracts, commandContracts()...)
 	contracts = append(contracts, concurrencyContracts()...)
+	contracts = append(contracts, desiredContracts()...)
+	contracts = append(contracts, auditContracts()...)
 
 	for _, c := range contracts {
 		t.Run(c.name, func(t *testing.T) {
@@ -218,6 +220,14 @@ func diffSnapshot(d *diffs, field string, got, want fleet.Snapshot) {
 	d.value(field+".Version", got.Version, want.Version)
 }
 
+func diffDesired(d *diffs, got, want fleet.DesiredConfig) {
+	d.json("Desired.Data", got.Data, want.Data)
+	d.value("Desired.Version", got.Version, want.Version)
+	d.time("Desired.SetAt", got.SetAt, want.SetAt)
+	d.value("Desired.SetBy", got.SetBy, want.SetBy)
+	d.value("Desired.RequestID", got.RequestID, want.RequestID)
+}
+
 func diffCredentials(d *diffs, got, want []fleet.Credential) {
 	if len(got) != len(want) {
 		*d = append(*d, fmt.Sprintf("Credentials: got %d, want %d", len(got), len(want)))
@@ -254,6 +264,7 @@ func checkTerminal(t *testing.T, got, want fleet.Terminal) {
 	d.value("Dropped", got.Dropped, want.Dropped)
 	diffSnapshot(&d, "Config", got.Config, want.Config)
 	diffSnapshot(&d, "Status", got.Status, want.Status)
+	diffDesired(&d, got.Desired, want.Desired)
 	d.report(t, "terminal "+want.ID)
 }
 

@@ -323,6 +323,9 @@ func testNoMethodCreates(t *testing.T, e env) {
 			return e.store.CompleteCommand(ctx, id, "req-1", fleet.Completion{State: fleet.CommandSucceeded, At: at(time.Second)})
 		}},
 		{"ClaimRefresh", func() error { _, err := e.store.ClaimRefresh(ctx, id, "logs", at(0), at(-time.Minute)); return err }},
+		{"SetDesiredConfig", func() error { return e.store.SetDesiredConfig(ctx, id, desired("v1", at(0))) }},
+		{"PutAudit", func() error { return e.store.PutAudit(ctx, auditRecord(id, "user:x", "config.set", at(0), 1)) }},
+		{"Audit", func() error { _, _, err := e.store.Audit(ctx, fleet.AuditQuery{TerminalID: id, Limit: 10}); return err }},
 	}
 	for _, c := range calls {
 		if err := c.call(); err != nil && !errors.Is(err, fleet.ErrNotFound) {

@@ -12,8 +12,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/functions/internal/lambdaenv"
 	"github.com/edgesync/edgesync/httpapi"
+	"github.com/edgesync/edgesync/infra/apigw"
 )
 
 func main() {
@@ -23,6 +25,12 @@ func main() {
 		slog.Error("query function cannot start", "error", err)
 		os.Exit(1)
 	}
-	opts := httpapi.Options{AllowedOrigins: httpapi.OriginsFromEnv(os.Getenv("CORS_ALLOW_ORIGINS"))}
+	opts := httpapi.Options{
+		AllowedOrigins: httpapi.OriginsFromEnv(os.Getenv("CORS_ALLOW_ORIGINS")),
+		Identify: apigw.Identify(fleet.ClaimsConfig{
+			RoleClaim:   os.Getenv("AUTH_ROLE_CLAIM"),
+			GroupsClaim: os.Getenv("AUTH_GROUPS_CLAIM"),
+		}),
+	}
 	lambda.Start(httpadapter.NewV2(httpapi.New(svc, opts)).ProxyWithContext)
 }

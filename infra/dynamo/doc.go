@@ -3,19 +3,25 @@
 // # Table
 //
 // The table has a string partition key "pk" and a string sort key "sk", TTL
-// on the number attribute "expiresAt" (epoch seconds), and one global
-// secondary index "terminals" (hash "tpk", range "tsk", KEYS_ONLY) that only
-// terminal records populate, so listing terminals never reads logs.
-// CreateTable builds exactly that (template.yaml declares the same for AWS).
+// on the number attribute "expiresAt" (epoch seconds), and two sparse
+// global secondary indexes: "terminals" (hash "tpk", range "tsk",
+// KEYS_ONLY) that only terminal records populate, so listing terminals
+// never reads logs, and "audit" (hash "apk", range "ask", ALL) that only
+// audit records populate, so the fleet-wide audit trail is read without a
+// scan. CreateTable builds exactly that, and adds an index missing from a
+// table an earlier version created (template.yaml declares the same for AWS).
 //
 // # Items
 //
 //	pk          sk                            item
 //	T#<id>      META                          terminal record (hot, kept small)
 //	T#<id>      META#config                   last known config of the terminal
+//	T#<id>      META#desired                  config an operator asked it to run
 //	T#<id>      S#<at: epoch ms, 15 digits>   one status history sample
 //	T#<id>      L#<LastSeq: 20 digits>        one log chunk
 //	T#<id>      CMD#<requestId>               one command and its outcome
+//	T#<id>      AUDIT#<auditId>               audit record naming the terminal
+//	AUDIT       AUDIT#<auditId>               fleet-wide audit record (no terminal)
 //	C#<connId>  META                          connection binding
 //
 // Numbers in sort keys are zero-padded so that string order is numeric order.
@@ -32,8 +38,11 @@
 // (which can be large and changes rarely) lives in its own item, META#config
 // (data S, syncedAt, version). The status stays on the record: it is small
 // and a status report then costs one conditional update plus its history
-// sample. Terminal reads the record and its config with one Query on
-// begins_with(sk, "META").
+// sample. The desired config (SetDesiredConfig: data S, version, setAt,
+// setBy, requestId) is likewise an item of its own, META#desired, written
+// unconditionally (the last request wins) after checking that the record
+// exists. Terminal reads the record, its config and its desired config with
+// one Query on begins_with(sk, "META"); Terminals batch-reads all three.
 //
 // Status sample: at, data (S), expiresAt, expiresAtMs.
 // Log chunk: firstSeq, lastSeq, entries (B: protocol.CompressEntries, a
@@ -42,6 +51,27 @@
 // Command: requestId, command, params (S), state, createdAt, deadline,
 // completedAt, result (S), error, actor, expiresAt, expiresAtMs.
 // Connection: terminalId, connectedAt, sourceIp, expiresAt, expiresAtMs.
+//
+// # Audit trail
+//
+// Each audit record is one item that never expires (no expiresAt): in its
+// terminal's partition when it names one, so a terminal's trail is one
+// strongly consistent Query of that partition that never reads another
+// terminal's items, else in the AUDIT partition. Every audit item carries
+// apk "audit" and ask (the record id), so the "audit" index lists the whole
+// trail. Attributes: at (epoch ms), actor, role, action, terminalId,
+// outcome, detail (S, the JSON). Record ids are fleet.NewAuditID's
+// ("<13-digit Unix ms>-<random>"), and PutAudit accepts only an id made for
+// the record's At, so id order is time order: Audit reads newest first
+// (ScanIndexForward false), turns Since and Until into a BETWEEN on the id,
+// and continues after a cursor (the last id of the previous page) by
+// bounding the range with it. Actor and Action are filter expressions;
+// Audit queries on until the page is full, reading at least 100 items per
+// call when a filter may drop most. PutAudit is a PutItem conditional on
+// absence, so a retry keeps the record as first stored. The index's single
+// partition takes about 1000 writes a second, far above any audit rate;
+// fleet-wide reads are eventually consistent (a record may appear a moment
+// after PutAudit returned).
 //
 // All times are epoch milliseconds (N); a zero time.Time is stored as an
 // absent attribute. Expiring items carry expiresAt in epoch seconds, rounded

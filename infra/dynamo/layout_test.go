@@ -510,17 +510,28 @@ func TestCreateTable(t *testing.T) {
 	if got := desc.TableStatus; got != types.TableStatusActive {
 		t.Errorf("status = %s, want ACTIVE", got)
 	}
-	if len(desc.GlobalSecondaryIndexes) != 1 {
-		t.Fatalf("indexes = %d, want 1", len(desc.GlobalSecondaryIndexes))
+	wantIndexes := map[string]struct {
+		keys       string
+		projection types.ProjectionType
+	}{
+		"terminals": {"tpk:HASH,tsk:RANGE", types.ProjectionTypeKeysOnly},
+		"audit":     {"apk:HASH,ask:RANGE", types.ProjectionTypeAll},
 	}
-	gsi := desc.GlobalSecondaryIndexes[0]
-	if got := aws.ToString(gsi.IndexName); got != "terminals" {
-		t.Errorf("index name = %q, want terminals", got)
+	if len(desc.GlobalSecondaryIndexes) != len(wantIndexes) {
+		t.Errorf("indexes = %d, want %d", len(desc.GlobalSecondaryIndexes), len(wantIndexes))
 	}
-	if got, want := keys(gsi.KeySchema), "tpk:HASH,tsk:RANGE"; got != want {
-		t.Errorf("index key schema = %s, want %s", got, want)
-	}
-	if got := gsi.Projection.ProjectionType; got != types.ProjectionTypeKeysOnly {
-		t.Errorf("index projection = %s, want KEYS_ONLY", got)
+	for _, gsi := range desc.GlobalSecondaryIndexes {
+		name := aws.ToString(gsi.IndexName)
+		want, ok := wantIndexes[name]
+		if !ok {
+			t.Errorf("unexpected index %q", name)
+			continue
+		}
+		if got := keys(gsi.KeySchema); got != want.keys {
+			t.Errorf("index %s key schema = %s, want %s", name, got, want.keys)
+		}
+		if got := gsi.Projection.ProjectionType; got != want.projection {
+			t.Errorf("index %s projection = %s, want %s", name, got, want.projection)
+		}
 	}
 }

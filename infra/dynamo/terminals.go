@@ -57,20 +57,32 @@ func (s *Store) CreateTerminal(ctx context.Context, t fleet.Terminal) error {
 	}
 	e := newExpr()
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                s.table,
-		Item:                     terminalItem(t),
-		ConditionExpression:      aws.String("attribute_not_exists(" + e.name(attrPK) + ")"),
-		ExpressionAttributeNames: e.nameMap(),
+		TableName:                           s.table,
+		Item:                                terminalItem(t),
+		ConditionExpression:                 aws.String("attribute_not_exists(" + e.name(attrPK) + ")"),
+		ExpressionAttributeNames:            e.nameMap(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if failed, _ := conditionFailed(err); failed {
-		return fmt.Errorf("create terminal %s: %w", t.ID, fleet.ErrExists)
-	}
-	if err != nil {
+	if failed, old := conditionFailed(err); failed {
+		// The SDK may have retried this very write after losing its answer.
+		mine, rerr := s.ownCreate(ctx, t, old)
+		if rerr != nil {
+			return fmt.Errorf("create terminal %s: %w", t.ID, rerr)
+		}
+		if !mine {
+			return fmt.Errorf("create terminal %s: %w", t.ID, fleet.ErrExists)
+		}
+	} else if err != nil {
 		return fmt.Errorf("create terminal %s: %w", t.ID, storeError(err))
 	}
 	if !t.Config.SyncedAt.IsZero() || len(t.Config.Data) > 0 {
 		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: configItem(t.ID, t.Config)}); err != nil {
 			return fmt.Errorf("create terminal %s: store config: %w", t.ID, storeError(err))
+		}
+	}
+	if hasDesired(t.Desired) {
+		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: desiredItem(t.ID, t.Desired)}); err != nil {
+			return fmt.Errorf("create terminal %s: store desired config: %w", t.ID, storeError(err))
 		}
 	}
 	return nil
@@ -190,8 +202,8 @@ func decodeTerminal(meta, config map[string]types.AttributeValue) (fleet.Termina
 	return t, nil
 }
 
-// Terminal returns the terminal record with its config, read with one
-// strongly consistent Query. fleet.ErrNotFound if absent.
+// Terminal returns the terminal record with its config and desired
+// config, read with one strongly consistent Query. fleet.ErrNotFound if absent.
 func (s *Store) Terminal(ctx context.Context, id string) (fleet.Terminal, error) {
 	if err := checkID("terminal id", id); err != nil {
 		return fleet.Terminal{}, fmt.Errorf("read terminal: %w", err)
@@ -209,19 +221,28 @@ func (s *Store) Terminal(ctx context.Context, id string) (fleet.Terminal, error)
 	if err != nil {
 		return fleet.Terminal{}, fmt.Errorf("read terminal %s: %w", id, storeError(err))
 	}
-	var meta, config map[string]types.AttributeValue
+	var meta, config, desired map[string]types.AttributeValue
 	for _, it := range out.Items {
 		switch (&itemReader{item: it}).str(attrSK) {
 		case skMeta:
 			meta = it
 		case skConfig:
 			config = it
+		case skDesired:
+			desired = it
 		}
 	}
 	if meta == nil {
 		return fleet.Terminal{}, fmt.Errorf("terminal %s: %w", id, fleet.ErrNotFound)
 	}
-	return decodeTerminal(meta, config)
+	t, err := decodeTerminal(meta, config)
+	if err != nil {
+		return fleet.Terminal{}, err
+	}
+	if t.Desired, err = decodeDesired(desired); err != nil {
+		return fleet.Terminal{}, fmt.Errorf("decode terminal %s: %w", id, err)
+	}
+	return t, nil
 }
 
 // Terminals lists terminals in id order. It pages the "terminals" index
@@ -250,9 +271,9 @@ func (s *Store) Terminals(ctx context.Context, cursor string, limit int) ([]flee
 		return nil, "", nil
 	}
 
-	keys := make([]map[string]types.AttributeValue, 0, 2*len(ids))
+	keys := make([]map[string]types.AttributeValue, 0, 3*len(ids))
 	for _, id := range ids {
-		keys = append(keys, key(terminalPK(id), skMeta), key(terminalPK(id), skConfig))
+		keys = append(keys, key(terminalPK(id), skMeta), key(terminalPK(id), skConfig), key(terminalPK(id), skDesired))
 	}
 	items, err := s.batchGet(ctx, keys)
 	if err != nil {
@@ -260,6 +281,7 @@ func (s *Store) Terminals(ctx context.Context, cursor string, limit int) ([]flee
 	}
 	metas := make(map[string]map[string]types.AttributeValue, len(ids))
 	configs := make(map[string]map[string]types.AttributeValue, len(ids))
+	desired := make(map[string]map[string]types.AttributeValue, len(ids))
 	for _, it := range items {
 		r := itemReader{item: it}
 		pk, sk := r.str(attrPK), r.str(attrSK)
@@ -268,6 +290,8 @@ func (s *Store) Terminals(ctx context.Context, cursor string, limit int) ([]flee
 			metas[pk] = it
 		case skConfig:
 			configs[pk] = it
+		case skDesired:
+			desired[pk] = it
 		}
 	}
 	terms := make([]fleet.Terminal, 0, len(ids))
@@ -280,6 +304,9 @@ func (s *Store) Terminals(ctx context.Context, cursor string, limit int) ([]flee
 		t, err := decodeTerminal(meta, configs[pk])
 		if err != nil {
 			return nil, "", fmt.Errorf("list terminals: %w", err)
+		}
+		if t.Desired, err = decodeDesired(desired[pk]); err != nil {
+			return nil, "", fmt.Errorf("list terminals: terminal %s: %w", id, err)
 		}
 		terms = append(terms, t)
 	}

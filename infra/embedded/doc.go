@@ -14,6 +14,14 @@
 // hold one nested bucket per terminal id, keyed by sample time (big-endian
 // seconds and nanoseconds), log chunk LastSeq (big-endian) and request id,
 // so ordered scans are cursor walks and one terminal's keys never mix with
-// another's. A "meta" bucket records the format version ("2" since log
-// chunks are keyed by LastSeq); Open refuses a file of another version.
+// another's. A terminal's desired config (SetDesiredConfig) is part of its
+// record. Audit records never expire: "audit" holds them all, keyed by ID
+// (fleet.NewAuditID ids sort by time, so the newest-first walk is a
+// backward cursor walk and Since/Until become key bounds), and
+// "auditByTerminal" holds one nested bucket per terminal id with the IDs
+// of that terminal's records, so a terminal's trail is read without
+// touching other terminals' records. A "meta" bucket records the format
+// version ("2" since log chunks are keyed by LastSeq; the audit buckets and
+// the desired config were added compatibly, Open creates missing buckets);
+// Open refuses a file of another version.
 package embedded

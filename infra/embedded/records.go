@@ -30,6 +30,7 @@ type terminalRecord struct {
 	Dropped          uint64             `json:"dropped,omitempty"`
 	Config           snapshotRecord     `json:"config,omitzero"`
 	Status           snapshotRecord     `json:"status,omitzero"`
+	Desired          desiredRecord      `json:"desired,omitzero"`
 	// Refresh maps a refresh kind ("config", "status", "logs") to when a
 	// refresh of it was last claimed (ClaimRefresh).
 	Refresh map[string]time.Time `json:"refresh,omitempty"`
@@ -46,6 +47,14 @@ type snapshotRecord struct {
 	Data     []byte    `json:"data,omitempty"`
 	SyncedAt time.Time `json:"syncedAt,omitzero"`
 	Version  string    `json:"version,omitempty"`
+}
+
+type desiredRecord struct {
+	Data      []byte    `json:"data,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	SetAt     time.Time `json:"setAt,omitzero"`
+	SetBy     string    `json:"setBy,omitempty"`
+	RequestID string    `json:"requestId,omitempty"`
 }
 
 type connectionRecord struct {
@@ -143,6 +152,7 @@ func newTerminalRecord(t fleet.Terminal) terminalRecord {
 		Dropped:          t.Dropped,
 		Config:           newSnapshotRecord(t.Config),
 		Status:           newSnapshotRecord(t.Status),
+		Desired:          newDesiredRecord(t.Desired),
 	}
 }
 
@@ -163,6 +173,7 @@ func (r terminalRecord) terminal() fleet.Terminal {
 		Dropped:          r.Dropped,
 		Config:           r.Config.snapshot(),
 		Status:           r.Status.snapshot(),
+		Desired:          r.Desired.desired(),
 	}
 	for _, c := range r.Credentials {
 		t.Credentials = append(t.Credentials, fleet.Credential{ID: c.ID, Hash: c.Hash, CreatedAt: c.CreatedAt, NotAfter: c.NotAfter})
@@ -184,6 +195,14 @@ func newSnapshotRecord(s fleet.Snapshot) snapshotRecord {
 
 func (r snapshotRecord) snapshot() fleet.Snapshot {
 	return fleet.Snapshot{Data: raw(r.Data), SyncedAt: r.SyncedAt, Version: r.Version}
+}
+
+func newDesiredRecord(d fleet.DesiredConfig) desiredRecord {
+	return desiredRecord{Data: clone(d.Data), Version: d.Version, SetAt: utc(d.SetAt), SetBy: d.SetBy, RequestID: d.RequestID}
+}
+
+func (r desiredRecord) desired() fleet.DesiredConfig {
+	return fleet.DesiredConfig{Data: raw(r.Data), Version: r.Version, SetAt: r.SetAt, SetBy: r.SetBy, RequestID: r.RequestID}
 }
 
 func newConnectionRecord(c fleet.Connection) connectionRecord {

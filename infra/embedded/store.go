@@ -22,6 +22,8 @@ var (
 	statusBucket      = []byte("status")
 	logsBucket        = []byte("logs")
 	commandsBucket    = []byte("commands")
+	auditBucket       = []byte("audit")
+	auditIndexBucket  = []byte("auditByTerminal")
 )
 
 // format is the version of the file layout, stored under meta/format.
@@ -64,7 +66,7 @@ func Open(path string) (*Store, error) {
 		case string(v) != format:
 			return fmt.Errorf("file format %q, this build reads only format %q (the file was written by another edgesync version; move it aside to start with an empty store)", v, format)
 		}
-		for _, name := range [][]byte{terminalsBucket, connectionsBucket, statusBucket, logsBucket, commandsBucket} {
+		for _, name := range [][]byte{terminalsBucket, connectionsBucket, statusBucket, logsBucket, commandsBucket, auditBucket, auditIndexBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -17,7 +17,7 @@ type expiring struct {
 // whose ExpiresAt is at or before now, the equivalent of DynamoDB's TTL
 // deletion, and reports how many it deleted. Reads never need it (they
 // filter on expiry themselves); it only reclaims space. Terminal records
-// never expire. Sweep runs in one write transaction.
+// and audit records never expire. Sweep runs in one write transaction.
 func (s *Store) Sweep(now time.Time) (int, error) {
 	deleted := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {

@@ -38,10 +38,22 @@ type HTTPRoute struct {
 	Path string
 	// Function is the name of the function to invoke.
 	Function string
+	// Authorizer names the JWT authorizer protecting the route ("" for none).
+	Authorizer string
 }
+
+// JWTAuthorizer emulates an HTTP API JWT authorizer: it verifies the
+// request's bearer token (signature, issuer, audience, expiry) and returns
+// its claims as API Gateway passes them (list claims as "[a b]") and its
+// scopes. An error makes the emulator answer 401 {"message":"Unauthorized"}
+// without invoking the function, as API Gateway does.
+type JWTAuthorizer func(r *http.Request) (claims map[string]string, scopes []string, err error)
 
 // HTTPConfig configures the HTTP API emulator.
 type HTTPConfig struct {
+	// Authorizers are the JWT authorizers routes name. A route naming an
+	// authorizer that is missing here is refused (500), never left open.
+	Authorizers map[string]JWTAuthorizer
 	// Routes are the API's routes. Required.
 	Routes []HTTPRoute
 	// Invoker runs the functions. Required.
@@ -329,6 +341,23 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
 		return
 	}
+	var authz *events.APIGatewayV2HTTPRequestContextAuthorizerDescription
+	if route.Authorizer != "" && r.Method != http.MethodOptions {
+		// API Gateway answers CORS preflights itself, before any authorizer.
+		verify, ok := h.cfg.Authorizers[route.Authorizer]
+		if !ok {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "authorizer " + route.Authorizer + " is not configured"})
+			return
+		}
+		claims, scopes, err := verify(r)
+		if err != nil {
+			h.log.DebugContext(r.Context(), "JWT refused", "path", path, "error", err)
+			w.Header().Set("Www-Authenticate", `Bearer error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Unauthorized"})
+			return
+		}
+		authz = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims, Scopes: scopes}}
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBodyBytes+1))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Bad Request"})
@@ -340,6 +369,7 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ev := h.event(r, route, params, requestID, now, body)
+	ev.RequestContext.Authorizer = authz
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "encode HTTP API event", "error", err)

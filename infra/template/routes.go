@@ -42,6 +42,9 @@ type HTTPRoute struct {
 	Function string
 	// PayloadFormatVersion is "2.0" unless the event says otherwise.
 	PayloadFormatVersion string
+	// Authorizer names the route's authorizer: the event's Auth.Authorizer,
+	// else the API's DefaultAuthorizer; "" when the route is public (NONE).
+	Authorizer string
 }
 
 // WebSocketAPI returns the logical id of the template's one WebSocket API
@@ -221,6 +224,19 @@ func (t *Template) HTTPRoutes() ([]HTTPRoute, error) {
 			if v, found := props["PayloadFormatVersion"]; found {
 				r.PayloadFormatVersion = fmt.Sprint(v)
 			}
+			r.Authorizer = t.defaultAuthorizer(r.API)
+			if auth, ok := props["Auth"].(map[string]any); ok {
+				if a, found := auth["Authorizer"]; found {
+					s, ok := a.(string)
+					if !ok {
+						return nil, fmt.Errorf("function %s event %s: Auth.Authorizer is not a literal string", id, name)
+					}
+					r.Authorizer = s
+				}
+			}
+			if r.Authorizer == "NONE" {
+				r.Authorizer = ""
+			}
 			routes = append(routes, r)
 		}
 	}
@@ -237,6 +253,17 @@ func (t *Template) HTTPRoutes() ([]HTTPRoute, error) {
 		}
 	}
 	return routes, nil
+}
+
+// defaultAuthorizer returns the DefaultAuthorizer of a SAM HTTP API ("" if none).
+func (t *Template) defaultAuthorizer(api string) string {
+	res, ok := t.Resources[api]
+	if !ok {
+		return ""
+	}
+	auth, _ := res.Properties["Auth"].(map[string]any)
+	s, _ := auth["DefaultAuthorizer"].(string)
+	return s
 }
 
 // refName returns X for {"Ref": "X"}, else "".

@@ -111,15 +111,27 @@ func TestTemplateTable(t *testing.T) {
 			map[string]any{"AttributeName": "sk", "AttributeType": "S"},
 			map[string]any{"AttributeName": "tpk", "AttributeType": "S"},
 			map[string]any{"AttributeName": "tsk", "AttributeType": "S"},
+			map[string]any{"AttributeName": "apk", "AttributeType": "S"},
+			map[string]any{"AttributeName": "ask", "AttributeType": "S"},
 		}},
-		{"GlobalSecondaryIndexes", p["GlobalSecondaryIndexes"], []any{map[string]any{
-			"IndexName": "terminals",
-			"KeySchema": []any{
-				map[string]any{"AttributeName": "tpk", "KeyType": "HASH"},
-				map[string]any{"AttributeName": "tsk", "KeyType": "RANGE"},
+		{"GlobalSecondaryIndexes", p["GlobalSecondaryIndexes"], []any{
+			map[string]any{
+				"IndexName": "terminals",
+				"KeySchema": []any{
+					map[string]any{"AttributeName": "tpk", "KeyType": "HASH"},
+					map[string]any{"AttributeName": "tsk", "KeyType": "RANGE"},
+				},
+				"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
 			},
-			"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
-		}}},
+			map[string]any{
+				"IndexName": "audit",
+				"KeySchema": []any{
+					map[string]any{"AttributeName": "apk", "KeyType": "HASH"},
+					map[string]any{"AttributeName": "ask", "KeyType": "RANGE"},
+				},
+				"Projection": map[string]any{"ProjectionType": "ALL"},
+			},
+		}},
 		{"TimeToLiveSpecification", p["TimeToLiveSpecification"], map[string]any{"AttributeName": "expiresAt", "Enabled": true}},
 		{"SSESpecification.SSEEnabled", dig(p, "SSESpecification", "SSEEnabled"), true},
 		{"SSESpecification.KMSMasterKeyId", dig(p, "SSESpecification", "KMSMasterKeyId"),
@@ -224,7 +236,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 		"MessageFunction":    {"POST"},
 		"QueryFunction":      {"POST"},
 	}
-	tableResources := []string{"${Table.Arn}", "${Table.Arn}/index/terminals"}
+	tableResources := []string{"${Table.Arn}", "${Table.Arn}/index/terminals", "${Table.Arn}/index/audit"}
 	for fn, verbs := range wantVerbs {
 		t.Run(fn, func(t *testing.T) {
 			t.Parallel()
@@ -250,7 +262,11 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 						switch service {
 						case "dynamodb":
 							if !slices.Contains(tableResources, r) {
-								t.Errorf("%s on %q, want only the table and its terminals index", a, r)
+								t.Errorf("%s on %q, want only the table and its indexes", a, r)
+							}
+							// Indexes are read only, and only by the query function.
+							if strings.Contains(r, "/index/") && (a != "dynamodb:Query" || fn != "QueryFunction") {
+								t.Errorf("%s on %q: only QueryFunction may Query the indexes", a, r)
 							}
 						case "execute-api":
 							m := manageConnections.FindStringSubmatch(r)
@@ -426,14 +442,23 @@ func TestTemplateHTTPAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("HTTPRoutes: %v", err)
 	}
+	// Only the dashboard's files, the OpenAPI document and the health check
+	// are public; everything else needs the JWT authorizer.
 	want := []template.HTTPRoute{
-		{API: "HttpApi", Method: "ANY", Path: "/", Function: "QueryFunction", PayloadFormatVersion: "2.0"},
-		{API: "HttpApi", Method: "ANY", Path: "/{proxy+}", Function: "QueryFunction", PayloadFormatVersion: "2.0"},
+		{API: "HttpApi", Method: "GET", Path: "/", Function: "QueryFunction", PayloadFormatVersion: "2.0"},
+		{API: "HttpApi", Method: "GET", Path: "/healthz", Function: "QueryFunction", PayloadFormatVersion: "2.0"},
+		{API: "HttpApi", Method: "GET", Path: "/openapi.yaml", Function: "QueryFunction", PayloadFormatVersion: "2.0"},
+		{API: "HttpApi", Method: "GET", Path: "/ui/{proxy+}", Function: "QueryFunction", PayloadFormatVersion: "2.0"},
+		{API: "HttpApi", Method: "ANY", Path: "/{proxy+}", Function: "QueryFunction", PayloadFormatVersion: "2.0", Authorizer: "FrontendJwt"},
 	}
 	if !reflect.DeepEqual(routes, want) {
 		t.Errorf("HTTPRoutes() = %+v, want %+v", routes, want)
 	}
 	api := tpl.Resources["HttpApi"]
+	jwt := dig(api.Properties, "Auth", "Authorizers", "FrontendJwt", "JwtConfiguration")
+	if want := map[string]any{"issuer": map[string]any{"Ref": "AuthIssuer"}, "audience": map[string]any{"Ref": "AuthAudience"}}; !reflect.DeepEqual(jwt, want) {
+		t.Errorf("JWT authorizer configuration = %#v, want issuer and audience from parameters %#v", jwt, want)
+	}
 	if api.Type != "AWS::Serverless::HttpApi" {
 		t.Errorf("HttpApi type = %s, want AWS::Serverless::HttpApi", api.Type)
 	}

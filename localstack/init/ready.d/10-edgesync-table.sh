@@ -1,7 +1,9 @@
 #!/bin/bash
 # Creates edgesync's DynamoDB table the way template.yaml declares it
 # (resource Table): pk/sk string keys, the KEYS_ONLY "terminals" index on
-# tpk/tsk, on-demand billing, TTL on expiresAt. Idempotent.
+# tpk/tsk, the ALL "audit" index on apk/ask, on-demand billing, TTL on
+# expiresAt. Idempotent: a table created before the audit index existed
+# gets it added.
 #
 # LocalStack runs this from /etc/localstack/init/ready.d when it is ready;
 # deploy.sh runs it from the host (awslocal then talks to localhost:4566).
@@ -22,11 +24,26 @@ else
       AttributeName=sk,AttributeType=S \
       AttributeName=tpk,AttributeType=S \
       AttributeName=tsk,AttributeType=S \
+      AttributeName=apk,AttributeType=S \
+      AttributeName=ask,AttributeType=S \
     --key-schema \
       AttributeName=pk,KeyType=HASH \
       AttributeName=sk,KeyType=RANGE \
     --global-secondary-indexes \
       'IndexName=terminals,KeySchema=[{AttributeName=tpk,KeyType=HASH},{AttributeName=tsk,KeyType=RANGE}],Projection={ProjectionType=KEYS_ONLY}' \
+      'IndexName=audit,KeySchema=[{AttributeName=apk,KeyType=HASH},{AttributeName=ask,KeyType=RANGE}],Projection={ProjectionType=ALL}' \
+    >/dev/null
+  awslocal dynamodb wait table-exists --table-name "$table"
+fi
+
+audit_index="$(awslocal dynamodb describe-table --table-name "$table" \
+  --query "Table.GlobalSecondaryIndexes[?IndexName=='audit'].IndexName" --output text)"
+if [ "$audit_index" != "audit" ]; then
+  echo "edgesync: adding the audit index to table $table"
+  awslocal dynamodb update-table --table-name "$table" \
+    --attribute-definitions AttributeName=apk,AttributeType=S AttributeName=ask,AttributeType=S \
+    --global-secondary-index-updates \
+      '[{"Create":{"IndexName":"audit","KeySchema":[{"AttributeName":"apk","KeyType":"HASH"},{"AttributeName":"ask","KeyType":"RANGE"}],"Projection":{"ProjectionType":"ALL"}}}]' \
     >/dev/null
   awslocal dynamodb wait table-exists --table-name "$table"
 fi

@@ -1,0 +1,94 @@
+package fleet_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/edgesync/edgesync/fleet"
+)
+
+func TestPrincipalFromClaims(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		claims map[string]string
+		cfg    fleet.ClaimsConfig
+		want   fleet.Principal
+		err    bool
+	}{
+		{"cognito groups as API Gateway passes them", map[string]string{"sub": "u1", "cognito:groups": "[operator line-1 line-2]"}, fleet.ClaimsConfig{},
+			fleet.Principal{Subject: "u1", Role: fleet.RoleOperator, Groups: []string{"line-1", "line-2"}}, false},
+		{"highest role wins", map[string]string{"sub": "u1", "cognito:groups": "[viewer, admin]"}, fleet.ClaimsConfig{},
+			fleet.Principal{Subject: "u1", Role: fleet.RoleAdmin}, false},
+		{"JSON list", map[string]string{"sub": "u1", "cognito:groups": `["viewer","hall"]`}, fleet.ClaimsConfig{},
+			fleet.Principal{Subject: "u1", Role: fleet.RoleViewer, Groups: []string{"hall"}}, false},
+		{"custom claims", map[string]string{"sub": "u1", "role": "Operator", "groups": "a,b"}, fleet.ClaimsConfig{RoleClaim: "role", GroupsClaim: "groups"},
+			fleet.Principal{Subject: "u1", Role: fleet.RoleOperator, Groups: []string{"a", "b"}}, false},
+		{"no role", map[string]string{"sub": "u1", "cognito:groups": "[line-1]"}, fleet.ClaimsConfig{}, fleet.Principal{}, true},
+		{"unknown role", map[string]string{"sub": "u1", "cognito:groups": "[root]"}, fleet.ClaimsConfig{}, fleet.Principal{}, true},
+		{"no subject", map[string]string{"cognito:groups": "[admin]"}, fleet.ClaimsConfig{}, fleet.Principal{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := fleet.PrincipalFromClaims(tt.claims, tt.cfg)
+			if (err != nil) != tt.err {
+				t.Fatalf("error: got %v, want error %v", err, tt.err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPrincipalSees(t *testing.T) {
+	t.Parallel()
+	term := fleet.Terminal{ID: "t", Groups: []string{"line-1"}}
+	tests := []struct {
+		p    fleet.Principal
+		want bool
+	}{
+		{fleet.Principal{Role: fleet.RoleAdmin}, true},
+		{fleet.Principal{Role: fleet.RoleViewer, Groups: []string{"line-1"}}, true},
+		{fleet.Principal{Role: fleet.RoleOperator, Groups: []string{"line-2"}}, false},
+		{fleet.Principal{Groups: []string{"line-1"}}, false},
+		{fleet.Principal{Role: "root", Groups: []string{"line-1"}}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.p.Sees(term); got != tt.want {
+			t.Errorf("%+v sees a line-1 terminal: got %v, want %v", tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestMaskSecrets(t *testing.T) {
+	t.Parallel()
+	in := `{"threshold":0.8,"password":"a","db":{"Password":"b","host":"h","api_key":"c"},"tokens":["d"],"privateKey":"e","credentials":{"user":"u","secret":"f"},"list":[{"access_token":"g"}],"monkey":"ok?","count":12345678901234567890}`
+	out := string(fleet.MaskSecrets(json.RawMessage(in)))
+	for _, secret := range []string{`"a"`, `"b"`, `"c"`, `"d"`, `"e"`, `"f"`, `"g"`} {
+		if strings.Contains(out, secret) {
+			t.Errorf("masked document still holds %s: %s", secret, out)
+		}
+	}
+	for _, keep := range []string{`"threshold":0.8`, `"host":"h"`, `"user":"u"`, `12345678901234567890`} {
+		if !strings.Contains(out, keep) {
+			t.Errorf("masked document lost %s: %s", keep, out)
+		}
+	}
+	if got := string(fleet.MaskSecrets(json.RawMessage(`not json`))); got != `"[redacted]"` {
+		t.Errorf("non-JSON: got %s", got)
+	}
+}
+
+func TestDiff(t *testing.T) {
+	t.Parallel()
+	before := json.RawMessage(`{"a":1,"b":{"c":2,"password":"old"},"gone":true}`)
+	after := json.RawMessage(`{"a":1,"b":{"c":3,"password":"new"},"added":"x"}`)
+	got, _ := json.Marshal(fleet.Diff(before, after))
+	want := `[{"path":"added","after":"x"},{"path":"b.c","before":2,"after":3},{"path":"b.password","before":"[redacted]","after":"[redacted]"},{"path":"gone","before":true}]`
+	if string(got) != want {
+		t.Errorf("Diff:\n got %s\nwant %s", got, want)
+	}
+}

@@ -1,0 +1,246 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/edgesync/edgesync/fleet"
+)
+
+// Audit ids are fleet.NewAuditID's: 13 digits of Unix milliseconds, a dash
+// and a random part (letters and digits, at most maxAuditSuffix).
+const (
+	auditMillisDigits = 13
+	maxAuditSuffix    = 64
+	maxAuditMillis    = 9_999_999_999_999
+	// maxAuditTerminalID bounds the terminal id of an audit record, as the
+	// DynamoDB store must.
+	maxAuditTerminalID = 1000
+)
+
+type auditRecord struct {
+	ID         string    `json:"id"`
+	At         time.Time `json:"at"`
+	Actor      string    `json:"actor,omitempty"`
+	Role       string    `json:"role,omitempty"`
+	Action     string    `json:"action,omitempty"`
+	TerminalID string    `json:"terminalId,omitempty"`
+	Outcome    string    `json:"outcome,omitempty"`
+	Detail     []byte    `json:"detail,omitempty"`
+}
+
+func (r auditRecord) record() fleet.AuditRecord {
+	return fleet.AuditRecord{ID: r.ID, At: r.At, Actor: r.Actor, Role: r.Role, Action: r.Action,
+		TerminalID: r.TerminalID, Outcome: r.Outcome, Detail: raw(r.Detail)}
+}
+
+// SetDesiredConfig records the config an operator asked the terminal to
+// run; the last request wins. ErrNotFound if the terminal is absent.
+func (s *Store) SetDesiredConfig(ctx context.Context, id string, d fleet.DesiredConfig) error {
+	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		r.Desired = newDesiredRecord(d)
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("set desired config of %s: %w", id, err)
+	}
+	return nil
+}
+
+// PutAudit stores an audit record, without expiry, in the "audit" bucket
+// and, when it names a terminal, indexes it under the terminal in
+// "auditByTerminal". A record whose ID is stored already is kept as first
+// stored (an audit trail is never rewritten). ErrInvalid unless the ID is
+// one fleet.NewAuditID makes for r.At (so that ID order is time order) and
+// Detail, when set, is valid JSON. At is kept to the millisecond, the
+// precision of the ID.
+func (s *Store) PutAudit(ctx context.Context, r fleet.AuditRecord) error {
+	if err := checkAuditRecord(r); err != nil {
+		return fmt.Errorf("put audit record %q: %w", r.ID, err)
+	}
+	rec := auditRecord{
+		ID: r.ID, At: time.UnixMilli(r.At.UnixMilli()).UTC(), Actor: r.Actor, Role: r.Role, Action: r.Action,
+		TerminalID: r.TerminalID, Outcome: r.Outcome, Detail: clone(r.Detail),
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(auditBucket)
+		if b.Get([]byte(r.ID)) != nil {
+			return nil
+		}
+		if err := put(b, []byte(r.ID), rec); err != nil {
+			return err
+		}
+		if r.TerminalID == "" {
+			return nil
+		}
+		idx, err := tx.Bucket(auditIndexBucket).CreateBucketIfNotExists([]byte(r.TerminalID))
+		if err != nil {
+			return err
+		}
+		return idx.Put([]byte(r.ID), []byte{})
+	})
+	if err != nil {
+		return fmt.Errorf("put audit record %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Audit returns the records matching q, newest first by ID, at most
+// q.Limit, and the cursor of the next page ("" after the last page). The
+// cursor is the ID of the page's last record. A terminal's records are
+// found through its index bucket; Since and Until narrow the walk to the
+// IDs of their milliseconds. ErrInvalid for a limit below 1 or a cursor
+// that is not an audit record ID.
+func (s *Store) Audit(ctx context.Context, q fleet.AuditQuery) ([]fleet.AuditRecord, string, error) {
+	if q.Limit < 1 {
+		return nil, "", fmt.Errorf("read audit: limit %d: must be at least 1: %w", q.Limit, fleet.ErrInvalid)
+	}
+	if q.Cursor != "" && !validAuditID(q.Cursor) {
+		return nil, "", fmt.Errorf("read audit: malformed cursor: %w", fleet.ErrInvalid)
+	}
+	lo, hi, ok := auditBounds(q.Since, q.Until)
+	if !ok {
+		return nil, "", nil
+	}
+	if q.Cursor != "" && (hi == "" || q.Cursor < hi) {
+		hi = q.Cursor
+	}
+	var out []fleet.AuditRecord
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		records := tx.Bucket(auditBucket)
+		walk := records
+		if q.TerminalID != "" {
+			if walk = tx.Bucket(auditIndexBucket).Bucket([]byte(q.TerminalID)); walk == nil {
+				return nil
+			}
+		}
+		c := walk.Cursor()
+		var k []byte
+		if hi == "" {
+			k, _ = c.Last()
+		} else {
+			if k, _ = c.Seek([]byte(hi)); k == nil {
+				k, _ = c.Last()
+			}
+			for k != nil && bytes.Compare(k, []byte(hi)) >= 0 {
+				k, _ = c.Prev()
+			}
+		}
+		for ; k != nil && string(k) >= lo && len(out) <= q.Limit; k, _ = c.Prev() {
+			r, found, err := get[auditRecord](records, k)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("audit index of %s names %s, which is not stored", q.TerminalID, k)
+			}
+			if auditMatches(q, r) {
+				out = append(out, r.record())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("read audit: %w", err)
+	}
+	next := ""
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+		next = out[len(out)-1].ID
+	}
+	return out, next, nil
+}
+
+// auditMatches applies q's filters to a stored record.
+func auditMatches(q fleet.AuditQuery, r auditRecord) bool {
+	switch {
+	case q.TerminalID != "" && r.TerminalID != q.TerminalID,
+		q.Actor != "" && r.Actor != q.Actor,
+		q.Action != "" && r.Action != q.Action,
+		!q.Since.IsZero() && r.At.Before(q.Since),
+		!q.Until.IsZero() && !r.At.Before(q.Until):
+		return false
+	}
+	return true
+}
+
+// checkAuditRecord rejects records the store cannot order or keep whole.
+func checkAuditRecord(r fleet.AuditRecord) error {
+	if !validAuditID(r.ID) {
+		return fmt.Errorf("%w: id must be <13-digit unix ms>-<letters and digits> (fleet.NewAuditID)", fleet.ErrInvalid)
+	}
+	if r.At.IsZero() || r.ID[:auditMillisDigits] != fmt.Sprintf("%0*d", auditMillisDigits, r.At.UnixMilli()) {
+		return fmt.Errorf("%w: id does not carry At %s in milliseconds (make it with fleet.NewAuditID(At))", fleet.ErrInvalid, r.At.Format(time.RFC3339Nano))
+	}
+	if len(r.TerminalID) > maxAuditTerminalID {
+		return fmt.Errorf("%w: terminal id is %d bytes, the limit is %d", fleet.ErrInvalid, len(r.TerminalID), maxAuditTerminalID)
+	}
+	if len(r.Detail) > 0 && !json.Valid(r.Detail) {
+		return fmt.Errorf("%w: detail is not valid JSON", fleet.ErrInvalid)
+	}
+	return nil
+}
+
+// validAuditID reports whether id has fleet.NewAuditID's form.
+func validAuditID(id string) bool {
+	if len(id) < auditMillisDigits+2 || len(id) > auditMillisDigits+1+maxAuditSuffix || id[auditMillisDigits] != '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case i < auditMillisDigits:
+			if c < '0' || c > '9' {
+				return false
+			}
+		case i == auditMillisDigits:
+		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'):
+			return false
+		}
+	}
+	return true
+}
+
+// auditBounds turns Since (inclusive) and Until (exclusive) into a range of
+// audit ids: at least lo and below hi, "" meaning open. ok is false when no
+// id can be in range. A record's id carries its At in milliseconds, so
+// with times rounded up to the millisecond the range selects exactly the
+// records with Since <= At < Until.
+func auditBounds(since, until time.Time) (lo, hi string, ok bool) {
+	if !since.IsZero() {
+		ms := ceilMillis(since)
+		if ms > maxAuditMillis {
+			return "", "", false
+		}
+		if ms > 0 {
+			lo = fmt.Sprintf("%0*d", auditMillisDigits, ms)
+		}
+	}
+	if !until.IsZero() {
+		ms := ceilMillis(until)
+		if ms <= 0 {
+			return "", "", false
+		}
+		if ms <= maxAuditMillis {
+			hi = fmt.Sprintf("%0*d", auditMillisDigits, ms)
+		}
+	}
+	if lo != "" && hi != "" && lo >= hi {
+		return "", "", false
+	}
+	return lo, hi, true
+}
+
+// ceilMillis is t in Unix milliseconds, rounded up.
+func ceilMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms
+}
