@@ -141,6 +141,7 @@ func (s *Service) TerminalLogs(ctx context.Context, id string, q LogQuery) (LogP
 	if page.Online {
 		page.Fresh, page.Stale = true, false
 	}
+	s.freshness(page.Freshness)
 	return page, nil
 }
 

@@ -152,6 +152,7 @@ func (s *Service) document(ctx context.Context, id, what string) (DocumentView, 
 	if v.Data == nil {
 		v.Data = json.RawMessage("null")
 	}
+	s.freshness(v.Freshness)
 	if !v.Fresh && v.Online {
 		v.Refreshing = s.refresh(ctx, t, what, command, nil)
 	}

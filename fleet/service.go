@@ -30,6 +30,7 @@ type Service struct {
 	connCount int64
 	connMu    sync.Mutex
 	touched   sync.Map // connection id → time.Time of the last Touch written
+	metrics   Metrics
 }
 
 // Option customises a Service.
@@ -47,7 +48,7 @@ func NewService(store Store, pusher Pusher, cfg Config, opts ...Option) *Service
 	if cfg == (Config{}) {
 		cfg = DefaultConfig()
 	}
-	s := &Service{store: store, pusher: pusher, cfg: cfg, now: time.Now, newID: randomID}
+	s := &Service{store: store, pusher: pusher, cfg: cfg, now: time.Now, newID: randomID, metrics: noMetrics{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -74,11 +75,23 @@ type ConnectRequest struct {
 	SourceIP     string
 }
 
-// Connect authenticates a terminal and binds the connection to it. It
+// Connect authenticates a terminal and binds the connection to it; see
+// connect. It counts accepted and refused connections.
+func (s *Service) Connect(ctx context.Context, r ConnectRequest) error {
+	err := s.connect(ctx, r)
+	if err == nil {
+		s.count(MetricConnects)
+	} else if errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrInvalid) {
+		s.count(MetricConnectRefused)
+	}
+	return err
+}
+
+// connect authenticates a terminal and binds the connection to it. It
 // returns ErrUnauthenticated when the id or token is missing, ErrInvalid for
 // a malformed id, and ErrForbidden for an unknown terminal or a token that
 // is wrong, revoked or expired (the two are not told apart).
-func (s *Service) Connect(ctx context.Context, r ConnectRequest) error {
+func (s *Service) connect(ctx context.Context, r ConnectRequest) error {
 	now := s.now()
 	switch {
 	case r.TerminalID == "":
@@ -138,6 +151,7 @@ func (s *Service) endConnection(ctx context.Context, terminalID, connID, reason 
 		return fmt.Errorf("disconnect %s: delete connection %s: %w", terminalID, connID, err)
 	}
 	s.forget(connID)
+	s.count(MetricDisconnects)
 	slog.InfoContext(ctx, "terminal disconnected", "terminal", terminalID, "connection", connID, "reason", reason, "wasCurrent", current)
 	return nil
 }
@@ -191,6 +205,7 @@ func (s *Service) HandleMessage(ctx context.Context, connID string, body []byte)
 	}
 	msg, err := protocol.Decode(body)
 	if err != nil {
+		s.count(MetricProtocolErrors)
 		slog.WarnContext(ctx, "rejected message", "terminal", terminalID, "connection", connID, "error", err)
 		s.replyError(ctx, connID, err, requestIDOf(body))
 		return nil
@@ -213,6 +228,7 @@ func (s *Service) HandleMessage(ctx context.Context, connID string, body []byte)
 	}
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
+		s.count(MetricProtocolErrors)
 		slog.WarnContext(ctx, "rejected message", "terminal", terminalID, "connection", connID, "error", err)
 		s.replyError(ctx, connID, err, requestIDOf(body))
 		return nil
@@ -252,6 +268,7 @@ func (s *Service) send(ctx context.Context, terminalID, connID string, msg any) 
 	}
 	err = s.pusher.Push(ctx, connID, raw)
 	if errors.Is(err, ErrGone) {
+		s.count(MetricGone)
 		if terminalID == "" {
 			if id, lerr := s.terminalOf(ctx, connID, s.now()); lerr == nil {
 				terminalID = id
@@ -337,6 +354,7 @@ func (s *Service) commandResponse(ctx context.Context, in inbound, m *protocol.C
 	if cmd.Name != m.Command {
 		return &protocol.Error{Code: protocol.CodeInvalid, Message: fmt.Sprintf("request_id %q was a %s command, not %s", m.RequestID, cmd.Name, m.Command)}
 	}
+	s.millis(MetricSyncLatency, in.now.Sub(cmd.CreatedAt))
 	completion := Completion{State: CommandSucceeded, Result: m.Result, At: in.now}
 	var dataErr error
 	if m.Success {
@@ -448,6 +466,9 @@ func (s *Service) storeLogs(ctx context.Context, in inbound, entries []protocol.
 	if err := s.store.PutLogChunk(ctx, chunk, dropped); err != nil {
 		return fmt.Errorf("store logs %d..%d for %s: %w", chunk.FirstSeq, chunk.LastSeq, in.terminalID, err)
 	}
+	s.metrics.Record(MetricLogLines, float64(len(entries)), UnitCount)
+	// The newest line's delay stands for the batch: older ones waited for it.
+	s.millis(MetricLogDelay, in.now.Sub(entries[len(entries)-1].Time))
 	return nil
 }
 

@@ -28,6 +28,8 @@ type Options struct {
 	// fleet.ErrForbidden to refuse. Nil refuses every request but the public
 	// ones (health, OpenAPI document, dashboard files).
 	Identify func(*http.Request) (fleet.Principal, error)
+	// Metrics receives each request's response time (nil: none).
+	Metrics fleet.Metrics
 }
 
 // OriginsFromEnv splits a comma-separated CORS_ALLOW_ORIGINS value.
@@ -45,6 +47,7 @@ type api struct {
 	svc      *fleet.Service
 	origins  []string
 	identify func(*http.Request) (fleet.Principal, error)
+	metrics  fleet.Metrics
 }
 
 // maxBodyBytes bounds request bodies.
@@ -52,7 +55,7 @@ const maxBodyBytes = 64 * 1024
 
 // New returns the API handler.
 func New(svc *fleet.Service, opts Options) http.Handler {
-	a := &api{svc: svc, origins: opts.AllowedOrigins, identify: opts.Identify}
+	a := &api{svc: svc, origins: opts.AllowedOrigins, identify: opts.Identify, metrics: opts.Metrics}
 	if len(a.origins) == 0 {
 		a.origins = []string{"*"}
 	}
@@ -130,8 +133,12 @@ func (a *api) middleware(mux *http.ServeMux) http.Handler {
 }
 
 func (a *api) logRequest(r *http.Request, status int, start time.Time, pattern string) {
+	ms := float64(time.Since(start).Microseconds()) / 1000
 	slog.InfoContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path, "route", pattern,
-		"status", status, "durationMs", float64(time.Since(start).Microseconds())/1000)
+		"status", status, "durationMs", ms)
+	if a.metrics != nil {
+		a.metrics.Record(fleet.MetricAPILatency, ms, fleet.UnitMilliseconds)
+	}
 }
 
 func (a *api) cors(w http.ResponseWriter, r *http.Request) {

@@ -96,6 +96,9 @@ type Stack struct {
 	HTTPURL        string
 	WSURL          string
 	ConnectionsURL string
+	// MetricsURL serves the figures the functions emit as CloudWatch
+	// metrics in AWS (JSON).
+	MetricsURL string
 	// Terminals are the demo terminals and their tokens.
 	Terminals []DemoTerminal
 	// Users are bearer tokens (JWTs of the local issuer) by role: "admin",
@@ -112,6 +115,7 @@ type Stack struct {
 	closers []func() error
 	demo    *demo
 	issuer  *localjwt.Issuer
+	metrics *metrics
 	stop    context.CancelFunc
 	quit    chan struct{} // closed by Close
 	once    sync.Once
@@ -132,11 +136,12 @@ type Ready struct {
 	ConnectionsURL string            `json:"connectionsURL"`
 	Terminals      []DemoTerminal    `json:"terminals"`
 	Users          map[string]string `json:"users"`
+	MetricsURL     string            `json:"metricsURL"`
 }
 
 // Ready returns the stack's addresses, demo terminals and user tokens.
 func (s *Stack) Ready() Ready {
-	return Ready{HTTPURL: s.HTTPURL, WSURL: s.WSURL, ConnectionsURL: s.ConnectionsURL, Terminals: s.Terminals, Users: s.Users}
+	return Ready{HTTPURL: s.HTTPURL, WSURL: s.WSURL, ConnectionsURL: s.ConnectionsURL, Terminals: s.Terminals, Users: s.Users, MetricsURL: s.MetricsURL}
 }
 
 // Issuer returns the local identity provider, to mint more user tokens.
@@ -188,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	s = &Stack{cfg: cfg, log: cfg.Logger, stop: stop, quit: make(chan struct{})}
+	s = &Stack{cfg: cfg, log: cfg.Logger, stop: stop, quit: make(chan struct{}), metrics: newMetrics()}
 	defer func() {
 		if err != nil {
 			s.Close(context.Background())
@@ -273,7 +278,9 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	}
 	httpAPI := localgw.NewHTTPAPI(localgw.HTTPConfig{Routes: hr, Invoker: invoker, Authorizers: authorizers, Logger: cfg.Logger})
 
+	s.MetricsURL = "http://" + wsLn.Addr().String() + "/metrics"
 	wsMux := http.NewServeMux()
+	wsMux.HandleFunc("GET /metrics", s.serveMetrics)
 	wsMux.Handle("/"+stage+"/@connections/", s.ws.ManagementHandler())
 	wsMux.Handle("/", s.ws.ClientHandler())
 	s.serve(wsLn, wsMux)
@@ -404,7 +411,7 @@ func (s *Stack) invoker(ctx context.Context, tpl *template.Template, envs map[st
 		if err != nil {
 			return nil, fmt.Errorf("configuration of %s: %w", name, err)
 		}
-		svc := fleet.NewService(s.store, apigw.New(managementClient(s.ConnectionsURL)), cfg)
+		svc := fleet.NewService(s.store, apigw.New(managementClient(s.ConnectionsURL)), cfg, fleet.WithMetrics(s.metrics))
 		switch name {
 		case "ConnectFunction":
 			handlers[name] = wsapi.NewConnect(svc).Handle
@@ -416,6 +423,7 @@ func (s *Stack) invoker(ctx context.Context, tpl *template.Template, envs map[st
 			api := httpapi.New(svc, httpapi.Options{
 				AllowedOrigins: httpapi.OriginsFromEnv(env["CORS_ALLOW_ORIGINS"]),
 				Identify:       apigw.Identify(fleet.ClaimsConfig{RoleClaim: env["AUTH_ROLE_CLAIM"], GroupsClaim: env["AUTH_GROUPS_CLAIM"]}),
+				Metrics:        s.metrics,
 			})
 			adapter := httpadapter.NewV2(api)
 			handlers[name] = func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {

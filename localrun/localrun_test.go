@@ -438,3 +438,29 @@ func TestAccessControl(t *testing.T) {
 		t.Errorf("denied requests audited: %d, want at least 4", len(audit.Records))
 	}
 }
+
+// TestMetricsEndpoint: the figures the functions emit as EMF in AWS are
+// served by the local stack.
+func TestMetricsEndpoint(t *testing.T) {
+	t.Parallel()
+	s := start(t, localrun.Config{Demo: 1, DemoLinesPerSecond: 20})
+	base := s.HTTPURL + "/terminals/demo-1"
+	eventually(t, "demo status synced", func() bool {
+		var st doc
+		return getJSON(t, base+"/status", &st) == 200 && st.Fresh
+	})
+	var m localrun.MetricsSnapshot
+	eventually(t, "metrics counted", func() bool {
+		resp, err := http.Get(s.MetricsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		m = localrun.MetricsSnapshot{}
+		json.NewDecoder(resp.Body).Decode(&m)
+		return m.Totals[fleet.MetricConnects] >= 1 && m.Totals[fleet.MetricLogLines] > 0 && m.Latencies[fleet.MetricSyncLatency].Count >= 3
+	})
+	if m.CacheHitRate <= 0 || m.Latencies[fleet.MetricAPILatency].Count == 0 || m.Latencies[fleet.MetricLogDelay].Count == 0 {
+		t.Errorf("metrics: %+v", m)
+	}
+}

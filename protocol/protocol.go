@@ -88,10 +88,14 @@ type LogEntry struct {
 // compressed. Entries have consecutive sequence numbers (a terminal splits a
 // batch where a gap would fall) and a batch holds at most MaxBatchSpan.
 type Logs struct {
-	Type     string     `json:"type"`
-	Entries  []LogEntry `json:"entries,omitempty"`
-	Encoding string     `json:"encoding,omitempty"`
-	Data     []byte     `json:"data,omitempty"`
+	Type string `json:"type"`
+	// RequestID, when set, is echoed in an error about this batch, so the
+	// terminal knows which batch was rejected (the Go agent sends
+	// "logs:<first>-<last>").
+	RequestID string     `json:"request_id,omitempty"`
+	Entries   []LogEntry `json:"entries,omitempty"`
+	Encoding  string     `json:"encoding,omitempty"`
+	Data      []byte     `json:"data,omitempty"`
 	// Dropped is the terminal's running total of lines it dropped because
 	// its spool was full.
 	Dropped uint64 `json:"dropped,omitempty"`

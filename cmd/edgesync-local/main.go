@@ -156,6 +156,7 @@ func printBanner(w io.Writer, s *localrun.Stack) {
 	fmt.Fprintf(w, "  HTTP API          %s/terminals\n", s.HTTPURL)
 	fmt.Fprintf(w, "  WebSocket API     %s   (terminals connect here)\n", s.WSURL)
 	fmt.Fprintf(w, "  @connections API  %s   (CONNECTIONS_URL)\n", s.ConnectionsURL)
+	fmt.Fprintf(w, "  metrics           %s\n", s.MetricsURL)
 	if len(s.Terminals) > 0 {
 		id := s.Terminals[0].ID
 		fmt.Fprintf(w, "\n  %d demo terminals are streaming. Try:\n", len(s.Terminals))

@@ -211,6 +211,9 @@ type Report struct {
 	Resync        Percentiles `json:"resync"`
 	RegisterTime  Duration    `json:"registerTime"`
 	ConfirmedInDB int         `json:"confirmedInStore"`
+	// LateReads counts pulls that a reader would have seen as timed_out:
+	// still pending in the store past their deadline, though answered.
+	LateReads int `json:"lateReads"`
 }
 
 // Duration prints as a rounded Go duration.
@@ -244,6 +247,7 @@ func percentiles(ds []time.Duration) Percentiles {
 func (r Report) print(w io.Writer) {
 	fmt.Fprintf(w, "terminals     %d (registered in %v)\n", r.Terminals, r.RegisterTime)
 	fmt.Fprintf(w, "resynced      %d, confirmed in the store %d\n", r.Resynced, r.ConfirmedInDB)
+	fmt.Fprintf(w, "late reads    %d pulls still pending past their deadline (read as timed_out meanwhile)\n", r.LateReads)
 	fmt.Fprintf(w, "failed        %d\n", r.Failed)
 	kinds := make([]string, 0, len(r.Failures))
 	for k := range r.Failures {
@@ -317,17 +321,19 @@ func storm(ctx context.Context, tg *target, o options) (Report, error) {
 	rep.Connect, rep.Resync = percentiles(connects), percentiles(resyncs)
 
 	// Confirm in the store: every pull of every terminal succeeded.
+	seenLate := map[string]bool{}
 	for i := range results {
 		r := &results[i]
 		if r.err != nil {
 			continue
 		}
 		for {
-			ok, err := pullsSucceeded(ctx, tg.store, r.id, r.requests)
+			ok, late, err := pullsSucceeded(ctx, tg.store, r.id, r.requests, seenLate)
 			if err != nil {
 				r.err = err
 				break
 			}
+			rep.LateReads += late
 			if ok {
 				rep.ConfirmedInDB++
 				break
@@ -348,22 +354,32 @@ func storm(ctx context.Context, tg *target, o options) (Report, error) {
 	return rep, nil
 }
 
-func pullsSucceeded(ctx context.Context, store fleet.Store, id string, requests []string) (bool, error) {
+// pullsSucceeded reports whether every pull succeeded in the store, and
+// how many pulls it found, for the first time, pending past their deadline.
+func pullsSucceeded(ctx context.Context, store fleet.Store, id string, requests []string, seenLate map[string]bool) (bool, int, error) {
 	now := time.Now()
+	late := 0
 	for _, req := range requests {
 		c, err := store.Command(ctx, id, req, now)
 		if err != nil {
-			return false, fmt.Errorf("read pull %s of %s: %w", req, id, err)
+			return false, late, fmt.Errorf("read pull %s of %s: %w", req, id, err)
 		}
-		switch c.Effective(now).State {
+		if c.State == fleet.CommandPending && !now.Before(c.Deadline) && !seenLate[req] {
+			seenLate[req] = true
+			late++
+		}
+		// The stored state, not the effective one: an answer the terminal
+		// sent in time is still being processed while the deadline passes
+		// (a reader then sees timed_out until it completes).
+		switch c.State {
 		case fleet.CommandSucceeded:
 		case fleet.CommandPending:
-			return false, nil
+			return false, late, nil
 		default:
-			return false, fmt.Errorf("pull %s of %s: %s %s", c.Name, id, c.State, c.Error)
+			return false, late, fmt.Errorf("pull %s of %s: %s %s", c.Name, id, c.State, c.Error)
 		}
 	}
-	return true, nil
+	return true, late, nil
 }
 
 // kind names a failure by its first words, so failures group in the report.

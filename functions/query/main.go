@@ -31,6 +31,7 @@ func main() {
 			RoleClaim:   os.Getenv("AUTH_ROLE_CLAIM"),
 			GroupsClaim: os.Getenv("AUTH_GROUPS_CLAIM"),
 		}),
+		Metrics: lambdaenv.Metrics(os.Getenv),
 	}
 	lambda.Start(httpadapter.NewV2(httpapi.New(svc, opts)).ProxyWithContext)
 }

@@ -1,6 +1,7 @@
 package template_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,9 +31,10 @@ func load(t *testing.T) *template.Template {
 // refsFor are values for the references the template's functions make to
 // its resources and pseudo parameters.
 var refsFor = map[string]string{
-	"Table":        "edgesync-Table-1",
-	"WebSocketApi": "abc123",
-	"AWS::Region":  "eu-west-1",
+	"Table":          "edgesync-Table-1",
+	"WebSocketApi":   "abc123",
+	"AWS::Region":    "eu-west-1",
+	"AWS::StackName": "edgesync-test",
 }
 
 func TestTemplateTransformAndFormat(t *testing.T) {
@@ -538,5 +540,59 @@ func TestLocalStackTableMatchesTemplate(t *testing.T) {
 		if !strings.Contains(string(script), w) {
 			t.Errorf("localstack init script does not contain %q (template.yaml's Table)", w)
 		}
+	}
+}
+
+// TestTemplateMonitoring: the dashboard's body is valid JSON once
+// substituted, and it and the alarms chart only metrics the code emits.
+func TestTemplateMonitoring(t *testing.T) {
+	t.Parallel()
+	tpl := load(t)
+	emitted := map[string]bool{}
+	for _, m := range []string{fleet.MetricConnects, fleet.MetricDisconnects, fleet.MetricConnectRefused, fleet.MetricFreshReads,
+		fleet.MetricStaleReads, fleet.MetricSyncLatency, fleet.MetricLogDelay, fleet.MetricLogLines, fleet.MetricAPILatency,
+		fleet.MetricProtocolErrors, fleet.MetricGone} {
+		emitted[m] = true
+	}
+	dash := tpl.Resources["Dashboard"]
+	if dash.Type != "AWS::CloudWatch::Dashboard" {
+		t.Fatalf("Dashboard: type %q", dash.Type)
+	}
+	body, _ := dig(dash.Properties, "DashboardBody", "Fn::Sub").(string)
+	resolved := regexp.MustCompile(`\$\{[^}]+\}`).ReplaceAllString(body, "x")
+	var parsed struct {
+		Widgets []struct {
+			Properties struct {
+				Metrics [][]any `json:"metrics"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	if err := json.Unmarshal([]byte(resolved), &parsed); err != nil {
+		t.Fatalf("dashboard body is not JSON: %v", err)
+	}
+	for _, w := range parsed.Widgets {
+		for _, m := range w.Properties.Metrics {
+			if len(m) > 1 && m[0] == "edgesync" && !emitted[fmt.Sprint(m[1])] {
+				t.Errorf("dashboard charts %v, which no code emits", m[1])
+			}
+			if len(m) > 1 && m[0] == "." && !emitted[fmt.Sprint(m[1])] && !strings.HasPrefix(fmt.Sprint(m[1]), "Consumed") && !strings.Contains(fmt.Sprint(m[1]), "Throttle") && m[1] != "Errors" {
+				t.Errorf("dashboard charts %v, which no code emits", m[1])
+			}
+		}
+	}
+	alarms := 0
+	for id, r := range tpl.Resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		alarms++
+		if ns, _ := r.Properties["Namespace"].(string); ns == "edgesync" {
+			if name, _ := r.Properties["MetricName"].(string); !emitted[name] {
+				t.Errorf("alarm %s watches %s, which no code emits", id, name)
+			}
+		}
+	}
+	if alarms < 5 {
+		t.Errorf("alarms: %d, want the source's figures and function/table health covered", alarms)
 	}
 }

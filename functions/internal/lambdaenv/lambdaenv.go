@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +16,7 @@ import (
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/apigw"
 	"github.com/edgesync/edgesync/infra/dynamo"
+	"github.com/edgesync/edgesync/infra/emf"
 )
 
 // Environment variable names set by template.yaml.
@@ -111,7 +113,22 @@ func NewService(ctx context.Context, env Env, optFns ...func(*config.LoadOptions
 			o.BaseEndpoint = aws.String(env.ConnectionsURL)
 		}))
 	}
-	return fleet.NewService(store, pusher, env.Fleet), nil
+	return fleet.NewService(store, pusher, env.Fleet, fleet.WithMetrics(Metrics(os.Getenv))), nil
+}
+
+// Metrics returns the function's metrics recorder: CloudWatch Embedded
+// Metric Format lines on standard output, in namespace METRICS_NAMESPACE
+// (default "edgesync") with the dimension Stack = STACK_NAME.
+func Metrics(getenv func(string) string) fleet.Metrics {
+	ns := getenv("METRICS_NAMESPACE")
+	if ns == "" {
+		ns = "edgesync"
+	}
+	stack := getenv("STACK_NAME")
+	if stack == "" {
+		stack = "edgesync"
+	}
+	return emf.New(os.Stdout, ns, map[string]string{"Stack": stack})
 }
 
 // Setup reads the environment through getenv and builds the service: what
