@@ -75,8 +75,11 @@ type ConnectRequest struct {
 	SourceIP     string
 }
 
-// Connect authenticates a terminal and binds the connection to it; see
-// connect. It counts accepted and refused connections.
+// Connect authenticates a terminal and binds the connection to it. It
+// returns ErrUnauthenticated when the id or token is missing, ErrInvalid for
+// a malformed id, and ErrForbidden for an unknown terminal or a token that
+// is wrong, revoked or expired (the two are not told apart). It counts
+// accepted and refused connections (MetricConnects, MetricConnectRefused).
 func (s *Service) Connect(ctx context.Context, r ConnectRequest) error {
 	err := s.connect(ctx, r)
 	if err == nil {
@@ -87,10 +90,7 @@ func (s *Service) Connect(ctx context.Context, r ConnectRequest) error {
 	return err
 }
 
-// connect authenticates a terminal and binds the connection to it. It
-// returns ErrUnauthenticated when the id or token is missing, ErrInvalid for
-// a malformed id, and ErrForbidden for an unknown terminal or a token that
-// is wrong, revoked or expired (the two are not told apart).
+// connect does Connect's work.
 func (s *Service) connect(ctx context.Context, r ConnectRequest) error {
 	now := s.now()
 	switch {

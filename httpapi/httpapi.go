@@ -63,6 +63,7 @@ func New(svc *fleet.Service, opts Options) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("GET /openapi.yaml", serveOpenAPI)
 	mux.HandleFunc("GET /me", a.protect(fleet.RoleViewer, a.me))
 	mux.HandleFunc("GET /terminals", a.protect(fleet.RoleViewer, a.listTerminals))
 	mux.HandleFunc("POST /terminals", a.protect(fleet.RoleAdmin, a.createTerminal))

@@ -19,9 +19,11 @@
  * EdgesyncError is thrown for every failed call. `status` is the HTTP status
  * (0 when no response arrived) and `code` the API's error code: "not_found",
  * "invalid", "offline", "unauthenticated", "forbidden", "throttled",
- * "timeout", "internal", … and, from the client itself, "network" (the API
- * could not be reached), "unexpected_response" (the answer was not the API's
- * JSON) and "wait_timeout" (waitForCommand gave up).
+ * "timeout", "internal", … (when API Gateway itself refuses, with its
+ * {"message": …} body, the code follows the status: 401 "unauthenticated",
+ * 403 "forbidden", 429 "throttled", …) and, from the client itself,
+ * "network" (the API could not be reached), "unexpected_response" (the
+ * answer was not the API's JSON) and "wait_timeout" (waitForCommand gave up).
  */
 export class EdgesyncError extends Error {
     /** status is the HTTP status, 0 when there was no response. */
@@ -125,8 +127,10 @@ export class EdgesyncClient {
     }
     /**
      * getTerminalConfig returns the terminal's last reported config with its
-     * freshness (GET /terminals/{id}/config/). Secrets arrive redacted by the
-     * terminal; pass the data through maskSecrets before showing it anyway.
+     * freshness (GET /terminals/{id}/config/) and, once one was set with
+     * updateConfig, the desired config and its delivery state. Secrets arrive
+     * masked unless the caller is an admin; pass the data through maskSecrets
+     * before showing it anyway.
      */
     getTerminalConfig(id, options = {}) {
         return this.#request("GET", `/terminals/${seg(id)}/config/`, options);
@@ -205,24 +209,20 @@ export class EdgesyncClient {
         return this.waitForCommand(id, c.requestId, { intervalMs: options.intervalMs, timeoutMs: options.waitTimeoutMs, signal: options.signal });
     }
     /**
-     * updateConfig replaces the terminal's config with config and returns the
-     * pending command; its result, once succeeded, is `{version}` of the new
-     * config. Secret values left as the terminal redacted them ("[redacted]")
-     * keep their current value.
-     *
-     * Today this sends a `set_config` command (POST /terminals/{id}/commands
-     * with `{command: "set_config", params: {config, version?}}`); when the API
-     * gains PUT /terminals/{id}/config (with access control and auditing) this
-     * method will call it instead, keeping its signature.
+     * updateConfig makes config the terminal's desired config (PUT
+     * /terminals/{id}/config, which validates, versions and audits the change
+     * and pushes a set_config command) and returns it with its delivery state,
+     * pending at first. Follow the delivery with
+     * `waitForCommand(id, desired.requestId)` or getTerminalConfig's
+     * `desired`. Secret values sent back as the API masked them ("[redacted]")
+     * keep their current value on the terminal. Rejects with code "offline"
+     * (409) when the terminal is not connected; needs the operator role.
      */
     updateConfig(id, config, options = {}) {
         if (config === null || typeof config !== "object" || Array.isArray(config)) {
             return Promise.reject(new TypeError("updateConfig: config must be an object"));
         }
-        const params = { config };
-        if (options.version)
-            params.version = options.version;
-        return this.sendCommand(id, "set_config", params, options);
+        return this.#request("PUT", `/terminals/${seg(id)}/config`, { body: { config }, signal: options.signal });
     }
     async #request(method, path, opts = {}) {
         const url = this.baseURL + path + queryString(opts.query);
@@ -269,6 +269,11 @@ export class EdgesyncClient {
             if (isErrorBody(body)) {
                 throw new EdgesyncError(res.status, body.code, body.message, method, url);
             }
+            const gatewayMessage = messageOf(body);
+            if (gatewayMessage !== undefined) {
+                // API Gateway answers by itself (authorizer, throttling, routing) with {"message": "..."}.
+                throw new EdgesyncError(res.status, codeForStatus(res.status), `${method} ${path}: ${gatewayMessage} (HTTP ${res.status})`, method, url);
+            }
             const what = text.trim().slice(0, 200) || res.statusText || "no body";
             throw new EdgesyncError(res.status, "unexpected_response", `${method} ${path}: HTTP ${res.status}: ${what}`, method, url);
         }
@@ -299,6 +304,35 @@ function queryString(q) {
 }
 function isErrorBody(v) {
     return v !== null && typeof v === "object" && typeof v.code === "string" && typeof v.message === "string";
+}
+function messageOf(v) {
+    if (v !== null && typeof v === "object" && typeof v.message === "string") {
+        return v.message;
+    }
+    return undefined;
+}
+/** codeForStatus names an error API Gateway answered without the API's code. */
+function codeForStatus(status) {
+    switch (status) {
+        case 400:
+            return "invalid";
+        case 401:
+            return "unauthenticated";
+        case 403:
+            return "forbidden";
+        case 404:
+            return "not_found";
+        case 413:
+            return "too_large";
+        case 429:
+            return "throttled";
+        case 503:
+            return "unavailable";
+        case 504:
+            return "timeout";
+        default:
+            return status >= 500 ? "internal" : "unexpected_response";
+    }
 }
 function sleep(ms, signal) {
     return new Promise((resolve, reject) => {
