@@ -92,7 +92,13 @@ export function describe(err: unknown): string {
     if (err.status === 0 && err.code === "network") {
       return `${err.message} — check the API URL above and that the API allows this origin (CORS)`;
     }
-    return `${err.message} [${err.code}${err.status ? `, HTTP ${err.status}` : ""}]`;
+    const hint =
+      err.status === 401
+        ? " — enter a bearer token (a JWT of the API's identity provider) in the Token field above"
+        : err.status === 403
+          ? " — the token's role or groups do not allow this"
+          : "";
+    return `${err.message} [${err.code}${err.status ? `, HTTP ${err.status}` : ""}]${hint}`;
   }
   if (err instanceof Error) return err.message;
   return String(err);
