@@ -152,7 +152,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 func printBanner(w io.Writer, s *localrun.Stack) {
 	fmt.Fprintf(w, "edgesync local stack is up\n\n")
-	fmt.Fprintf(w, "  dashboard         %s/#token=%s\n", s.HTTPURL, s.Users["admin"])
+	fmt.Fprintf(w, "  dashboard         %s/?token=%s\n", s.HTTPURL, s.Users["admin"])
 	fmt.Fprintf(w, "  HTTP API          %s/terminals\n", s.HTTPURL)
 	fmt.Fprintf(w, "  WebSocket API     %s   (terminals connect here)\n", s.WSURL)
 	fmt.Fprintf(w, "  @connections API  %s   (CONNECTIONS_URL)\n", s.ConnectionsURL)

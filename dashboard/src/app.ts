@@ -90,7 +90,7 @@ export class App {
 export function describe(err: unknown): string {
   if (err instanceof EdgesyncError) {
     if (err.status === 0 && err.code === "network") {
-      return `${err.message} — check the API URL above and that the API allows this origin (CORS)`;
+      return `${err.message} — check the API URL and token above, and that the API allows this origin (CORS)`;
     }
     const hint =
       err.status === 401

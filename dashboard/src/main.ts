@@ -45,6 +45,23 @@ function initialBaseURL(): string {
   return stored(() => localStorage, API_KEY) || sameOrigin();
 }
 
+/**
+ * initialToken is the bearer token: from ?token= (the local stack prints
+ * such a link; the token is then kept for the session and removed from the
+ * address), else the one saved for this session.
+ */
+function initialToken(): string {
+  const u = new URL(location.href);
+  const fromQuery = u.searchParams.get("token")?.trim();
+  if (fromQuery) {
+    store(() => sessionStorage, TOKEN_KEY, fromQuery);
+    u.searchParams.delete("token");
+    history.replaceState(null, "", u.href);
+    return fromQuery;
+  }
+  return stored(() => sessionStorage, TOKEN_KEY);
+}
+
 function main(): void {
   const banner = document.getElementById("error-banner") as HTMLElement;
   const root = document.getElementById("main") as HTMLElement;
@@ -108,7 +125,7 @@ function main(): void {
   });
   window.addEventListener("hashchange", route);
 
-  connect(initialBaseURL(), stored(() => sessionStorage, TOKEN_KEY));
+  connect(initialBaseURL(), initialToken());
 }
 
 /** dropQueryParam removes ?api= from the address once the setting is saved. */

@@ -1,0 +1,280 @@
+// Browser tests of the operator dashboard in headless Chromium against the
+// real local stack (cmd/edgesync-local with demo terminals). Screenshots go
+// to artifacts/browsertest/.
+//
+//   npm ci --prefix tools && apt-get install -y chromium
+//   node --test --test-concurrency=1 browsertest/*.test.mjs
+
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { readFile } from "node:fs/promises";
+import { join, normalize, extname } from "node:path";
+import { startStack, eventually, repoRoot } from "../client/test/stack.mjs";
+import { EdgesyncClient } from "../client/dist/index.js";
+import { launch, artifactsDir } from "./browser.mjs";
+
+const id = "demo-1";
+
+describe("dashboard in Chromium", () => {
+  let stack;
+  let api;
+  let browser;
+  let page;
+  const pageErrors = [];
+
+  before(async () => {
+    stack = await startStack({ demo: 2 });
+    assert.ok(stack.users?.operator, `the ready file lists user tokens by role: ${JSON.stringify(Object.keys(stack.users ?? {}))}`);
+    api = new EdgesyncClient({ baseURL: stack.httpURL, getAuthHeader: () => `Bearer ${stack.users.operator}` });
+    await eventually("the demo terminals online with data", async () => {
+      const { terminals } = await api.listTerminals();
+      return terminals.length === 2 && terminals.every((t) => t.online && t.status.syncedAt && t.lastSeq > 0);
+    });
+    browser = await launch();
+    page = await browser.context.newPage();
+    page.on("pageerror", (err) => pageErrors.push(err));
+  });
+
+  after(async () => {
+    if (page) await page.screenshot({ path: join(artifactsDir, "last.png"), fullPage: true }).catch(() => {});
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  it("asks for a token, then loads the fleet", { timeout: 60_000 }, async () => {
+    await page.goto(stack.httpURL + "/");
+    // The page is public; the API is not.
+    const banner = page.locator("#error-banner");
+    await waitForText(banner, /unauthenticated, HTTP 401\].*Token field/);
+    await page.screenshot({ path: join(artifactsDir, "unauthenticated.png"), fullPage: true });
+    await useToken(page, stack.users.operator);
+    for (const t of ["demo-1", "demo-2"]) {
+      const row = page.locator(`#fleet-rows tr[data-terminal-id="${t}"]`);
+      await row.waitFor();
+      await row.locator('[data-state="online"]').waitFor();
+      await row.locator('[data-fresh="fresh"]').first().waitFor();
+    }
+    await waitForText(page.locator("#fleet-summary"), /2 terminals · 2 online · 0 offline/);
+    assert.match(await page.locator('#fleet-rows tr[data-terminal-id="demo-1"] td').nth(2).innerText(), /ago|just now/);
+    assert.equal(await page.locator("#error-banner").isVisible(), false, "no error banner");
+    await page.screenshot({ path: join(artifactsDir, "fleet.png"), fullPage: true });
+  });
+
+  it("shows a terminal's status, chart and masked config", { timeout: 60_000 }, async () => {
+    await page.locator('#fleet-rows a.terminal-link:text-is("demo-1")').click();
+    await page.waitForURL(/#\/terminals\/demo-1$/);
+    await waitForText(page.locator('[data-metric="cpu"]'), /%$/);
+    await waitForText(page.locator('[data-metric="memory"]'), /%$/);
+    await waitForText(page.locator('[data-metric="disk"]'), /%$/);
+    // A get_status answer adds a sample, so two exist without waiting for
+    // the terminal's periodic status.
+    await api.runCommand(id, "get_status", undefined, { intervalMs: 100 });
+    await eventually("a chart with two samples or more", async () => Number(await page.locator("#status-chart svg").getAttribute("data-samples")) >= 2);
+    for (const series of ["cpu_percent", "memory_percent", "disk_percent"]) {
+      // A flat line has no height, so it counts as attached, not visible.
+      const line = page.locator(`#status-chart polyline[data-series="${series}"]`);
+      await line.waitFor({ state: "attached" });
+      assert.ok((await line.getAttribute("points")).split(" ").length >= 2, `${series} has two points or more`);
+    }
+    await page.locator("#config-table").waitFor();
+    const rows = await page.locator("#config-table tr").evaluateAll((trs) => trs.map((tr) => [tr.dataset.key, tr.querySelector("td").textContent]));
+    assert.ok(rows.length > 3, `config rows: ${JSON.stringify(rows)}`);
+    const secrets = rows.filter(([k]) => /pass|secret|token|key|credential/i.test(k));
+    assert.ok(secrets.length > 0, `the demo config has a secret-like key: ${JSON.stringify(rows)}`);
+    for (const [k, v] of secrets) assert.equal(v, "••••••", `config ${k} is masked`);
+  });
+
+  it("tails a terminal's logs as they arrive", { timeout: 60_000 }, async () => {
+    const lines = page.locator("#log-lines .log-line");
+    await lines.first().waitFor();
+    const lastSeq = async () => Number(await lines.last().getAttribute("data-seq"));
+    const first = await lastSeq();
+    const stored = (await api.getTerminal(id)).lastSeq;
+    // Lines the terminal logs from now on show up without a reload.
+    await eventually(`a line after seq ${Math.max(first, stored)}`, async () => (await lastSeq()) > Math.max(first, stored));
+    const seqs = await lines.evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+    for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `seq ${seqs[i]} after ${seqs[i - 1]}`);
+    // What the page shows is what the API stored.
+    const newest = await api.getTerminalLogs(id, { since: seqs.at(-1) - 1, count: 1 });
+    const shown = await lines.last().locator(".log-msg").innerText();
+    assert.equal(shown, newest.entries[0].msg);
+    await page.screenshot({ path: join(artifactsDir, "terminal.png"), fullPage: true });
+  });
+
+  it("filters the logs by level and search", { timeout: 60_000 }, async () => {
+    const lines = page.locator("#log-lines .log-line");
+    await page.selectOption("#log-level", "error");
+    await eventually("only error lines", async () => {
+      const levels = await lines.evaluateAll((els) => els.map((e) => e.dataset.level));
+      return levels.length > 0 && levels.every((l) => l === "error");
+    });
+    await page.selectOption("#log-level", "");
+    const msg = await eventually("a log line", async () => (await lines.count()) > 0 && lines.last().locator(".log-msg").innerText());
+    const word = msg.split(/\s+/).sort((a, b) => b.length - a.length)[0];
+    await page.fill("#log-search", word.toUpperCase());
+    await page.press("#log-search", "Enter");
+    await eventually(`only lines with ${word}`, async () => {
+      const texts = await lines.evaluateAll((els) => els.map((e) => e.textContent.toLowerCase()));
+      return texts.length > 0 && texts.every((t) => t.includes(word.toLowerCase()));
+    });
+    await page.fill("#log-search", "no-line-says-this-8c1f");
+    await page.press("#log-search", "Enter");
+    await waitForText(page.locator("#log-lines"), /No lines match/);
+    await page.fill("#log-search", "");
+    await page.press("#log-search", "Enter");
+    await lines.first().waitFor();
+  });
+
+  it("shows fresh data after a resync", { timeout: 60_000 }, async () => {
+    const before = await page.locator("#status-synced").getAttribute("data-synced-at");
+    await page.click("#btn-resync");
+    for (const name of ["get_status", "get_config", "get_logs"]) {
+      await page.locator(`#command-outcomes li[data-command="${name}"][data-state="succeeded"]`).first().waitFor();
+    }
+    const rid = await page.locator('#command-outcomes li[data-command="get_status"]').first().getAttribute("data-request-id");
+    const cmd = await api.getCommand(id, rid);
+    assert.equal(cmd.state, "succeeded");
+    // The status panel now shows a status synced by that pull or later.
+    await eventually("the status synced by the resync", async () => {
+      const at = await page.locator("#status-synced").getAttribute("data-synced-at");
+      return Date.parse(at) >= Date.parse(cmd.createdAt) && Date.parse(at) >= Date.parse(before);
+    });
+    await page.locator('#status-freshness [data-fresh="fresh"]').waitFor();
+    await page.locator('#config-freshness [data-fresh="fresh"]').waitFor();
+  });
+
+  it("shows a command's result", { timeout: 60_000 }, async () => {
+    await page.click("#btn-ping");
+    const ping = page.locator('#command-outcomes li[data-command="ping"]').first();
+    await ping.locator(".badge").filter({ hasText: "succeeded" }).waitFor();
+    assert.equal(await ping.getAttribute("data-state"), "succeeded");
+    await page.click("#btn-get_status");
+    const status = page.locator('#command-outcomes li[data-command="get_status"]').first();
+    await waitForText(status.locator(".outcome-detail"), /cpu \d+(\.\d)?%, memory \d+(\.\d)?%, disk \d+(\.\d)?%/);
+    await page.click("#btn-get_logs");
+    const logs = page.locator('#command-outcomes li[data-command="get_logs"]').first();
+    await waitForText(logs.locator(".outcome-detail"), /lines? returned/);
+  });
+
+  it("shows a command that timed out", { timeout: 60_000 }, async () => {
+    // The terminal answers at once; the API's answer is rewritten to what a
+    // terminal that never answered produces, to check how it is shown.
+    await page.route("**/terminals/demo-1/commands/*", async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      await route.fulfill({ response: res, json: { ...body, state: "timed_out", result: undefined, completedAt: undefined } });
+    });
+    try {
+      await page.click("#btn-get_config");
+      const row = page.locator('#command-outcomes li[data-command="get_config"]').first();
+      await row.locator(".badge").filter({ hasText: "timed out" }).waitFor();
+      assert.equal(await row.getAttribute("data-state"), "timed_out");
+      assert.match(await row.locator(".outcome-detail").innerText(), /no answer by/);
+    } finally {
+      await page.unroute("**/terminals/demo-1/commands/*");
+    }
+  });
+
+  it("shows an error from the API", { timeout: 60_000 }, async () => {
+    await page.goto(stack.httpURL + "/#/terminals/no-such-terminal");
+    const banner = page.locator("#error-banner");
+    await banner.waitFor({ state: "visible" });
+    await waitForText(banner, /not_found, HTTP 404/);
+    assert.match(await banner.innerText(), /no-such-terminal/);
+    await page.screenshot({ path: join(artifactsDir, "error.png"), fullPage: true });
+    // Going back to the fleet clears it.
+    await page.goto(stack.httpURL + "/#/");
+    await page.locator('#fleet-rows tr[data-terminal-id="demo-1"]').waitFor();
+    await banner.waitFor({ state: "hidden" });
+  });
+
+  it("shows an API that cannot be reached", { timeout: 60_000 }, async () => {
+    await page.goto(stack.httpURL + "/?api=" + encodeURIComponent("http://127.0.0.1:1"));
+    const banner = page.locator("#error-banner");
+    await waitForText(banner, /cannot reach the API at http:\/\/127\.0\.0\.1:1/);
+    // Back to the same origin with the settings button.
+    await page.click("#api-reset");
+    await page.locator('#fleet-rows tr[data-terminal-id="demo-1"]').waitFor();
+    await banner.waitFor({ state: "hidden" });
+    assert.equal(await page.inputValue("#api-url"), stack.httpURL);
+    // A URL that is no URL is explained too.
+    await page.fill("#api-url", "not a url");
+    await page.click("#settings button[type=submit]");
+    await waitForText(banner, /Set the API URL above: .*not an absolute URL/);
+    await page.click("#api-reset");
+    await banner.waitFor({ state: "hidden" });
+  });
+
+  it("works from another origin through CORS", { timeout: 60_000 }, async () => {
+    const other = await serveStatic(join(repoRoot, "dashboard", "static"));
+    try {
+      assert.notEqual(new URL(other.url).origin, new URL(stack.httpURL).origin);
+      await page.goto(`${other.url}/?api=${encodeURIComponent(stack.httpURL)}`);
+      // Another origin, so another session: the token is asked for again.
+      // (The refusal may reach the page as a CORS failure: API Gateway's
+      // own 401 need not carry CORS headers.)
+      await waitForText(page.locator("#error-banner"), /HTTP 401|cannot reach the API/);
+      await useToken(page, stack.users.operator);
+      await page.locator('#fleet-rows tr[data-terminal-id="demo-2"] [data-state="online"]').waitFor();
+      await page.click('#fleet-rows a.terminal-link:text-is("demo-2")');
+      await page.locator("#log-lines .log-line").first().waitFor();
+      await page.click("#btn-ping");
+      await page.locator('#command-outcomes li[data-command="ping"][data-state="succeeded"]').waitFor();
+      assert.equal(await page.locator("#error-banner").isVisible(), false, "no error banner");
+      // The setting is remembered for the next visit without ?api=.
+      await page.goto(`${other.url}/`);
+      await page.locator('#fleet-rows tr[data-terminal-id="demo-1"]').waitFor();
+      await page.screenshot({ path: join(artifactsDir, "other-origin.png"), fullPage: true });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("raised no script errors", () => {
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+});
+
+/** useToken enters a bearer token in the settings and applies it. */
+async function useToken(page, token) {
+  await page.fill("#api-token", token);
+  await page.click("#settings button[type=submit]");
+}
+
+/** waitForText waits until locator's text matches re. */
+async function waitForText(locator, re) {
+  return eventually(`text matching ${re}`, async () => {
+    const t = await locator.innerText();
+    return re.test(t) && t;
+  }, { timeoutMs: 20_000, intervalMs: 100 });
+}
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+
+/** serveStatic serves dir like the dashboard handler (/ and /ui/…) on another port. */
+async function serveStatic(dir) {
+  const server = createServer(async (req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    const rel = path === "/" ? "index.html" : path.startsWith("/ui/") ? normalize(path.slice(4)) : null;
+    if (!rel || rel.startsWith("..")) {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      const body = await readFile(join(dir, rel));
+      res.writeHead(200, { "Content-Type": TYPES[extname(rel)] ?? "application/octet-stream" }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,361 @@
+/**
+ * @edgesync/client — a typed client for the edgesync HTTP API.
+ *
+ * It runs unchanged in browsers and in Node 18+ (it needs only `fetch`),
+ * has no runtime dependencies, and keeps the method names of the existing
+ * frontend (`getTerminalConfig`, `getTerminalLogs`, `getTerminalStatus`), so
+ * it can replace its service definitions one for one.
+ *
+ * ```ts
+ * const api = new EdgesyncClient({ baseURL: "https://abc123.execute-api.eu-west-1.amazonaws.com" });
+ * const status = await api.getTerminalStatus("cam-7");
+ * const cmd = await api.sendCommand("cam-7", "ping");
+ * const done = await api.waitForCommand("cam-7", cmd.requestId);
+ * ```
+ *
+ * @packageDocumentation
+ */
+/** TimeString is an RFC 3339 timestamp as the API writes it, e.g. "2026-01-02T15:04:05.123Z". */
+export type TimeString = string;
+/** TerminalID identifies a terminal. Numbers are accepted as the existing frontend passes them. */
+export type TerminalID = string | number;
+/**
+ * Freshness says how current a piece of synced data is: when it was synced,
+ * until when it counts as fresh, whether it is past that (stale: the last
+ * known value is being served) and whether a refresh was pushed to the
+ * terminal and is pending. `syncedAt` and `freshUntil` are absent when
+ * nothing was ever synced.
+ */
+export interface Freshness {
+    syncedAt?: TimeString;
+    freshUntil?: TimeString;
+    fresh: boolean;
+    stale: boolean;
+    refreshing: boolean;
+}
+/** Terminal is a terminal as the API lists it (GET /terminals, GET /terminals/{id}). */
+export interface Terminal {
+    id: string;
+    name?: string;
+    groups?: string[];
+    createdAt: TimeString;
+    /** online is the effective state: connected and heard from recently. */
+    online: boolean;
+    /** inactive is true when the terminal is marked connected but has gone quiet. */
+    inactive?: boolean;
+    connectedAt?: TimeString;
+    lastSeen?: TimeString;
+    disconnectedAt?: TimeString;
+    disconnectReason?: string;
+    agentVersion?: string;
+    /** lastSeq is the highest log sequence number stored for the terminal. */
+    lastSeq: number;
+    /** dropped counts the log lines the terminal reported its spool dropped. */
+    dropped: number;
+    configVersion?: string;
+    /** config is the freshness of the terminal's synced config. */
+    config: Freshness;
+    /** status is the freshness of the terminal's synced status. */
+    status: Freshness;
+}
+/** TerminalPage is one page of GET /terminals; nextCursor is "" on the last page. */
+export interface TerminalPage {
+    terminals: Terminal[];
+    nextCursor: string;
+}
+/** ListTerminalsParams select a page of terminals. */
+export interface ListTerminalsParams {
+    /** limit is the page size, 1 to 500 (default 100). */
+    limit?: number;
+    /** cursor is a nextCursor from the previous page. */
+    cursor?: string;
+}
+/**
+ * DocumentView is a synced JSON document (config or status) with its
+ * freshness. `data` is null when the terminal never reported one.
+ */
+export interface DocumentView<T = Record<string, unknown>> extends Freshness {
+    terminalId: string;
+    online: boolean;
+    /** version identifies a config version; absent for status. */
+    version?: string;
+    data: T | null;
+}
+/**
+ * TerminalStatusData holds the well-known keys of a status report (see
+ * docs/PROTOCOL.md); terminals may add others.
+ */
+export interface TerminalStatusData {
+    cpu_percent?: number;
+    memory_percent?: number;
+    disk_percent?: number;
+    disk_path?: string;
+    load1?: number;
+    load5?: number;
+    load15?: number;
+    uptime_seconds?: number;
+    hostname?: string;
+    agent_version?: string;
+    config_version?: string;
+    time?: TimeString;
+    [key: string]: unknown;
+}
+/** TerminalConfigData is a terminal's config document; its keys are the terminal's. */
+export type TerminalConfigData = Record<string, unknown>;
+/**
+ * DesiredConfig is the config an operator asked a terminal to run
+ * (updateConfig) and the state of its delivery: the set_config command
+ * `requestId` is pending, succeeded, failed or timed_out; `pending` stays
+ * true until it succeeded.
+ */
+export interface DesiredConfig {
+    data?: TerminalConfigData;
+    version?: string;
+    setAt?: TimeString;
+    setBy?: string;
+    requestId?: string;
+    state: CommandState;
+    pending: boolean;
+    error?: string;
+}
+/** ConfigView is a terminal's reported config and, once one was set, its desired config. */
+export type ConfigView<T = TerminalConfigData> = DocumentView<T> & {
+    desired?: DesiredConfig;
+};
+/** StatusSample is one entry of a terminal's status history. */
+export interface StatusSample {
+    at: TimeString;
+    data: TerminalStatusData;
+}
+/** StatusHistory is the answer of GET /terminals/{id}/status/history, oldest sample first. */
+export interface StatusHistory {
+    terminalId: string;
+    samples: StatusSample[];
+}
+/** StatusHistoryParams select status samples. */
+export interface StatusHistoryParams {
+    /** since is a time, or a positive Go duration such as "30m" counted back from now (default 1 h). */
+    since?: Date | string;
+    /** limit bounds the samples returned, 1 to 2000 (default 120). */
+    limit?: number;
+}
+/** LogLevel is a log line's level. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+/** LogEntry is one log line; seq is the terminal's sequence number of it. */
+export interface LogEntry {
+    seq: number;
+    ts: TimeString;
+    level: LogLevel | string;
+    msg: string;
+    source?: string;
+    attrs?: Record<string, string>;
+}
+/**
+ * LogQuery selects log lines. With `since` (a sequence number) the read
+ * goes forward: the oldest `count` lines after it, and `nextCursor`
+ * continues the live tail. Without it the read returns the newest `count`
+ * lines (still in ascending order) and `nextCursor` pages backward.
+ * Other keys are sent as they are, as the existing frontend did.
+ */
+export interface LogQuery {
+    /** count is the page size, 1 to 1000 (default 100). `limit` is an alias. */
+    count?: number;
+    limit?: number;
+    /** since is a sequence number: return lines after it. `since_seq` is an alias. */
+    since?: number | string;
+    since_seq?: number | string;
+    /** level is the minimum level. */
+    level?: LogLevel | string;
+    /** cursor is a nextCursor of a previous page; not together with since. */
+    cursor?: string;
+    /** q keeps lines whose message or source contains it, ignoring case. */
+    q?: string;
+    [key: string]: string | number | boolean | null | undefined;
+}
+/**
+ * LogPage is the answer to a log read: entries in increasing seq order,
+ * each seq at most once. `nextCursor` is absent when there is nothing more
+ * (for now, in forward mode).
+ */
+export interface LogPage extends Freshness {
+    terminalId: string;
+    entries: LogEntry[];
+    nextCursor?: string;
+    /** lastSeq is the highest sequence number stored for the terminal. */
+    lastSeq: number;
+    dropped: number;
+    online: boolean;
+}
+/** CommandName is a command a terminal answers. */
+export type CommandName = "get_status" | "get_config" | "get_logs" | "set_config" | "ping";
+/** CommandState is a command's outcome; a pending command past its deadline reads timed_out. */
+export type CommandState = "pending" | "succeeded" | "failed" | "timed_out";
+/** Command is a command sent to a terminal and its outcome. */
+export interface Command<R = unknown> {
+    terminalId: string;
+    requestId: string;
+    command: CommandName | string;
+    params?: Record<string, unknown>;
+    state: CommandState;
+    createdAt: TimeString;
+    deadline: TimeString;
+    completedAt?: TimeString;
+    /** result is the terminal's answer when the command succeeded. */
+    result?: R;
+    /** error is the terminal's explanation when the command failed. */
+    error?: string;
+    /** actor says who asked. */
+    actor?: string;
+}
+/** SyncResult is the answer of POST /terminals/{id}/sync: the pull commands pushed. */
+export interface SyncResult {
+    terminalId: string;
+    commands: Command[];
+}
+/** APIErrorBody is the body of every API error response. */
+export interface APIErrorBody {
+    code: string;
+    message: string;
+}
+/** RequestOptions apply to one call. */
+export interface RequestOptions {
+    /** signal aborts the call; the promise then rejects with the signal's reason. */
+    signal?: AbortSignal;
+}
+/** SendCommandOptions apply to sendCommand. */
+export interface SendCommandOptions extends RequestOptions {
+    /** timeoutSeconds is the command's deadline, 0 to 300 (0 or absent: the server default, 10 s). */
+    timeoutSeconds?: number;
+}
+/** WaitOptions control waitForCommand. */
+export interface WaitOptions extends RequestOptions {
+    /** intervalMs is the polling interval (default 500). */
+    intervalMs?: number;
+    /** timeoutMs bounds the wait (default 330000: the longest command deadline plus a margin). */
+    timeoutMs?: number;
+}
+/** FetchLike is the subset of `fetch` the client uses. */
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+/** EdgesyncClientOptions configure an EdgesyncClient. */
+export interface EdgesyncClientOptions {
+    /**
+     * baseURL is the HTTP API's root, e.g. the API Gateway URL
+     * "https://abc123.execute-api.eu-west-1.amazonaws.com" (with a stage path
+     * if the API has one) or "http://127.0.0.1:8080". A trailing slash is ignored.
+     */
+    baseURL: string;
+    /** headers are sent with every request. */
+    headers?: Record<string, string>;
+    /**
+     * getAuthHeader returns the Authorization header value for a request
+     * (e.g. "Bearer …"), or nothing to send none. It is called per request, so
+     * it may refresh a token.
+     */
+    getAuthHeader?: () => string | null | undefined | Promise<string | null | undefined>;
+    /** fetch replaces the global fetch (for tests, or to add retries). */
+    fetch?: FetchLike;
+}
+/**
+ * EdgesyncError is thrown for every failed call. `status` is the HTTP status
+ * (0 when no response arrived) and `code` the API's error code: "not_found",
+ * "invalid", "offline", "unauthenticated", "forbidden", "throttled",
+ * "timeout", "internal", … (when API Gateway itself refuses, with its
+ * {"message": …} body, the code follows the status: 401 "unauthenticated",
+ * 403 "forbidden", 429 "throttled", …) and, from the client itself,
+ * "network" (the API could not be reached), "unexpected_response" (the
+ * answer was not the API's JSON) and "wait_timeout" (waitForCommand gave up).
+ */
+export declare class EdgesyncError extends Error {
+    /** status is the HTTP status, 0 when there was no response. */
+    readonly status: number;
+    /** code is the machine-readable error code. */
+    readonly code: string;
+    /** method and url say which request failed. */
+    readonly method: string;
+    readonly url: string;
+    constructor(status: number, code: string, message: string, method: string, url: string, options?: {
+        cause?: unknown;
+    });
+}
+/** SECRET_KEY_PATTERN matches the config keys whose values are secrets. */
+export declare const SECRET_KEY_PATTERN: RegExp;
+/** MASK replaces a secret value in maskSecrets' output. */
+export declare const MASK = "\u2022\u2022\u2022\u2022\u2022\u2022";
+/**
+ * maskSecrets returns a copy of value in which the value of every object
+ * key matching pattern (at any depth) is replaced by MASK. null and empty
+ * strings stay as they are: they hide nothing.
+ */
+export declare function maskSecrets<T>(value: T, pattern?: RegExp): T;
+/**
+ * EdgesyncClient calls the edgesync HTTP API. Every method rejects with an
+ * EdgesyncError when the API answers with an error or cannot be reached.
+ */
+export declare class EdgesyncClient {
+    #private;
+    /** baseURL is the API root without a trailing slash. */
+    readonly baseURL: string;
+    constructor(options: EdgesyncClientOptions);
+    /** listTerminals returns one page of terminals (GET /terminals). */
+    listTerminals(params?: ListTerminalsParams, options?: RequestOptions): Promise<TerminalPage>;
+    /** listAllTerminals follows nextCursor and returns every terminal. */
+    listAllTerminals(options?: RequestOptions & {
+        pageSize?: number;
+    }): Promise<Terminal[]>;
+    /** getTerminal returns one terminal (GET /terminals/{id}). */
+    getTerminal(id: TerminalID, options?: RequestOptions): Promise<Terminal>;
+    /**
+     * getTerminalConfig returns the terminal's last reported config with its
+     * freshness (GET /terminals/{id}/config/) and, once one was set with
+     * updateConfig, the desired config and its delivery state. Secrets arrive
+     * masked unless the caller is an admin; pass the data through maskSecrets
+     * before showing it anyway.
+     */
+    getTerminalConfig<T = TerminalConfigData>(id: TerminalID, options?: RequestOptions): Promise<ConfigView<T>>;
+    /** getTerminalStatus returns the terminal's last reported status with its freshness (GET /terminals/{id}/status/). */
+    getTerminalStatus<T = TerminalStatusData>(id: TerminalID, options?: RequestOptions): Promise<DocumentView<T>>;
+    /** getTerminalLogs reads log lines (GET /terminals/{id}/logs/); see LogQuery for the two directions. */
+    getTerminalLogs(id: TerminalID, params?: LogQuery, options?: RequestOptions): Promise<LogPage>;
+    /** getStatusHistory returns status samples, oldest first (GET /terminals/{id}/status/history). */
+    getStatusHistory(id: TerminalID, params?: StatusHistoryParams, options?: RequestOptions): Promise<StatusHistory>;
+    /**
+     * sync asks an online terminal for fresh status, config and new logs
+     * (POST /terminals/{id}/sync) and returns the pending pull commands. It
+     * rejects with code "offline" (409) when the terminal is not connected.
+     */
+    sync(id: TerminalID, options?: RequestOptions): Promise<SyncResult>;
+    /**
+     * sendCommand pushes a command to an online terminal (POST
+     * /terminals/{id}/commands) and returns it pending at once; read its
+     * outcome with getCommand or waitForCommand. Rejects with code "offline"
+     * (409) when the terminal is not connected.
+     */
+    sendCommand<R = unknown>(id: TerminalID, command: CommandName, params?: Record<string, unknown>, options?: SendCommandOptions): Promise<Command<R>>;
+    /** getCommand returns a command with its current state (GET /terminals/{id}/commands/{requestId}). */
+    getCommand<R = unknown>(id: TerminalID, requestId: string, options?: RequestOptions): Promise<Command<R>>;
+    /**
+     * waitForCommand polls a command every intervalMs until it is no longer
+     * pending and returns it: succeeded, failed or timed_out (the server
+     * turns a pending command past its deadline into timed_out, so the wait
+     * ends on its own). It rejects with code "wait_timeout" after timeoutMs.
+     */
+    waitForCommand<R = unknown>(id: TerminalID, requestId: string, options?: WaitOptions): Promise<Command<R>>;
+    /**
+     * runCommand sends a command and waits for its outcome; the returned
+     * command's state is succeeded, failed or timed_out.
+     */
+    runCommand<R = unknown>(id: TerminalID, command: CommandName, params?: Record<string, unknown>, options?: SendCommandOptions & Omit<WaitOptions, "timeoutMs"> & {
+        waitTimeoutMs?: number;
+    }): Promise<Command<R>>;
+    /**
+     * updateConfig makes config the terminal's desired config (PUT
+     * /terminals/{id}/config, which validates, versions and audits the change
+     * and pushes a set_config command) and returns it with its delivery state,
+     * pending at first. Follow the delivery with
+     * `waitForCommand(id, desired.requestId)` or getTerminalConfig's
+     * `desired`. Secret values sent back as the API masked them ("[redacted]")
+     * keep their current value on the terminal. Rejects with code "offline"
+     * (409) when the terminal is not connected; needs the operator role.
+     */
+    updateConfig(id: TerminalID, config: TerminalConfigData, options?: RequestOptions): Promise<DesiredConfig>;
+}
