@@ -1,26 +1,39 @@
 # edgesync developer targets. `make test` is the README's test command and
-# what .ci/run calls: it installs what the tests need (dynalite from npm,
-# aws-lambda-rie from the Go module proxy) into tools/, then runs them.
-.PHONY: test tools vet
+# what .ci/run calls: it installs what the tests need (dynalite, TypeScript
+# and playwright-core from npm; aws-lambda-rie from the Go module proxy;
+# Debian's Chromium), then runs every test.
+.PHONY: test tools vet go-test frontend-test chromium
 
 RIE_PACKAGE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 export AWS_LAMBDA_RIE := $(CURDIR)/tools/bin/aws-lambda-rie
 export EDGESYNC_DYNALITE := $(CURDIR)/tools/node_modules/.bin/dynalite
 
-test: tools vet
-	go test ./...
+test: tools vet go-test frontend-test
 
 vet:
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-tools: tools/node_modules/.package-lock.json $(AWS_LAMBDA_RIE)
+go-test:
+	go test ./...
 
-# dynalite (DynamoDB wire protocol) for the store tests.
+# The committed client and dashboard builds must match their TypeScript
+# sources; then the client's tests and the browser tests run against the
+# local stack (they build and start cmd/edgesync-local themselves).
+frontend-test:
+	scripts/check-generated.sh
+	node --test --test-concurrency=1 client/test/*.test.mjs browsertest/*.test.mjs
+
+tools: tools/node_modules/.package-lock.json $(AWS_LAMBDA_RIE) chromium
+
 tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund
 
-# The Lambda runtime interface emulator for the --lambda rie tests.
 $(AWS_LAMBDA_RIE):
 	GOBIN=$(CURDIR)/tools/bin go install $(RIE_PACKAGE)@$(RIE_VERSION)
+
+# Debian's Chromium for the browser tests (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version
