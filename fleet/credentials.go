@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -64,3 +65,44 @@ var (
 		return hex.EncodeToString(r[:])
 	}()
 )
+
+// auditMillisDigits is the width of the time part of an audit id.
+const auditMillisDigits = 13
+
+// ValidAuditID reports whether id has NewAuditID's form: 13 digits, a
+// dash, then 1 to 64 ASCII letters or digits. Stores use it for ids and
+// for cursors (the last id of a page).
+func ValidAuditID(id string) bool {
+	if len(id) < auditMillisDigits+2 || len(id) > auditMillisDigits+1+64 || id[auditMillisDigits] != '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case i < auditMillisDigits:
+			if c < '0' || c > '9' {
+				return false
+			}
+		case i == auditMillisDigits:
+		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'):
+			return false
+		}
+	}
+	return true
+}
+
+// CheckAuditRecord is the rule every Store.PutAudit applies: ErrInvalid
+// unless r.ID has NewAuditID's form for r.At (so ids order records by time
+// and time bounds are key ranges) and r.Detail, when set, is JSON.
+func CheckAuditRecord(r AuditRecord) error {
+	if !ValidAuditID(r.ID) {
+		return fmt.Errorf("audit id %q must be <13-digit unix ms>-<letters and digits> (NewAuditID): %w", truncate(r.ID, 80), ErrInvalid)
+	}
+	if r.At.IsZero() || r.ID[:auditMillisDigits] != fmt.Sprintf("%0*d", auditMillisDigits, r.At.UnixMilli()) {
+		return fmt.Errorf("audit id %s does not carry At %s in milliseconds (make it with NewAuditID(At)): %w", r.ID, r.At.Format(time.RFC3339Nano), ErrInvalid)
+	}
+	if len(r.Detail) > 0 && !json.Valid(r.Detail) {
+		return fmt.Errorf("audit %s: detail is not valid JSON: %w", r.ID, ErrInvalid)
+	}
+	return nil
+}

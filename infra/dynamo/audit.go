@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -136,7 +135,7 @@ func (s *Store) Audit(ctx context.Context, q fleet.AuditQuery) ([]fleet.AuditRec
 	if q.Limit < 1 {
 		return nil, "", fmt.Errorf("read audit: %w: limit %d, want at least 1", fleet.ErrInvalid, q.Limit)
 	}
-	if q.Cursor != "" && !validAuditID(q.Cursor) {
+	if q.Cursor != "" && !fleet.ValidAuditID(q.Cursor) {
 		return nil, "", fmt.Errorf("read audit: %w: malformed cursor", fleet.ErrInvalid)
 	}
 	if q.TerminalID != "" {
@@ -226,42 +225,17 @@ func joinAnd(conds []string) string {
 
 // checkAuditRecord rejects records the store cannot key or keep whole.
 func checkAuditRecord(r fleet.AuditRecord) error {
-	if !validAuditID(r.ID) {
-		return fmt.Errorf("%w: id must be <13-digit unix ms>-<letters and digits> (fleet.NewAuditID)", fleet.ErrInvalid)
-	}
-	if r.At.IsZero() || r.ID[:auditMillisDigits] != fmt.Sprintf("%0*d", auditMillisDigits, r.At.UnixMilli()) {
-		return fmt.Errorf("%w: id does not carry At %s in milliseconds (make it with fleet.NewAuditID(At))", fleet.ErrInvalid, r.At.Format(time.RFC3339Nano))
+	if err := fleet.CheckAuditRecord(r); err != nil {
+		return err
 	}
 	if r.TerminalID != "" {
 		if err := checkID("terminal id", r.TerminalID); err != nil {
 			return err
 		}
 	}
-	if len(r.Detail) > 0 && !json.Valid(r.Detail) {
-		return fmt.Errorf("%w: detail is not valid JSON", fleet.ErrInvalid)
-	}
 	return nil
 }
 
-// validAuditID reports whether id has fleet.NewAuditID's form.
-func validAuditID(id string) bool {
-	if len(id) < auditMillisDigits+2 || len(id) > auditMillisDigits+1+maxAuditSuffix || id[auditMillisDigits] != '-' {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case i < auditMillisDigits:
-			if c < '0' || c > '9' {
-				return false
-			}
-		case i == auditMillisDigits:
-		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'):
-			return false
-		}
-	}
-	return true
-}
 
 // auditBounds turns Since (inclusive) and Until (exclusive) into an
 // inclusive range of audit ids [lo, hi]; ok is false when no id can be in

@@ -3,7 +3,6 @@ package embedded
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -100,7 +99,7 @@ func (s *Store) Audit(ctx context.Context, q fleet.AuditQuery) ([]fleet.AuditRec
 	if q.Limit < 1 {
 		return nil, "", fmt.Errorf("read audit: limit %d: must be at least 1: %w", q.Limit, fleet.ErrInvalid)
 	}
-	if q.Cursor != "" && !validAuditID(q.Cursor) {
+	if q.Cursor != "" && !fleet.ValidAuditID(q.Cursor) {
 		return nil, "", fmt.Errorf("read audit: malformed cursor: %w", fleet.ErrInvalid)
 	}
 	lo, hi, ok := auditBounds(q.Since, q.Until)
@@ -171,40 +170,15 @@ func auditMatches(q fleet.AuditQuery, r auditRecord) bool {
 
 // checkAuditRecord rejects records the store cannot order or keep whole.
 func checkAuditRecord(r fleet.AuditRecord) error {
-	if !validAuditID(r.ID) {
-		return fmt.Errorf("%w: id must be <13-digit unix ms>-<letters and digits> (fleet.NewAuditID)", fleet.ErrInvalid)
-	}
-	if r.At.IsZero() || r.ID[:auditMillisDigits] != fmt.Sprintf("%0*d", auditMillisDigits, r.At.UnixMilli()) {
-		return fmt.Errorf("%w: id does not carry At %s in milliseconds (make it with fleet.NewAuditID(At))", fleet.ErrInvalid, r.At.Format(time.RFC3339Nano))
+	if err := fleet.CheckAuditRecord(r); err != nil {
+		return err
 	}
 	if len(r.TerminalID) > maxAuditTerminalID {
 		return fmt.Errorf("%w: terminal id is %d bytes, the limit is %d", fleet.ErrInvalid, len(r.TerminalID), maxAuditTerminalID)
 	}
-	if len(r.Detail) > 0 && !json.Valid(r.Detail) {
-		return fmt.Errorf("%w: detail is not valid JSON", fleet.ErrInvalid)
-	}
 	return nil
 }
 
-// validAuditID reports whether id has fleet.NewAuditID's form.
-func validAuditID(id string) bool {
-	if len(id) < auditMillisDigits+2 || len(id) > auditMillisDigits+1+maxAuditSuffix || id[auditMillisDigits] != '-' {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case i < auditMillisDigits:
-			if c < '0' || c > '9' {
-				return false
-			}
-		case i == auditMillisDigits:
-		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'):
-			return false
-		}
-	}
-	return true
-}
 
 // auditBounds turns Since (inclusive) and Until (exclusive) into a range of
 // audit ids: at least lo and below hi, "" meaning open. ok is false when no
