@@ -125,6 +125,7 @@ type Agent struct {
 	inputsChanged chan struct{} // a new config for the inputs
 	newLines      chan struct{} // lines reached the spool
 	appended      atomic.Int64  // estimated bytes ever appended
+	liveUntil     atomic.Int64  // unix nanoseconds: live until then (see protocol.Live)
 
 	running   atomic.Bool
 	runDone   chan struct{}
@@ -229,6 +230,27 @@ func (a *Agent) enqueue(e protocol.LogEntry) {
 	}
 }
 
+// isLive reports whether a live hint is in force at now.
+func (a *Agent) isLive(now time.Time) bool { return now.UnixNano() < a.liveUntil.Load() }
+
+func (a *Agent) liveUntilTime() time.Time {
+	if n := a.liveUntil.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// goLive extends the live period to at least d from now.
+func (a *Agent) goLive(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		old := a.liveUntil.Load()
+		if until <= old || a.liveUntil.CompareAndSwap(old, until) {
+			return
+		}
+	}
+}
+
 // Sync waits until every line logged before the call is in the spool.
 func (a *Agent) Sync(ctx context.Context) error {
 	a.wakeWriter()
@@ -237,7 +259,12 @@ func (a *Agent) Sync(ctx context.Context) error {
 
 // Stats is a snapshot of the agent's counters.
 type Stats struct {
-	Connected      bool
+	Connected bool
+	// Live is true while lines go within batch_window_ms because the
+	// server said an operator is reading the logs (protocol.Live), until
+	// LiveUntil (zero if never).
+	Live           bool
+	LiveUntil      time.Time
 	Dials          uint64
 	Sessions       uint64
 	SpoolLines     uint64
@@ -254,6 +281,8 @@ func (a *Agent) Stats() Stats {
 	st := a.spool.Stats()
 	return Stats{
 		Connected:      a.connected.Load(),
+		Live:           a.isLive(time.Now()),
+		LiveUntil:      a.liveUntilTime(),
 		Dials:          a.dials.Load(),
 		Sessions:       a.sessions.Load(),
 		SpoolLines:     st.Lines,

@@ -51,6 +51,7 @@ func testConfig(t *testing.T, srv *agenttest.Server) agent.Config {
 	cfg.HeartbeatInterval = 300
 	cfg.AckTimeout = 10
 	cfg.BatchWindowMS = 20
+	cfg.IdleBatchWindowMS = 0 // always live unless a test says otherwise
 	return cfg
 }
 

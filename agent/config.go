@@ -106,8 +106,15 @@ type Config struct {
 	// MaxConnectionAge is when the agent reconnects on its own, before API
 	// Gateway's 2-hour connection limit.
 	MaxConnectionAge Seconds `json:"max_connection_age"`
-	// BatchWindowMS is how long new lines are collected before a batch goes.
+	// BatchWindowMS is how long new lines are collected before a batch goes
+	// while the terminal is live: for a while after the server's live hint
+	// (an operator reading its logs).
 	BatchWindowMS int `json:"batch_window_ms"`
+	// IdleBatchWindowMS is how long new lines are collected while nobody
+	// reads the terminal's logs; they also go with each status report,
+	// whichever comes first. A value below BatchWindowMS (0 included)
+	// means BatchWindowMS: always send as if live.
+	IdleBatchWindowMS int `json:"idle_batch_window_ms"`
 	// BatchMaxBytes bounds one logs message including its envelope.
 	BatchMaxBytes int `json:"batch_max_bytes"`
 	// SpoolDir holds the spool of unacknowledged lines.
@@ -131,6 +138,7 @@ func DefaultConfig() Config {
 		AckTimeout:        10,
 		MaxConnectionAge:  110 * 60,
 		BatchWindowMS:     250,
+		IdleBatchWindowMS: 30000,
 		BatchMaxBytes:     protocol.MaxFrameBytes,
 		SpoolDir:          "/var/lib/edgesync-agent",
 		SpoolMaxBytes:     64 << 20,
@@ -383,6 +391,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchWindowMS < 0 || c.BatchWindowMS > 60000 {
 		bad("batch_window_ms", "must be 0 to 60000, got %d", c.BatchWindowMS)
+	}
+	if c.IdleBatchWindowMS < 0 || c.IdleBatchWindowMS > 600000 {
+		bad("idle_batch_window_ms", "must be 0 to 600000, got %d", c.IdleBatchWindowMS)
 	}
 	if c.BatchMaxBytes < 1024 || c.BatchMaxBytes > protocol.MaxFrameBytes {
 		bad("batch_max_bytes", "must be 1024 to %d (API Gateway's frame size), got %d", protocol.MaxFrameBytes, c.BatchMaxBytes)

@@ -33,7 +33,7 @@ func TestLoadConfig(t *testing.T) {
 				if c.Version() != want.Version() {
 					t.Errorf("config = %+v, want %+v", c, want)
 				}
-				if c.WebSocketTimeout != 30 || c.ReconnectAttempts != 10 || c.StatusInterval != 30 || c.BatchWindowMS != 250 || c.BatchMaxBytes != 32768 {
+				if c.WebSocketTimeout != 30 || c.ReconnectAttempts != 10 || c.StatusInterval != 30 || c.BatchWindowMS != 250 || c.IdleBatchWindowMS != 30000 || c.BatchMaxBytes != 32768 {
 					t.Errorf("defaults = %+v", c)
 				}
 			},
@@ -90,6 +90,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "heartbeat beyond the idle timeout", file: strings.Replace(valid, `{`, `{"heartbeat_interval":600,`, 1), wantErr: []string{"heartbeat_interval: must be more than 0 and less than 600"}},
 		{name: "connection age beyond 2 hours", file: strings.Replace(valid, `{`, `{"max_connection_age":"2h",`, 1), wantErr: []string{"max_connection_age:"}},
 		{name: "batch too big for a frame", file: strings.Replace(valid, `{`, `{"batch_max_bytes":65536,`, 1), wantErr: []string{"batch_max_bytes: must be 1024 to 32768"}},
+		{name: "idle window too long", file: strings.Replace(valid, `{`, `{"idle_batch_window_ms":600001,`, 1), wantErr: []string{"idle_batch_window_ms: must be 0 to 600000"}},
+		{name: "negative idle window", file: strings.Replace(valid, `{`, `{"idle_batch_window_ms":-1,`, 1), wantErr: []string{"idle_batch_window_ms: must be 0 to 600000"}},
 		{name: "tiny spool", file: strings.Replace(valid, `{`, `{"spool_max_bytes":10,`, 1), wantErr: []string{"spool_max_bytes: must be at least"}},
 		{name: "relative input", file: strings.Replace(valid, `{`, `{"log_inputs":["app.log"],`, 1), wantErr: []string{"log_inputs: entry 0"}},
 		{name: "bad env value", file: valid, env: map[string]string{"EDGESYNC_STATUS_INTERVAL": "often"}, wantErr: []string{"EDGESYNC_STATUS_INTERVAL:"}},

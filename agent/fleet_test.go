@@ -141,6 +141,7 @@ func TestAgainstTheFleetService(t *testing.T) {
 	cfg := agent.DefaultConfig()
 	cfg.TerminalID, cfg.ServerURL, cfg.Token, cfg.SpoolDir = "press-07", b.url, token, t.TempDir()
 	cfg.BatchWindowMS, cfg.BatchMaxBytes = 20, 4096
+	cfg.IdleBatchWindowMS = 0
 	a := newAgent(t, cfg)
 	const n = 600
 	for i := 1; i <= n/2; i++ {

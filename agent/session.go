@@ -39,6 +39,8 @@ type flight struct {
 	suspect bool
 	// solo: sent alone, so an unidentified rejection is about it.
 	solo bool
+	// status: the message carries a status report (Logs.Status).
+	status bool
 }
 
 // span is a range of sequence numbers to send again.
@@ -61,7 +63,19 @@ type session struct {
 	// unsentSince is when unsent lines were first noticed (zero: none).
 	unsentSince time.Time
 	window      *time.Timer
-	flushedMark int64 // a.appended at the last send of new lines
+	windowDue   time.Time // when window fires
+	flushedMark int64     // a.appended at the last send of new lines
+	// flushNow sends unsent lines whatever their window (a status report
+	// falling due, a live hint).
+	flushNow bool
+
+	// Status reports: every StatusInterval, riding in a logs message when
+	// lines are waiting (or in the last quarter of the interval) and the
+	// server stores them there, on their own otherwise.
+	statusTimer  *time.Timer
+	lastStatus   time.Time
+	wantStatus   bool // a report is due: the next new-lines message carries it
+	statusInLogs statusSupport
 
 	healthy   bool
 	started   time.Time
@@ -79,6 +93,16 @@ type closing struct {
 	deadline <-chan time.Time
 	ctxDone  <-chan struct{}
 }
+
+// statusSupport is what the agent knows of the server's handling of a
+// status report inside a logs message.
+type statusSupport int
+
+const (
+	statusUntried    statusSupport = iota // not tried on this connection
+	statusCarried                         // acked with status: stored
+	statusNotCarried                      // acked without: an older server
+)
 
 // errServerClosed wraps the close frame of a connection the server closed.
 var errServerClosed = errors.New("server closed the connection")
@@ -160,8 +184,9 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 	}
 	s.log.Info("connected", "server_url", s.cfg.ServerURL, "spooled_lines", a.spool.Stats().Lines)
 
-	status := time.NewTicker(s.cfg.StatusInterval.Duration())
-	defer status.Stop()
+	s.statusTimer = time.NewTimer(s.cfg.StatusInterval.Duration())
+	defer s.statusTimer.Stop()
+	s.lastStatus = time.Now()
 	heartbeat := time.NewTicker(s.cfg.HeartbeatInterval.Duration())
 	defer heartbeat.Stop()
 	ackCheck := time.NewTicker(ackCheckEvery(s.cfg))
@@ -210,12 +235,13 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 			err = s.pump(ctx)
 		case <-ackCheck.C:
 			err = s.checkAcks(ctx)
-		case <-status.C:
-			err = s.sendStatus(ctx)
+		case <-s.statusTimer.C:
+			err = s.statusDue(ctx)
 		case <-heartbeat.C:
 			// Any message keeps the connection and last-seen time current;
-			// a heartbeat is only needed when nothing else went out.
-			if time.Since(s.lastWrite) >= s.cfg.HeartbeatInterval.Duration() {
+			// a heartbeat is only needed when nothing else went out, and
+			// no status report is about to.
+			if time.Since(s.lastWrite) >= s.cfg.HeartbeatInterval.Duration() && !s.statusImminent() {
 				err = s.send(ctx, protocol.Heartbeat{Type: protocol.TypeHeartbeat})
 			}
 		case <-maxAge.C:
@@ -349,12 +375,130 @@ func (s *session) write(ctx context.Context, body []byte) error {
 	return nil
 }
 
+// statusDue sends the status report that fell due, and the lines waiting
+// for their window: in one logs message when the server stores reports
+// there, else each on its own. Lines therefore never wait longer than a
+// status interval.
+func (s *session) statusDue(ctx context.Context) error {
+	if s.closing == nil && !s.isolating() && len(s.inflight) < s.a.opts.maxInflight && s.hasUnsent() {
+		s.wantStatus, s.flushNow = true, true
+		err := s.pump(ctx)
+		s.flushNow = false
+		if err != nil || !s.wantStatus {
+			s.wantStatus = false
+			return err // sent with the lines (or the connection failed)
+		}
+	}
+	s.wantStatus = false
+	return s.sendStatus(ctx)
+}
+
+// sendStatus sends a status message.
 func (s *session) sendStatus(ctx context.Context) error {
+	raw, err := s.statusReport(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.send(ctx, protocol.Status{Type: protocol.TypeStatus, Status: raw}); err != nil {
+		return err
+	}
+	s.statusSent()
+	return nil
+}
+
+func (s *session) statusReport(ctx context.Context) (json.RawMessage, error) {
 	raw, err := json.Marshal(s.a.Status(ctx))
 	if err != nil {
-		return fmt.Errorf("encode status: %w", err)
+		return nil, fmt.Errorf("encode status: %w", err)
 	}
-	return s.send(ctx, protocol.Status{Type: protocol.TypeStatus, Status: raw})
+	return raw, nil
+}
+
+// statusImminent reports whether the next status report is due within
+// the heartbeat slack: with status_interval equal to heartbeat_interval
+// (both 30 s by default) the two timers meet, and the report does the
+// heartbeat's work.
+func (s *session) statusImminent() bool {
+	return time.Until(s.lastStatus.Add(s.cfg.StatusInterval.Duration())) <= heartbeatSlack
+}
+
+// heartbeatSlack is how soon a status report must be due to replace a heartbeat.
+const heartbeatSlack = time.Second
+
+// statusSent restarts the status interval.
+func (s *session) statusSent() {
+	s.wantStatus = false
+	s.lastStatus = time.Now()
+	s.statusTimer.Reset(s.cfg.StatusInterval.Duration())
+}
+
+// carryStatus reports whether the next new-lines message should carry a
+// status report: one is due, or falls due within a quarter interval, and
+// the server is not known to ignore it.
+func (s *session) carryStatus() bool {
+	if s.statusInLogs == statusNotCarried {
+		return false
+	}
+	interval := s.cfg.StatusInterval.Duration()
+	return s.wantStatus || time.Since(s.lastStatus) >= interval-interval/4
+}
+
+// statusAcked learns from the ack of a message that carried a status
+// report whether the server stored it; if not (an older server), the
+// report goes on its own now and every later one too.
+func (s *session) statusAcked(ctx context.Context, stored bool) error {
+	if stored {
+		s.statusInLogs = statusCarried
+		return nil
+	}
+	if s.statusInLogs != statusNotCarried {
+		s.log.Info("server does not store status reports sent with logs; sending them on their own")
+	}
+	s.statusInLogs = statusNotCarried
+	return s.sendStatus(ctx)
+}
+
+// batchWindow is how long new lines gather now: the live window for a
+// while after a live hint, the idle window otherwise.
+func (s *session) batchWindow() time.Duration {
+	live := time.Duration(s.cfg.BatchWindowMS) * time.Millisecond
+	if s.a.isLive(time.Now()) {
+		return live
+	}
+	return max(live, time.Duration(s.cfg.IdleBatchWindowMS)*time.Millisecond)
+}
+
+// armWindow makes the window timer fire when the unsent lines are due.
+func (s *session) armWindow() {
+	if s.unsentSince.IsZero() || s.closing != nil {
+		return
+	}
+	due := s.unsentSince.Add(s.batchWindow())
+	if s.window != nil {
+		if s.windowDue.Equal(due) {
+			return
+		}
+		s.window.Stop()
+	}
+	s.window, s.windowDue = time.NewTimer(max(time.Until(due), 0)), due
+}
+
+// onLive handles the server's live hint: lines go within the live window
+// for the given time, and those waiting now go at once.
+func (s *session) onLive(ctx context.Context, l protocol.Live) error {
+	if l.Seconds <= 0 {
+		return nil
+	}
+	d := time.Duration(min(l.Seconds, protocol.MaxLiveSeconds)) * time.Second
+	s.a.goLive(d)
+	s.log.Debug("live: an operator is reading the logs", "seconds", int(d/time.Second))
+	if !s.hasUnsent() {
+		return nil
+	}
+	s.flushNow = true
+	err := s.pump(ctx)
+	s.flushNow = false
+	return err
 }
 
 // hasUnsent reports whether the spool holds lines never sent on this
@@ -370,14 +514,12 @@ func (s *session) onNewLines(ctx context.Context) error {
 	if s.unsentSince.IsZero() {
 		s.unsentSince = time.Now()
 	}
-	window := time.Duration(s.cfg.BatchWindowMS) * time.Millisecond
+	window := s.batchWindow()
 	if s.a.appended.Load()-s.flushedMark >= int64(s.cfg.BatchMaxBytes) || window <= 0 ||
 		time.Since(s.unsentSince) >= window {
 		return s.pump(ctx)
 	}
-	if s.window == nil {
-		s.window = time.NewTimer(window - time.Since(s.unsentSince))
-	}
+	s.armWindow()
 	return nil
 }
 
@@ -387,11 +529,13 @@ func (s *session) newAllowed() bool {
 	if s.closing != nil {
 		return s.closing.drain
 	}
+	if s.flushNow {
+		return true
+	}
 	if s.unsentSince.IsZero() {
 		return false
 	}
-	window := time.Duration(s.cfg.BatchWindowMS) * time.Millisecond
-	return time.Since(s.unsentSince) >= window || s.a.appended.Load()-s.flushedMark >= int64(s.cfg.BatchMaxBytes)
+	return time.Since(s.unsentSince) >= s.batchWindow() || s.a.appended.Load()-s.flushedMark >= int64(s.cfg.BatchMaxBytes)
 }
 
 // isolating reports whether batches are being resent one at a time to find
@@ -440,6 +584,7 @@ func (s *session) pump(ctx context.Context) error {
 		}
 	}
 	if !s.newAllowed() {
+		s.armWindow()
 		return nil
 	}
 	if s.window != nil {
@@ -462,12 +607,21 @@ func (s *session) pump(ctx context.Context) error {
 			s.nextSend = from + protocol.MaxBatchSpan
 			continue
 		}
-		msg, err := batch.Pack(entries, st.Dropped, s.cfg.BatchMaxBytes)
+		var status json.RawMessage
+		if s.carryStatus() {
+			if status, err = s.statusReport(ctx); err != nil {
+				return err
+			}
+		}
+		msg, err := batch.PackStatus(entries, st.Dropped, status, s.cfg.BatchMaxBytes)
 		if err != nil {
 			return err
 		}
 		if err := s.sendBatch(ctx, msg, false); err != nil {
 			return err
+		}
+		if msg.Status {
+			s.statusSent()
 		}
 		s.nextSend = msg.LastSeq + 1
 	}
@@ -510,8 +664,8 @@ func (s *session) sendBatch(ctx context.Context, m batch.Message, solo bool) err
 	if err := s.write(ctx, m.Body); err != nil {
 		return err
 	}
-	s.inflight[m.FirstSeq] = &flight{first: m.FirstSeq, last: m.LastSeq, sentAt: time.Now(), solo: solo}
-	s.log.Debug("sent logs", "first_seq", m.FirstSeq, "last_seq", m.LastSeq, "lines", m.Lines, "bytes", len(m.Body), "gzip", m.Gzip)
+	s.inflight[m.FirstSeq] = &flight{first: m.FirstSeq, last: m.LastSeq, sentAt: time.Now(), solo: solo, status: m.Status}
+	s.log.Debug("sent logs", "first_seq", m.FirstSeq, "last_seq", m.LastSeq, "lines", m.Lines, "bytes", len(m.Body), "gzip", m.Gzip, "status", m.Status)
 	return nil
 }
 
@@ -574,7 +728,14 @@ func (s *session) handle(ctx context.Context, data []byte) error {
 		if ack.Of != protocol.TypeLogs || ack.FirstSeq == 0 || ack.LastSeq < ack.FirstSeq {
 			return nil
 		}
-		return s.onAck(ctx, ack.FirstSeq, ack.LastSeq)
+		return s.onAck(ctx, ack)
+	case protocol.TypeLive:
+		var l protocol.Live
+		if err := json.Unmarshal(data, &l); err != nil {
+			s.log.Warn("ignoring malformed live hint", "err", err)
+			return nil
+		}
+		return s.onLive(ctx, l)
 	case protocol.TypeError:
 		var e protocol.ErrorMessage
 		if err := json.Unmarshal(data, &e); err != nil {
@@ -591,13 +752,20 @@ func (s *session) handle(ctx context.Context, data []byte) error {
 	}
 }
 
-func (s *session) onAck(ctx context.Context, first, last uint64) error {
-	if _, err := s.a.spool.Ack(first, last); err != nil {
+func (s *session) onAck(ctx context.Context, ack protocol.Ack) error {
+	if _, err := s.a.spool.Ack(ack.FirstSeq, ack.LastSeq); err != nil {
 		return err
 	}
+	carried := false
 	for k, f := range s.inflight {
-		if f.first >= first && f.last <= last {
+		if f.first >= ack.FirstSeq && f.last <= ack.LastSeq {
+			carried = carried || f.status
 			delete(s.inflight, k)
+		}
+	}
+	if carried {
+		if err := s.statusAcked(ctx, ack.Status); err != nil {
+			return err
 		}
 	}
 	return s.pump(ctx)

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -75,9 +76,13 @@ func ParseLogCursor(cursor string, q *LogQuery) error {
 	return nil
 }
 
-// TerminalLogs reads log lines. Logs of an online terminal are fresh (its
-// agent streams them within a batch window); those of an offline terminal
-// are fresh for LogsTTL after they were stored, then served marked stale.
+// TerminalLogs reads log lines. Logs of an online terminal are fresh;
+// those of an offline terminal are fresh for LogsTTL after they were
+// stored, then served marked stale. Reading an online terminal's logs
+// pushes it a live hint (see LiveFor and goLive): it sends the lines it
+// holds at once and each new line within its live batch window for
+// LiveFor; Refreshing says a hint was pushed by this read, so lines
+// written since the terminal's last send are on their way.
 func (s *Service) TerminalLogs(ctx context.Context, id string, q LogQuery) (LogPage, error) {
 	if q.Count == 0 {
 		q.Count = DefaultLogCount
@@ -140,9 +145,56 @@ func (s *Service) TerminalLogs(ctx context.Context, id string, q LogQuery) (LogP
 	page.Freshness = freshness(r.newest, s.cfg.LogsTTL, now)
 	if page.Online {
 		page.Fresh, page.Stale = true, false
+		page.Refreshing = s.goLive(ctx, t, now)
 	}
 	s.freshness(page.Freshness)
 	return page, nil
+}
+
+// LiveFor is how long a read of an online terminal's logs makes the
+// terminal send each line as soon as it is written (protocol.Live): an
+// operator reading logs usually reads them again. Nobody reading, the Go
+// agent gathers lines for its idle window (30 s by default) and sends them
+// with its status report, a twentieth of the messages, invocations and
+// writes of sending each line at once.
+const LiveFor = time.Minute
+
+// livePush is the last live hint this process pushed to a terminal.
+type livePush struct {
+	connID string
+	at     time.Time
+}
+
+// goLive pushes a live hint to the online terminal t unless one went to
+// its current connection recently: this process renews it after LiveFor/2,
+// and across processes ClaimRefresh allows one push per command timeout
+// and connection. It reports whether it pushed one (the terminal's unsent
+// lines are then on their way).
+func (s *Service) goLive(ctx context.Context, t Terminal, now time.Time) bool {
+	if v, ok := s.live.Load(t.ID); ok {
+		if last := v.(livePush); last.connID == t.ConnectionID && now.Sub(last.at) < LiveFor/2 {
+			return false
+		}
+	}
+	// A claim made before the current connection began was not for it
+	// (the store keeps claims to the millisecond).
+	notBefore := now.Add(-s.cfg.CommandTimeout)
+	if connected := t.ConnectedAt.Add(-time.Millisecond); connected.After(notBefore) {
+		notBefore = connected
+	}
+	won, err := s.store.ClaimRefresh(ctx, t.ID, "live", now, notBefore)
+	if err != nil {
+		slog.ErrorContext(ctx, "claim live push", "terminal", t.ID, "error", err)
+		return false
+	}
+	if !won {
+		return false
+	}
+	if err := s.send(ctx, t.ID, t.ConnectionID, protocol.Live{Type: protocol.TypeLive, Seconds: int(LiveFor / time.Second)}); err != nil {
+		return false
+	}
+	s.live.Store(t.ID, livePush{connID: t.ConnectionID, at: now})
+	return true
 }
 
 // logReader merges a terminal's chunks, which may overlap when a terminal

@@ -100,6 +100,21 @@ type Store interface {
 	ClaimRefresh(ctx context.Context, id, what string, at, notBefore time.Time) (bool, error)
 }
 
+// LogStatusStore is a Store that can store a log chunk together with a
+// status report in fewer writes than PutLogChunk and PutStatus apart (the
+// DynamoDB store updates the terminal record once instead of twice). The
+// service uses it, when its store has it, for a logs message carrying a
+// status report (protocol.Logs.Status); a wrapper embedding a Store hides
+// it, and the service then calls the two methods.
+type LogStatusStore interface {
+	Store
+	// PutLogChunkStatus has the effect of PutLogChunk(ctx, c, dropped)
+	// followed by PutStatus(ctx, c.TerminalID, s, statusExpiresAt), with
+	// their errors: ErrNotFound if the terminal is absent, ErrInvalid for
+	// a bad chunk or status time.
+	PutLogChunkStatus(ctx context.Context, c LogChunk, dropped uint64, s Snapshot, statusExpiresAt time.Time) error
+}
+
 // Pusher sends a message to a connected terminal.
 type Pusher interface {
 	// Push delivers msg to the connection. It returns ErrGone when the

@@ -30,6 +30,7 @@ type Service struct {
 	connCount int64
 	connMu    sync.Mutex
 	touched   sync.Map // connection id → time.Time of the last Touch written
+	live      sync.Map // terminal id → livePush: the last live hint this process sent
 	metrics   Metrics
 }
 
@@ -443,19 +444,62 @@ func compact(raw json.RawMessage) json.RawMessage {
 	return out.Bytes()
 }
 
+// logs stores a batch and the status report it may carry, then acks it
+// (with Status set when it carried one). A carried status moves LastSeen
+// like a status message, so no touch is needed then.
 func (s *Service) logs(ctx context.Context, in inbound, m *protocol.Logs) error {
-	if err := s.storeLogs(ctx, in, m.Entries, m.Dropped); err != nil {
+	ack := protocol.Ack{Type: protocol.TypeAck, Of: protocol.TypeLogs, FirstSeq: m.Entries[0].Seq, LastSeq: m.Entries[len(m.Entries)-1].Seq}
+	if m.Status != nil {
+		if err := s.storeLogsStatus(ctx, in, m); err != nil {
+			return err
+		}
+		ack.Status = true
+	} else if err := s.storeLogs(ctx, in, m.Entries, m.Dropped); err != nil {
 		return err
 	}
-	ack := protocol.Ack{Type: protocol.TypeAck, Of: protocol.TypeLogs, FirstSeq: m.Entries[0].Seq, LastSeq: m.Entries[len(m.Entries)-1].Seq}
 	if err := s.send(ctx, in.terminalID, in.connID, ack); err != nil {
 		return err
+	}
+	if m.Status != nil {
+		return nil
 	}
 	return s.touch(ctx, in, "")
 }
 
 func (s *Service) storeLogs(ctx context.Context, in inbound, entries []protocol.LogEntry, dropped uint64) error {
-	chunk := LogChunk{
+	chunk := s.chunk(in, entries)
+	if err := s.store.PutLogChunk(ctx, chunk, dropped); err != nil {
+		return fmt.Errorf("store logs %d..%d for %s: %w", chunk.FirstSeq, chunk.LastSeq, in.terminalID, err)
+	}
+	s.logsStored(in, entries)
+	return nil
+}
+
+// storeLogsStatus stores a batch and the status report it carries, in one
+// store call when the store can (LogStatusStore).
+func (s *Service) storeLogsStatus(ctx context.Context, in inbound, m *protocol.Logs) error {
+	ls, ok := s.store.(LogStatusStore)
+	if !ok {
+		if err := s.storeLogs(ctx, in, m.Entries, m.Dropped); err != nil {
+			return err
+		}
+		return s.status(ctx, in, m.Status)
+	}
+	if !protocol.IsObject(m.Status) {
+		return &protocol.Error{Code: protocol.CodeInvalid, Message: "status must be a JSON object"}
+	}
+	chunk := s.chunk(in, m.Entries)
+	snap := Snapshot{Data: compact(m.Status), SyncedAt: in.now}
+	if err := ls.PutLogChunkStatus(ctx, chunk, m.Dropped, snap, in.now.Add(s.cfg.StatusRetention)); err != nil {
+		return fmt.Errorf("store logs %d..%d and status for %s: %w", chunk.FirstSeq, chunk.LastSeq, in.terminalID, err)
+	}
+	s.logsStored(in, m.Entries)
+	s.touched.Store(in.connID, in.now)
+	return nil
+}
+
+func (s *Service) chunk(in inbound, entries []protocol.LogEntry) LogChunk {
+	return LogChunk{
 		TerminalID: in.terminalID,
 		FirstSeq:   entries[0].Seq,
 		LastSeq:    entries[len(entries)-1].Seq,
@@ -463,13 +507,12 @@ func (s *Service) storeLogs(ctx context.Context, in inbound, entries []protocol.
 		StoredAt:   in.now,
 		ExpiresAt:  in.now.Add(s.cfg.LogRetention),
 	}
-	if err := s.store.PutLogChunk(ctx, chunk, dropped); err != nil {
-		return fmt.Errorf("store logs %d..%d for %s: %w", chunk.FirstSeq, chunk.LastSeq, in.terminalID, err)
-	}
+}
+
+func (s *Service) logsStored(in inbound, entries []protocol.LogEntry) {
 	s.metrics.Record(MetricLogLines, float64(len(entries)), UnitCount)
 	// The newest line's delay stands for the batch: older ones waited for it.
 	s.millis(MetricLogDelay, in.now.Sub(entries[len(entries)-1].Time))
-	return nil
 }
 
 func (s *Service) status(ctx context.Context, in inbound, data json.RawMessage) error {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/edgesync/edgesync"
@@ -87,6 +89,19 @@ type Config struct {
 	// inject faults. In LambdaRIE mode the functions open their own
 	// DynamoDB store, so only Admin sees the wrapper.
 	WrapStore func(fleet.Store) fleet.Store
+	// WrapInvoker, when set, wraps the invoker that runs the functions (in
+	// process or under RIE) before the WebSocket and HTTP API emulators use
+	// it; the benchmark times every invocation with it.
+	WrapInvoker func(localgw.Invoker) localgw.Invoker
+	// WrapPusher, when set, wraps the management-API pusher of the
+	// functions run in process (LambdaInProcess only); the benchmark counts
+	// what the functions send to terminals with it.
+	WrapPusher func(fleet.Pusher) fleet.Pusher
+	// DynamoDBAPIOptions are added to the APIOptions of the DynamoDB client
+	// the stack opens (the functions' client in LambdaInProcess mode, and
+	// Admin's); the benchmark adds a middleware that asks for and sums
+	// ConsumedCapacity.
+	DynamoDBAPIOptions []func(*middleware.Stack) error
 }
 
 // Stack is a running local stack.
@@ -247,6 +262,9 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.WrapInvoker != nil {
+		invoker = cfg.WrapInvoker(invoker)
+	}
 
 	routes, err := tpl.WebSocketRoutes()
 	if err != nil {
@@ -354,7 +372,7 @@ func (s *Stack) openStore(ctx context.Context) (fleet.Store, error) {
 }
 
 func (s *Stack) dynamoClient(ctx context.Context) (*dynamodb.Client, error) {
-	opts := dynamodb.Options{Region: Region}
+	opts := dynamodb.Options{Region: Region, APIOptions: slices.Clone(s.cfg.DynamoDBAPIOptions)}
 	if s.cfg.DynamoDBEndpoint != "" {
 		opts.BaseEndpoint = aws.String(s.cfg.DynamoDBEndpoint)
 		opts.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
@@ -364,7 +382,9 @@ func (s *Stack) dynamoClient(ctx context.Context) (*dynamodb.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	return dynamodb.NewFromConfig(cfg), nil
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, s.cfg.DynamoDBAPIOptions...)
+	}), nil
 }
 
 // functionEnvironments resolves each function's environment from the
@@ -411,7 +431,11 @@ func (s *Stack) invoker(ctx context.Context, tpl *template.Template, envs map[st
 		if err != nil {
 			return nil, fmt.Errorf("configuration of %s: %w", name, err)
 		}
-		svc := fleet.NewService(s.store, apigw.New(managementClient(s.ConnectionsURL)), cfg, fleet.WithMetrics(s.metrics))
+		var pusher fleet.Pusher = apigw.New(managementClient(s.ConnectionsURL))
+		if s.cfg.WrapPusher != nil {
+			pusher = s.cfg.WrapPusher(pusher)
+		}
+		svc := fleet.NewService(s.store, pusher, cfg, fleet.WithMetrics(s.metrics))
 		switch name {
 		case "ConnectFunction":
 			handlers[name] = wsapi.NewConnect(svc).Handle

@@ -29,6 +29,7 @@ const (
 	TypeCommand         = "command"
 	TypeAck             = "ack"
 	TypeError           = "error"
+	TypeLive            = "live"
 )
 
 // Command names.
@@ -99,6 +100,13 @@ type Logs struct {
 	// Dropped is the terminal's running total of lines it dropped because
 	// its spool was full.
 	Dropped uint64 `json:"dropped,omitempty"`
+	// Status, when set, is a status report (a JSON object, as in Status)
+	// riding along with the batch, so that a report falling due need not
+	// be a message, an invocation and a write of its own. The server
+	// stores it as it stores a Status message and says so in the ack
+	// (Ack.Status). A server that does not know the field ignores it and
+	// acks without Status; the terminal then sends its reports on their own.
+	Status json.RawMessage `json:"status,omitempty"`
 }
 
 // Status is a periodic status report. Status is a JSON object; the
@@ -176,6 +184,24 @@ type Ack struct {
 	Of       string `json:"of"`
 	FirstSeq uint64 `json:"first_seq,omitempty"`
 	LastSeq  uint64 `json:"last_seq,omitempty"`
+	// Status is true when the acknowledged logs message carried a status
+	// report (Logs.Status) and the server stored it too.
+	Status bool `json:"status,omitempty"`
+}
+
+// MaxLiveSeconds bounds Live.Seconds.
+const MaxLiveSeconds = 3600
+
+// Live tells a terminal that an operator is reading its logs: for the next
+// Seconds it should send each new line as soon as it is written (within
+// its short batch window, batch_window_ms of the Go agent) instead of
+// gathering lines for its longer idle window, and send the lines it holds
+// now at once. A later Live extends the period. Live needs no answer, and
+// a terminal may ignore it: its lines then arrive at its usual pace.
+type Live struct {
+	Type string `json:"type"`
+	// Seconds is how long to stay live from receipt, 1 to MaxLiveSeconds.
+	Seconds int `json:"seconds"`
 }
 
 // ErrorMessage tells a terminal why its message was rejected.

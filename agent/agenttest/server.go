@@ -26,6 +26,10 @@ type Batch struct {
 	Bytes             int // size of the message as received
 	Dropped           uint64
 	Conn              int // index of the connection it came on
+	// Status is true when the message carried a status report.
+	Status bool
+	// At is when the server received it.
+	At time.Time
 }
 
 // DropMode says what the server does with the logs message on which it
@@ -63,6 +67,8 @@ type Server struct {
 	batches     []Batch
 	hellos      []protocol.Hello
 	statuses    []json.RawMessage
+	carried     int  // status reports that came in logs messages
+	oldServer   bool // ignore status reports in logs messages, as servers before them did
 	heartbeats  int
 	responses   map[string]protocol.CommandResponse
 	decodeErrs  []string
@@ -164,6 +170,15 @@ func (s *Server) Reject(fn func([]protocol.LogEntry) *protocol.ErrorMessage) {
 	s.reject = fn
 }
 
+// IgnoreStatusInLogs makes the server behave as servers did before
+// status reports could ride in logs messages: it ignores Logs.Status and
+// acks without Status.
+func (s *Server) IgnoreStatusInLogs(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.oldServer = on
+}
+
 // EchoRequestIDs sets whether error messages carry the request_id of the
 // message they reject, as the edgesync server does (the default).
 func (s *Server) EchoRequestIDs(on bool) {
@@ -252,6 +267,7 @@ func (s *Server) receive(ctx context.Context, c *websocket.Conn, idx int, data [
 		b := Batch{
 			FirstSeq: m.Entries[0].Seq, LastSeq: m.Entries[len(m.Entries)-1].Seq, Lines: len(m.Entries),
 			Gzip: raw.Encoding == protocol.EncodingGzip, Bytes: len(data), Dropped: m.Dropped, Conn: idx,
+			Status: m.Status != nil, At: time.Now(),
 		}
 		s.logsSeen++
 		if s.logsSeen == s.dropAt && s.dropMode == DropBeforeStore {
@@ -288,6 +304,11 @@ func (s *Server) receive(ctx context.Context, c *websocket.Conn, idx int, data [
 			return true
 		}
 		ack := protocol.Ack{Type: protocol.TypeAck, Of: protocol.TypeLogs, FirstSeq: b.FirstSeq, LastSeq: b.LastSeq}
+		if m.Status != nil && !s.oldServer {
+			s.statuses = append(s.statuses, m.Status)
+			s.carried++
+			ack.Status = true
+		}
 		if s.reverse > 1 {
 			s.held = append(s.held, ack)
 			if len(s.held) < s.reverse {
@@ -437,8 +458,12 @@ func (v View) Rejected() []Batch { return slices.Clone(v.s.rejectedMsg) }
 // Hellos returns the hello messages received.
 func (v View) Hellos() []protocol.Hello { return slices.Clone(v.s.hellos) }
 
-// Statuses returns the status objects received.
+// Statuses returns the status objects received, on their own or inside
+// logs messages.
 func (v View) Statuses() []json.RawMessage { return slices.Clone(v.s.statuses) }
+
+// CarriedStatuses returns how many of Statuses came inside logs messages.
+func (v View) CarriedStatuses() int { return v.s.carried }
 
 // Heartbeats returns how many heartbeats were received.
 func (v View) Heartbeats() int { return v.s.heartbeats }

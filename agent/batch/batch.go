@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -176,7 +178,10 @@ type Message struct {
 	LastSeq  uint64
 	Lines    int
 	Gzip     bool
-	Body     []byte
+	// Status reports whether the message carries the status report
+	// offered to PackStatus.
+	Status bool
+	Body   []byte
 }
 
 // Pack encodes the longest prefix of entries (in increasing Seq order) that
@@ -187,6 +192,14 @@ type Message struct {
 // batch (see RequestID). If the first entry alone does not fit, it is sent
 // shrunk (see Shrink), never left out.
 func Pack(entries []protocol.LogEntry, dropped uint64, limit int) (Message, error) {
+	return PackStatus(entries, dropped, nil, limit)
+}
+
+// PackStatus is Pack for a message that also carries the status report
+// status (a JSON object; nil for none) in Logs.Status, within the same
+// limit. If even the first entry does not fit beside the report, the
+// message is packed without it (Message.Status is false).
+func PackStatus(entries []protocol.LogEntry, dropped uint64, status json.RawMessage, limit int) (Message, error) {
 	if len(entries) == 0 {
 		return Message{}, fmt.Errorf("pack logs: no entries")
 	}
@@ -205,17 +218,17 @@ func Pack(entries []protocol.LogEntry, dropped uint64, limit int) (Message, erro
 	}
 	id := func(k int) string { return RequestID(cand[0].Seq, cand[max(k, 1)-1].Seq) }
 	plain := func(k int) ([]byte, error) {
-		return protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Entries: cand[:k], Dropped: dropped}, id(k)})
+		return protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Entries: cand[:k], Dropped: dropped, Status: status}, id(k)})
 	}
 	zipped := func(k int) ([]byte, error) {
 		data, err := compress(raws[:k])
 		if err != nil {
 			return nil, err
 		}
-		return protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Encoding: protocol.EncodingGzip, Data: data, Dropped: dropped}, id(k)})
+		return protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Encoding: protocol.EncodingGzip, Data: data, Dropped: dropped, Status: status}, id(k)})
 	}
 	// The envelope, with the longest request_id any prefix can have.
-	base, err := protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Dropped: dropped}, id(n)})
+	base, err := protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Dropped: dropped, Status: status}, id(n)})
 	if err != nil {
 		return Message{}, fmt.Errorf("pack logs: %w", err)
 	}
@@ -266,6 +279,9 @@ func Pack(entries []protocol.LogEntry, dropped uint64, limit int) (Message, erro
 		kPlain--
 		body = nil
 	}
+	if kPlain == 0 && kGz == 0 && status != nil {
+		return PackStatus(entries, dropped, nil, limit)
+	}
 	if kPlain == 0 && kGz == 0 {
 		e := Shrink(cand[0], limit-len(base)-envelopeReserve)
 		if encodedSize(e) >= encodedSize(cand[0]) {
@@ -274,9 +290,9 @@ func Pack(entries []protocol.LogEntry, dropped uint64, limit int) (Message, erro
 		return Pack([]protocol.LogEntry{e}, dropped, limit)
 	}
 	if kGz > kPlain || (kGz == kPlain && len(gzBody) < len(body)) {
-		return Message{FirstSeq: cand[0].Seq, LastSeq: cand[kGz-1].Seq, Lines: kGz, Gzip: true, Body: gzBody}, nil
+		return Message{FirstSeq: cand[0].Seq, LastSeq: cand[kGz-1].Seq, Lines: kGz, Gzip: true, Status: status != nil, Body: gzBody}, nil
 	}
-	return Message{FirstSeq: cand[0].Seq, LastSeq: cand[kPlain-1].Seq, Lines: kPlain, Body: body}, nil
+	return Message{FirstSeq: cand[0].Seq, LastSeq: cand[kPlain-1].Seq, Lines: kPlain, Status: status != nil, Body: body}, nil
 }
 
 // PackAll splits entries into as many messages as Pack needs.
@@ -349,14 +365,20 @@ func Newest(entries []protocol.LogEntry, dropped uint64, limit int, wrap func(pr
 	return body, lo, nil
 }
 
+// gzipWriters are reused: a new writer allocates about a megabyte of
+// compressor state, and Pack compresses several candidate batches.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
+
 // compress gzips the JSON array of the already encoded entries, as
 // protocol.CompressEntries does.
 func compress(raws [][]byte) ([]byte, error) {
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err != nil {
-		return nil, err
-	}
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	zw.Write([]byte{'['})
 	for i, r := range raws {
 		if i > 0 {

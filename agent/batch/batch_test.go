@@ -266,3 +266,58 @@ func TestParseRequestID(t *testing.T) {
 		}
 	}
 }
+
+// TestPackStatus: a status report rides in the message within the size
+// limit, decodes back as it was, and is left out rather than a line when
+// nothing would fit beside it.
+func TestPackStatus(t *testing.T) {
+	t.Parallel()
+	status := json.RawMessage(`{"cpu_percent":12.5,"hostname":"press-07","pad":"` + strings.Repeat("s", 600) + `"}`)
+	tests := []struct {
+		name       string
+		entries    []protocol.LogEntry
+		limit      int
+		wantStatus bool
+		wantLines  int
+	}{
+		{"few lines", entries(3, func(i int) string { return fmt.Sprintf("line %d", i) }), protocol.MaxFrameBytes, true, 3},
+		{"more than fits", entries(400, func(int) string { return random(200) }), 4096, true, 0},
+		{"one line filling the message", entries(1, func(int) string { return random(3900) }), 4096, false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := batch.PackStatus(tt.entries, 0, status, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Body) > tt.limit {
+				t.Errorf("body %d bytes, limit %d", len(m.Body), tt.limit)
+			}
+			if m.Status != tt.wantStatus {
+				t.Errorf("Status: got %v, want %v", m.Status, tt.wantStatus)
+			}
+			if tt.wantLines > 0 && m.Lines != tt.wantLines {
+				t.Errorf("lines: got %d, want %d", m.Lines, tt.wantLines)
+			}
+			msg, err := protocol.Decode(m.Body)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			logs := msg.(*protocol.Logs)
+			if got := string(logs.Status); (got != "") != tt.wantStatus || (tt.wantStatus && got != string(status)) {
+				t.Errorf("decoded status: got %q, want it carried: %v", got, tt.wantStatus)
+			}
+			if len(logs.Entries) != m.Lines || logs.Entries[0].Seq != m.FirstSeq || logs.Entries[len(logs.Entries)-1].Seq != m.LastSeq {
+				t.Errorf("decoded %d entries, message says %d (%d..%d)", len(logs.Entries), m.Lines, m.FirstSeq, m.LastSeq)
+			}
+			plain, err := batch.Pack(tt.entries, 0, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plain.Status || plain.Lines < m.Lines {
+				t.Errorf("Pack without status: Status %v, %d lines; want false and at least %d lines", plain.Status, plain.Lines, m.Lines)
+			}
+		})
+	}
+}

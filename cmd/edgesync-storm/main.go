@@ -33,9 +33,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +66,7 @@ type options struct {
 	dataDir   string
 	prefix    string
 	jsonOut   bool
+	settle    time.Duration
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -79,6 +80,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.dataDir, "data", "", "data directory of the in-process stack (default: a temporary one)")
 	fs.StringVar(&o.prefix, "prefix", "storm", "terminal id prefix: <prefix>-<n>")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	fs.DurationVar(&o.settle, "settle", 30*time.Second, "give up on pulls still pending this long after the last one completed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -192,6 +194,7 @@ type result struct {
 	connect  time.Duration // dial start → handshake done
 	resync   time.Duration // dial start → third pull answered
 	requests []string      // request ids of the pulls answered
+	seenLate map[string]bool
 	err      error
 }
 
@@ -257,7 +260,7 @@ func (r Report) print(w io.Writer) {
 	for _, k := range kinds {
 		fmt.Fprintf(w, "  %5d  %s\n", r.Failures[k], k)
 	}
-	fmt.Fprintf(w, "all connected %v\nall answered  %v\nall resynced  %v (every pull succeeded in the store)\n", r.AllConnected, r.AllAnswered, r.AllResynced)
+	fmt.Fprintf(w, "all connected %v\nall answered  %v\nall resynced  %v (the last terminal whose pulls all succeeded in the store)\n", r.AllConnected, r.AllAnswered, r.AllResynced)
 	fmt.Fprintf(w, "connect       p50 %v  p95 %v  p99 %v  max %v\n", r.Connect.P50, r.Connect.P95, r.Connect.P99, r.Connect.Max)
 	fmt.Fprintf(w, "resync        p50 %v  p95 %v  p99 %v  max %v\n", r.Resync.P50, r.Resync.P95, r.Resync.P99, r.Resync.Max)
 }
@@ -309,8 +312,6 @@ func storm(ctx context.Context, tg *target, o options) (Report, error) {
 	var connects, resyncs []time.Duration
 	for _, r := range results {
 		if r.err != nil {
-			rep.Failed++
-			rep.Failures[kind(r.err)]++
 			continue
 		}
 		connects = append(connects, r.connect)
@@ -320,36 +321,63 @@ func storm(ctx context.Context, tg *target, o options) (Report, error) {
 	}
 	rep.Connect, rep.Resync = percentiles(connects), percentiles(resyncs)
 
-	// Confirm in the store: every pull of every terminal succeeded.
-	seenLate := map[string]bool{}
+	// Confirm in the store: every pull of every terminal succeeded. Check
+	// the terminals still pending in rounds, until none is left or none
+	// has completed for -settle (a pull whose answer the server failed to
+	// store stays pending for good).
+	var mu sync.Mutex
+	pending := []int{}
 	for i := range results {
-		r := &results[i]
-		if r.err != nil {
-			continue
+		if results[i].err == nil {
+			pending = append(pending, i)
 		}
-		for {
-			ok, late, err := pullsSucceeded(ctx, tg.store, r.id, r.requests, seenLate)
-			if err != nil {
-				r.err = err
-				break
-			}
-			rep.LateReads += late
-			if ok {
-				rep.ConfirmedInDB++
-				break
-			}
-			if ctx.Err() != nil {
-				r.err = fmt.Errorf("pulls of %s not succeeded in the store: %w", r.id, ctx.Err())
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+	}
+	progress := time.Now()
+	for len(pending) > 0 && ctx.Err() == nil && time.Since(progress) < o.settle {
+		var still []int
+		sem := make(chan struct{}, 8)
+		var round sync.WaitGroup
+		for _, i := range pending {
+			round.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer round.Done()
+				defer func() { <-sem }()
+				r := &results[i]
+				if r.seenLate == nil {
+					r.seenLate = map[string]bool{}
+				}
+				ok, late, err := pullsSucceeded(ctx, tg.store, r.id, r.requests, r.seenLate)
+				mu.Lock()
+				defer mu.Unlock()
+				rep.LateReads += late
+				switch {
+				case err != nil && ctx.Err() == nil:
+					r.err = err
+				case ok:
+					rep.ConfirmedInDB++
+					progress = time.Now()
+				default:
+					still = append(still, i)
+				}
+			}()
 		}
+		round.Wait()
+		pending = still
+		if len(pending) > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, i := range pending {
+		results[i].err = fmt.Errorf("pulls of %s still pending in the store %v after the last one completed", results[i].id, o.settle)
+	}
+	for _, r := range results {
 		if r.err != nil {
 			rep.Failed++
 			rep.Failures[kind(r.err)]++
 		}
 	}
-	rep.AllResynced = Duration(time.Since(start))
+	rep.AllResynced = Duration(progress.Sub(start)) // the last pull confirmed
 	rep.Resynced = rep.Terminals - rep.Failed
 	return rep, nil
 }
@@ -382,13 +410,21 @@ func pullsSucceeded(ctx context.Context, store fleet.Store, id string, requests 
 	return true, late, nil
 }
 
-// kind names a failure by its first words, so failures group in the report.
+var (
+	hexID    = regexp.MustCompile(`\b[0-9a-f]{16,}\b`)
+	numbered = regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9_.:]*-[0-9]+\b`)
+	address  = regexp.MustCompile(`127\.0\.0\.1:[0-9]+`)
+)
+
+// kind names a failure without its ids, so failures group in the report.
 func kind(err error) string {
-	words := strings.Fields(err.Error())
-	if len(words) > 6 {
-		words = words[:6]
+	s := hexID.ReplaceAllString(err.Error(), "<id>")
+	s = numbered.ReplaceAllString(s, "<terminal>")
+	s = address.ReplaceAllString(s, "<addr>")
+	if len(s) > 200 {
+		s = s[:200] + "…"
 	}
-	return strings.Join(words, " ")
+	return s
 }
 
 var answers = map[string]string{

@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 	contracts = append(contracts, presenceContracts()...)
 	contracts = append(contracts, snapshotContracts()...)
 	contracts = append(contracts, logContracts()...)
+	contracts = append(contracts, logStatusContracts()...)
 	contracts = append(contracts, commandContracts()...)
 	contracts = append(contracts, concurrencyContracts()...)
 	contracts = append(contracts, desiredContracts()...)

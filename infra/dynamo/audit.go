@@ -236,7 +236,6 @@ func checkAuditRecord(r fleet.AuditRecord) error {
 	return nil
 }
 
-
 // auditBounds turns Since (inclusive) and Until (exclusive) into an
 // inclusive range of audit ids [lo, hi]; ok is false when no id can be in
 // range. A record's id carries its At in milliseconds, so with the bounds

@@ -38,7 +38,10 @@
 // (which can be large and changes rarely) lives in its own item, META#config
 // (data S, syncedAt, version). The status stays on the record: it is small
 // and a status report then costs one conditional update plus its history
-// sample. The desired config (SetDesiredConfig: data S, version, setAt,
+// sample. A log chunk with a status report riding along
+// (PutLogChunkStatus, fleet.LogStatusStore) costs the chunk, one update of
+// the record for LastSeq, Dropped, the status and LastSeen together, and
+// the sample. The desired config (SetDesiredConfig: data S, version, setAt,
 // setBy, requestId) is likewise an item of its own, META#desired, written
 // unconditionally (the last request wins) after checking that the record
 // exists. Terminal reads the record, its config and its desired config with

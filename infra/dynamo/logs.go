@@ -32,6 +32,19 @@ const logPageSize = 25
 // expired; so a shorter resend never hides lines. fleet.ErrNotFound if the
 // terminal is absent (the chunk is then left to expire).
 func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint64) error {
+	if err := checkChunk(c); err != nil {
+		return err
+	}
+	if err := s.putChunkItem(ctx, c); err != nil {
+		return err
+	}
+	if err := s.raiseLogCounters(ctx, c.TerminalID, c.LastSeq, dropped); err != nil {
+		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
+	}
+	return nil
+}
+
+func checkChunk(c fleet.LogChunk) error {
 	if err := checkID("terminal id", c.TerminalID); err != nil {
 		return fmt.Errorf("put log chunk: %w", err)
 	}
@@ -39,6 +52,53 @@ func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint6
 		return fmt.Errorf("put log chunk of %s: %w: seq range %d..%d (want 1 <= FirstSeq <= LastSeq)",
 			c.TerminalID, fleet.ErrInvalid, c.FirstSeq, c.LastSeq)
 	}
+	return nil
+}
+
+// PutLogChunkStatus stores a chunk and a status report with one update of
+// the terminal record (LastSeq, Dropped, the status and LastSeen together)
+// instead of PutLogChunk's and PutStatus's two: the chunk item, that
+// update, and the history sample. When the update's condition fails
+// (something newer is stored, or the terminal is absent) each part is
+// applied on its own conditions, as PutLogChunk and PutStatus do.
+func (s *Store) PutLogChunkStatus(ctx context.Context, c fleet.LogChunk, dropped uint64, snap fleet.Snapshot, statusExpiresAt time.Time) error {
+	if err := checkChunk(c); err != nil {
+		return err
+	}
+	id := c.TerminalID
+	if err := checkSample(id, snap); err != nil {
+		return err
+	}
+	if err := s.putChunkItem(ctx, c); err != nil {
+		return err
+	}
+	e := newExpr()
+	u := setStatus(newUpdate(e), snap).setValue(attrLastSeen, attrMs(snap.SyncedAt)).
+		setValue(attrLastSeq, attrU(c.LastSeq)).setValue(attrDropped, attrU(dropped))
+	cond := "attribute_exists(" + e.name(attrPK) + ") AND " + notAfter(e, attrStatusAt, snap.SyncedAt) +
+		" AND " + notAfter(e, attrLastSeen, snap.SyncedAt) + " AND " + atMost(e, attrLastSeq, attrU(c.LastSeq)) +
+		" AND " + atMost(e, attrDropped, attrU(dropped))
+	err := s.updateTerminal(ctx, id, e, u, cond)
+	failed, returned := conditionFailed(err)
+	if err != nil && !failed {
+		return fmt.Errorf("put log chunk %s/%d..%d with status: %w", id, c.FirstSeq, c.LastSeq, storeError(err))
+	}
+	if failed {
+		if err := s.mustExist(ctx, id, returned); err != nil {
+			return fmt.Errorf("put log chunk %s/%d..%d with status: %w", id, c.FirstSeq, c.LastSeq, err)
+		}
+		if err := s.raiseLogCounters(ctx, id, c.LastSeq, dropped); err != nil {
+			return fmt.Errorf("put log chunk %s/%d..%d: %w", id, c.FirstSeq, c.LastSeq, err)
+		}
+		if err := s.raiseStatus(ctx, id, snap); err != nil {
+			return fmt.Errorf("put status of %s: %w", id, err)
+		}
+	}
+	return s.putStatusSample(ctx, id, snap, statusExpiresAt)
+}
+
+// putChunkItem writes the chunk item; see PutLogChunk.
+func (s *Store) putChunkItem(ctx context.Context, c fleet.LogChunk) error {
 	data, err := protocol.CompressEntries(c.Entries)
 	if err != nil {
 		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
@@ -69,10 +129,6 @@ func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint6
 		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, storeError(err))
 	}
 	// On a failed condition a longer unexpired chunk holds these lines already.
-
-	if err := s.raiseLogCounters(ctx, c.TerminalID, c.LastSeq, dropped); err != nil {
-		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
-	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 	smithymw "github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -26,10 +28,11 @@ import (
 type injection int
 
 const (
-	pass         injection = iota
-	throttle               // ProvisionedThroughputExceededException, nothing done
-	lostAnswer             // applied by DynamoDB, then HTTP 500 (the answer was lost)
-	serverFailed           // HTTP 500, nothing done
+	pass          injection = iota
+	throttle                // ProvisionedThroughputExceededException, nothing done
+	lostAnswer              // applied by DynamoDB, then HTTP 500 (the answer was lost)
+	serverFailed            // HTTP 500, nothing done
+	truncatedBody           // answered, but the body ended early (connection dropped mid-response)
 )
 
 // injector decides per attempt; it counts attempts by operation.
@@ -66,6 +69,12 @@ func faultyClient(in *injector, maxAttempts int) *dynamodb.Client {
 			return smithymw.FinalizeOutput{}, smithymw.Metadata{}, &types.ProvisionedThroughputExceededException{Message: aws.String("injected")}
 		case serverFailed:
 			return smithymw.FinalizeOutput{}, smithymw.Metadata{}, serverError
+		case truncatedBody:
+			_, md, err := next.HandleFinalize(ctx, input)
+			if err != nil {
+				return smithymw.FinalizeOutput{}, md, err
+			}
+			return smithymw.FinalizeOutput{}, md, &smithy.DeserializationError{Err: fmt.Errorf("failed to decode response body, %w", io.ErrUnexpectedEOF)}
 		case lostAnswer:
 			_, md, err := next.HandleFinalize(ctx, input)
 			if err != nil {
@@ -324,5 +333,47 @@ func TestBatchGetRetriesPartialAnswersFromTheSDK(t *testing.T) {
 	}
 	if partials < 2 {
 		t.Errorf("partial answers: %d, want several (the test covers nothing)", partials)
+	}
+}
+
+// TestReadsRetryAnswersCutShort: a read whose answer's body ended early
+// (the connection dropped mid-response; the SDK reports "deserialization
+// failed, unexpected EOF" and does not retry) is sent again by the store; a
+// write is not, as it may have applied.
+func TestReadsRetryAnswersCutShort(t *testing.T) {
+	t.Parallel()
+	id := testIDs(t)("a")
+	ctx := context.Background()
+	if err := New(client, sharedTable).CreateTerminal(ctx, fleet.Terminal{ID: id, Name: "n", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	once := &injector{attempts: map[string]int{}, decide: func(op string, n int) injection {
+		if n == 1 {
+			return truncatedBody
+		}
+		return pass
+	}}
+	s := newStore(faultyClient(once, 3), sharedTable)
+	got, err := s.Terminal(ctx, id)
+	if err != nil || got.Name != "n" {
+		t.Fatalf("Terminal with its first answer cut short: %+v %v, want the terminal", got, err)
+	}
+	if n := once.count("Query"); n != 2 {
+		t.Errorf("Query sent %d times, want 2", n)
+	}
+	if err := s.Touch(ctx, id, t0.Add(time.Minute), ""); err == nil {
+		t.Errorf("Touch with its answer cut short: no error, want the SDK's error (a write is not resent)")
+	}
+	if n := once.count("UpdateItem"); n != 1 {
+		t.Errorf("UpdateItem sent %d times, want 1", n)
+	}
+
+	always := &injector{attempts: map[string]int{}, decide: func(op string, n int) injection { return truncatedBody }}
+	s = newStore(faultyClient(always, 3), sharedTable)
+	if _, err := s.Terminal(ctx, id); err == nil {
+		t.Errorf("Terminal with every answer cut short: no error")
+	}
+	if n := always.count("Query"); n != readAttempts {
+		t.Errorf("Query sent %d times, want %d", n, readAttempts)
 	}
 }

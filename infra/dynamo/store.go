@@ -37,7 +37,7 @@ type Store struct {
 	batchBackoff time.Duration
 }
 
-var _ fleet.Store = (*Store)(nil)
+var _ fleet.LogStatusStore = (*Store)(nil)
 
 // New returns a Store on table using client.
 func New(client *dynamodb.Client, table string) *Store {
@@ -45,7 +45,7 @@ func New(client *dynamodb.Client, table string) *Store {
 }
 
 func newStore(db itemAPI, table string) *Store {
-	return &Store{db: db, table: aws.String(table), batchBackoff: 50 * time.Millisecond}
+	return &Store{db: retryReads{db}, table: aws.String(table), batchBackoff: 50 * time.Millisecond}
 }
 
 // Key layout; see the package documentation.

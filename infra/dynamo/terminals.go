@@ -488,23 +488,11 @@ func (s *Store) PutConfig(ctx context.Context, id string, snap fleet.Snapshot) e
 // status newer than both) is one conditional update plus the sample.
 // fleet.ErrNotFound if the terminal is absent.
 func (s *Store) PutStatus(ctx context.Context, id string, snap fleet.Snapshot, expiresAt time.Time) error {
-	if err := checkID("terminal id", id); err != nil {
-		return fmt.Errorf("put status: %w", err)
+	if err := checkSample(id, snap); err != nil {
+		return err
 	}
-	if ms := snap.SyncedAt.UnixMilli(); snap.SyncedAt.IsZero() || ms < 0 || ms > maxSampleMs {
-		return fmt.Errorf("put status of %s: %w: SyncedAt %v is missing or out of range", id, fleet.ErrInvalid, snap.SyncedAt)
-	}
-	setStatus := func(u *update) *update {
-		if len(snap.Data) > 0 {
-			u.setValue(attrStatus, attrS(string(snap.Data)))
-		} else {
-			u.removeAttr(attrStatus)
-		}
-		return u.setValue(attrStatusAt, attrMs(snap.SyncedAt)).setString(attrStatusVersion, snap.Version)
-	}
-
 	e := newExpr()
-	u := setStatus(newUpdate(e)).setValue(attrLastSeen, attrMs(snap.SyncedAt))
+	u := setStatus(newUpdate(e), snap).setValue(attrLastSeen, attrMs(snap.SyncedAt))
 	cond := "attribute_exists(" + e.name(attrPK) + ") AND " + notAfter(e, attrStatusAt, snap.SyncedAt) +
 		" AND " + notAfter(e, attrLastSeen, snap.SyncedAt)
 	err := s.updateTerminal(ctx, id, e, u, cond)
@@ -518,17 +506,50 @@ func (s *Store) PutStatus(ctx context.Context, id string, snap fleet.Snapshot, e
 		if err := s.mustExist(ctx, id, returned); err != nil {
 			return fmt.Errorf("put status of %s: %w", id, err)
 		}
-		e := newExpr()
-		if _, err := s.raiseTerminal(ctx, id, e, setStatus(newUpdate(e)), notAfter(e, attrStatusAt, snap.SyncedAt)); err != nil {
+		if err := s.raiseStatus(ctx, id, snap); err != nil {
 			return fmt.Errorf("put status of %s: %w", id, err)
 		}
-		e = newExpr()
-		u := newUpdate(e).setValue(attrLastSeen, attrMs(snap.SyncedAt))
-		if _, err := s.raiseTerminal(ctx, id, e, u, notAfter(e, attrLastSeen, snap.SyncedAt)); err != nil {
-			return fmt.Errorf("put status of %s: move last seen: %w", id, err)
-		}
 	}
+	return s.putStatusSample(ctx, id, snap, expiresAt)
+}
 
+func checkSample(id string, snap fleet.Snapshot) error {
+	if err := checkID("terminal id", id); err != nil {
+		return fmt.Errorf("put status: %w", err)
+	}
+	if ms := snap.SyncedAt.UnixMilli(); snap.SyncedAt.IsZero() || ms < 0 || ms > maxSampleMs {
+		return fmt.Errorf("put status of %s: %w: SyncedAt %v is missing or out of range", id, fleet.ErrInvalid, snap.SyncedAt)
+	}
+	return nil
+}
+
+// setStatus adds the status attributes of snap to u.
+func setStatus(u *update, snap fleet.Snapshot) *update {
+	if len(snap.Data) > 0 {
+		u.setValue(attrStatus, attrS(string(snap.Data)))
+	} else {
+		u.removeAttr(attrStatus)
+	}
+	return u.setValue(attrStatusAt, attrMs(snap.SyncedAt)).setString(attrStatusVersion, snap.Version)
+}
+
+// raiseStatus stores snap as the existing terminal's status unless a newer
+// one is stored, and moves LastSeen forward to it, each on its own condition.
+func (s *Store) raiseStatus(ctx context.Context, id string, snap fleet.Snapshot) error {
+	e := newExpr()
+	if _, err := s.raiseTerminal(ctx, id, e, setStatus(newUpdate(e), snap), notAfter(e, attrStatusAt, snap.SyncedAt)); err != nil {
+		return err
+	}
+	e = newExpr()
+	u := newUpdate(e).setValue(attrLastSeen, attrMs(snap.SyncedAt))
+	if _, err := s.raiseTerminal(ctx, id, e, u, notAfter(e, attrLastSeen, snap.SyncedAt)); err != nil {
+		return fmt.Errorf("move last seen: %w", err)
+	}
+	return nil
+}
+
+// putStatusSample appends snap to the terminal's status history.
+func (s *Store) putStatusSample(ctx context.Context, id string, snap fleet.Snapshot, expiresAt time.Time) error {
 	sample := item(key(terminalPK(id), statusSK(snap.SyncedAt)))
 	sample[attrAt] = attrMs(snap.SyncedAt)
 	sample.json(attrData, snap.Data)

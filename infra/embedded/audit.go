@@ -179,7 +179,6 @@ func checkAuditRecord(r fleet.AuditRecord) error {
 	return nil
 }
 
-
 // auditBounds turns Since (inclusive) and Until (exclusive) into a range of
 // audit ids: at least lo and below hi, "" meaning open. ok is false when no
 // id can be in range. A record's id carries its At in milliseconds, so

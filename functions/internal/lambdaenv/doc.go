@@ -5,6 +5,8 @@
 // management-API pusher into the service. It is shared by the four
 // functions/<name>/main.go, which do nothing else but start their handler.
 //
-// Endpoints follow the AWS SDK's own configuration: AWS_REGION (set by
-// Lambda), and for a local DynamoDB, AWS_ENDPOINT_URL_DYNAMODB.
+// The AWS configuration is read from the variables Lambda sets (AWS_REGION
+// and the execution role's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN), and for a local DynamoDB AWS_ENDPOINT_URL_DYNAMODB
+// (or AWS_ENDPOINT_URL), without the SDK's config package: see AWSConfig.
 package lambdaenv

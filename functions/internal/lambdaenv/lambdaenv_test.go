@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/edgesync/edgesync/fleet"
@@ -167,11 +167,11 @@ func newService(t *testing.T, connectionsURL string) *fleet.Service {
 		t.Fatalf("CreateTable: %v", err)
 	}
 	env := lambdaenv.Env{TableName: table, ConnectionsURL: connectionsURL, Fleet: fleet.DefaultConfig()}
-	svc, err := lambdaenv.NewService(ctx, env,
-		config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEDGESYNCTEST", "secret", "")),
-		config.WithBaseEndpoint(db.Endpoint()), // DynamoDB; the pusher has its own endpoint
-	)
+	svc, err := lambdaenv.NewService(ctx, env, func(c *aws.Config) {
+		c.Region = "us-east-1"
+		c.Credentials = credentials.NewStaticCredentialsProvider("AKIDEDGESYNCTEST", "secret", "")
+		c.BaseEndpoint = aws.String(db.Endpoint()) // DynamoDB; the pusher has its own endpoint
+	})
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
@@ -237,5 +237,59 @@ func TestSetupFailsOnMissingEnvironment(t *testing.T) {
 	_, err := lambdaenv.Setup(context.Background(), getenv(nil), lambdaenv.Pushes)
 	if err == nil || !strings.Contains(err.Error(), "TABLE_NAME is not set") {
 		t.Errorf("Setup with no environment: error = %v, want TABLE_NAME is not set", err)
+	}
+}
+
+func TestAWSConfig(t *testing.T) {
+	t.Parallel()
+	creds := map[string]string{"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "session"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range creds {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name         string
+		env          map[string]string
+		wantRegion   string
+		wantEndpoint string
+		wantErr      string
+	}{
+		{name: "lambda", env: with(map[string]string{"AWS_REGION": "eu-west-1"}), wantRegion: "eu-west-1"},
+		{name: "default region", env: with(map[string]string{"AWS_DEFAULT_REGION": "us-east-2"}), wantRegion: "us-east-2"},
+		{name: "local endpoint", env: with(map[string]string{"AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:8000"}), wantRegion: "us-east-1", wantEndpoint: "http://127.0.0.1:8000"},
+		{name: "no region", env: with(nil), wantErr: "AWS_REGION not set"},
+		{name: "no credentials", env: map[string]string{"AWS_REGION": "eu-west-1"}, wantRegion: "eu-west-1", wantErr: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := lambdaenv.AWSConfig(getenv(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+			} else if err != nil {
+				t.Fatalf("AWSConfig: %v", err)
+			}
+			if cfg.Region != tt.wantRegion {
+				t.Errorf("region = %q, want %q", cfg.Region, tt.wantRegion)
+			}
+			if got := aws.ToString(cfg.BaseEndpoint); got != tt.wantEndpoint {
+				t.Errorf("endpoint = %q, want %q", got, tt.wantEndpoint)
+			}
+			if tt.wantErr != "" {
+				return
+			}
+			c, err := cfg.Credentials.Retrieve(t.Context())
+			if err != nil || c.AccessKeyID != "AKID" || c.SecretAccessKey != "secret" || c.SessionToken != "session" {
+				t.Errorf("credentials = %+v, %v; want the environment's", c, err)
+			}
+		})
 	}
 }

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"slices"
+	"time"
+)
+
+// usageVec is what some traffic consumed, in the units AWS bills.
+type usageVec struct {
+	Messages     float64 // WebSocket messages, in and out
+	MsgUnits     float64 // the same in 32 KB units (billed)
+	Invocations  float64 // Lambda requests
+	GBSeconds    float64 // Lambda billed duration × memory
+	BilledMs     float64
+	WCU, RCU     float64 // DynamoDB write and read units
+	HTTPRequests float64 // HTTP API requests
+	ConnMinutes  float64 // WebSocket connection minutes
+}
+
+func (v usageVec) add(o usageVec) usageVec {
+	return usageVec{
+		Messages: v.Messages + o.Messages, MsgUnits: v.MsgUnits + o.MsgUnits, Invocations: v.Invocations + o.Invocations,
+		GBSeconds: v.GBSeconds + o.GBSeconds, BilledMs: v.BilledMs + o.BilledMs, WCU: v.WCU + o.WCU, RCU: v.RCU + o.RCU,
+		HTTPRequests: v.HTTPRequests + o.HTTPRequests, ConnMinutes: v.ConnMinutes + o.ConnMinutes,
+	}
+}
+
+func (v usageVec) scale(f float64) usageVec {
+	return usageVec{
+		Messages: v.Messages * f, MsgUnits: v.MsgUnits * f, Invocations: v.Invocations * f, GBSeconds: v.GBSeconds * f,
+		BilledMs: v.BilledMs * f, WCU: v.WCU * f, RCU: v.RCU * f, HTTPRequests: v.HTTPRequests * f, ConnMinutes: v.ConnMinutes * f,
+	}
+}
+
+// kindUsage is usage by kind of traffic.
+type kindUsage map[string]usageVec
+
+func (k kindUsage) add(o kindUsage) kindUsage {
+	out := kindUsage{}
+	for kind, v := range k {
+		out[kind] = v
+	}
+	for kind, v := range o {
+		out[kind] = out[kind].add(v)
+	}
+	return out
+}
+
+func (k kindUsage) scale(f float64) kindUsage {
+	out := kindUsage{}
+	for kind, v := range k {
+		out[kind] = v.scale(f)
+	}
+	return out
+}
+
+func (k kindUsage) total() usageVec {
+	var t usageVec
+	for _, v := range k {
+		t = t.add(v)
+	}
+	return t
+}
+
+// collect sums the invocations and pushes kept by the filters, by kind.
+func collect(invs []invocation, pushes []push, memoryMB int, keepInv func(invocation) bool, keepPush func(push) bool) kindUsage {
+	out := kindUsage{}
+	for _, inv := range invs {
+		if !keepInv(inv) {
+			continue
+		}
+		ms := billedMs(inv.Duration)
+		v := usageVec{Invocations: 1, BilledMs: ms, GBSeconds: ms / 1000 * float64(memoryMB) / 1024, WCU: inv.WCU, RCU: inv.RCU}
+		switch {
+		case inv.Function == "QueryFunction":
+			v.HTTPRequests = 1
+		case inv.UnitsIn > 0:
+			v.Messages, v.MsgUnits = 1, float64(inv.UnitsIn)
+		}
+		out[inv.Kind] = out[inv.Kind].add(v)
+	}
+	for _, p := range pushes {
+		if keepPush(p) {
+			out[p.Kind] = out[p.Kind].add(usageVec{Messages: 1, MsgUnits: float64(p.Units)})
+		}
+	}
+	return out
+}
+
+// serviceCost is a cost in dollars by service.
+type serviceCost struct {
+	WSMessages, WSConnMinutes, HTTPRequests, LambdaRequests, LambdaDuration, DynamoWrites, DynamoReads float64
+}
+
+func price(v usageVec, p Prices) serviceCost {
+	return serviceCost{
+		WSMessages:     v.MsgUnits * p.WebSocketPerMillionMsgs / 1e6,
+		WSConnMinutes:  v.ConnMinutes * p.WebSocketPerMillionMinute / 1e6,
+		HTTPRequests:   v.HTTPRequests * p.HTTPPerMillionRequests / 1e6,
+		LambdaRequests: v.Invocations * p.LambdaPerMillionRequests / 1e6,
+		LambdaDuration: v.GBSeconds * p.LambdaPerGBSecond,
+		DynamoWrites:   v.WCU * p.DynamoPerMillionWrites / 1e6,
+		DynamoReads:    v.RCU * p.DynamoPerMillionReads / 1e6,
+	}
+}
+
+func (c serviceCost) total() float64 {
+	return c.WSMessages + c.WSConnMinutes + c.HTTPRequests + c.LambdaRequests + c.LambdaDuration + c.DynamoWrites + c.DynamoReads
+}
+
+// Reference month, per terminal.
+const (
+	monthHours = refDaysPerMonth * 24
+	// agentReconnectEvery is the Go agent's mean connection age: it
+	// reconnects at max_connection_age (110 min) spread over its last tenth.
+	agentReconnectEvery = 104.5 // minutes
+	// gatewayMaxAge is API Gateway's 2-hour limit: the per-line baseline
+	// reconnects when the gateway closes it.
+	gatewayMaxAge = 120.0 // minutes
+)
+
+// monthModel is a group's modelled terminal-month, by kind.
+type monthModel struct {
+	Group string
+	// Per terminal-hour in the steady state, per connection, per read.
+	Steady, PerConnection, PerRead kindUsage
+	// LiveExtra is what the live periods dashboard reads start add.
+	LiveExtra kindUsage
+	Month     kindUsage
+	// LinesPerDay is the measured line rate in the window, per terminal;
+	// LineScale = refLinesPerDay / LinesPerDay scaled the steady logs and acks.
+	LinesPerDay, LineScale float64
+}
+
+const kindConnection = "connection minutes"
+
+// steadyKinds are the kinds of traffic a connected terminal makes on its own.
+func steadyKind(kind string) bool {
+	return kind != kindConnect && kind != kindReads && kind != kindTail
+}
+
+// modelGroup builds a group's terminal-month from the cost run: the steady
+// state of the window scaled to a month, the connection overhead times the
+// month's reconnects, the dashboard reads, and for the project's protocol
+// the live periods those reads start (at the watched group's live rate).
+func modelGroup(run *costRun, group string, memoryMB int) monthModel {
+	inGroup := func(t string) bool { return groupOf(t) == group }
+	inWindow := func(t time.Time) bool { return !t.Before(run.windowStart) && t.Before(run.windowEnd) }
+	terminals := run.terminals
+	if group == groupWatched {
+		terminals = run.watched
+	}
+	hours := run.windowEnd.Sub(run.windowStart).Hours() * float64(terminals)
+	mm := monthModel{Group: group}
+	mm.Steady = collect(run.invocations, run.pushes, memoryMB,
+		func(i invocation) bool { return inGroup(i.Terminal) && inWindow(i.At) && steadyKind(i.Kind) },
+		func(p push) bool { return inGroup(p.Terminal) && inWindow(p.At) && steadyKind(p.Kind) }).scale(1 / hours)
+	mm.LinesPerDay = float64(run.linesInWindow[group]) / hours * 24
+	// A short window's lines are within a few percent of the reference
+	// rate; scale what lines drive to it. Exact for the baseline (a message
+	// per line); for edgesync, whose messages follow the status interval,
+	// it overstates by as much as the rate was low.
+	if mm.LinesPerDay > 0 {
+		mm.LineScale = refLinesPerDay / mm.LinesPerDay
+		for _, kind := range []string{kindLogs, kindAcks} {
+			if v, ok := mm.Steady[kind]; ok {
+				mm.Steady[kind] = v.scale(mm.LineScale)
+			}
+		}
+	}
+	if conns := run.connections[group]; conns > 0 {
+		setup := func(kind string, at time.Time) bool {
+			return kind == kindConnect || (kind == kindCommands && at.Before(run.windowStart))
+		}
+		mm.PerConnection = collect(run.invocations, run.pushes, memoryMB,
+			func(i invocation) bool { return inGroup(i.Terminal) && setup(i.Kind, i.At) },
+			func(p push) bool { return inGroup(p.Terminal) && setup(p.Kind, p.At) }).scale(1 / float64(conns))
+	}
+	if run.readsDone > 0 {
+		read := func(kind string, at time.Time) bool {
+			return !at.Before(run.readStart) && (kind == kindReads || kind == kindCommands)
+		}
+		mm.PerRead = collect(run.invocations, run.pushes, memoryMB,
+			func(i invocation) bool { return inGroup(i.Terminal) && read(i.Kind, i.At) },
+			func(p push) bool { return inGroup(p.Terminal) && read(p.Kind, p.At) }).scale(1 / float64(run.readsDone))
+	}
+	return mm
+}
+
+// finish adds up the month of a group; live is the watched group's model
+// (nil for the baseline, which has no live mode).
+func (mm *monthModel) finish(live *monthModel, liveFor time.Duration) {
+	reconnectEvery := agentReconnectEvery
+	if mm.Group == groupBaseline {
+		reconnectEvery = gatewayMaxAge
+	}
+	connections := float64(refDaysPerMonth*24*60) / reconnectEvery
+	month := mm.Steady.scale(monthHours).
+		add(mm.PerConnection.scale(connections)).
+		add(mm.PerRead.scale(refReadsPerDay * refDaysPerMonth))
+	mm.LiveExtra = kindUsage{}
+	if live != nil {
+		liveHours := refReadsPerDay * refDaysPerMonth * liveFor.Hours()
+		for _, kind := range []string{kindLogs, kindAcks, kindStatus, kindHeartbeat} {
+			d := live.Steady[kind].add(mm.Steady[kind].scale(-1)).scale(liveHours)
+			mm.LiveExtra[kind] = d
+		}
+		month = month.add(mm.LiveExtra)
+	}
+	month[kindConnection] = usageVec{ConnMinutes: refDaysPerMonth * 24 * 60}
+	mm.Month = month
+}
+
+// kindsOrder is the order of the by-type tables.
+var kindsOrder = []string{kindLogs, kindAcks, kindStatus, kindHeartbeat, kindCommands, kindConnect, kindReads, kindConnection, kindErrors, kindOther}
+
+func sortedKinds(ks ...kindUsage) []string {
+	seen := map[string]bool{}
+	for _, k := range ks {
+		for kind := range k {
+			seen[kind] = true
+		}
+	}
+	var out []string
+	for _, kind := range kindsOrder {
+		if seen[kind] {
+			out = append(out, kind)
+			delete(seen, kind)
+		}
+	}
+	var rest []string
+	for kind := range seen {
+		rest = append(rest, kind)
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}
