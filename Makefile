@@ -1,15 +1,15 @@
 # edgesync developer targets. `make test` is the README's test command and
 # what .ci/run calls: it installs what the tests need (dynalite, TypeScript
 # and playwright-core from npm; aws-lambda-rie from the Go module proxy;
-# Debian's Chromium), then runs every test.
-.PHONY: test tools vet go-test frontend-test chromium
+# Debian's Chromium; schemathesis from PyPI), then runs every test.
+.PHONY: test tools vet go-test frontend-test api-fuzz chromium bench
 
 RIE_PACKAGE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 export AWS_LAMBDA_RIE := $(CURDIR)/tools/bin/aws-lambda-rie
 export EDGESYNC_DYNALITE := $(CURDIR)/tools/node_modules/.bin/dynalite
 
-test: tools vet go-test frontend-test
+test: tools vet go-test frontend-test api-fuzz
 
 vet:
 	go vet ./...
@@ -24,6 +24,15 @@ go-test:
 frontend-test:
 	scripts/check-generated.sh
 	node --test --test-concurrency=1 client/test/*.test.mjs browsertest/*.test.mjs
+
+# schemathesis (PyPI, into .venv) fuzzes the HTTP API of a running local
+# stack from its OpenAPI document: no 5xx, no answer outside the schema.
+api-fuzz:
+	scripts/schemathesis.sh
+
+# The cost, latency and cold-start benchmark; rewrites BENCHMARKS.md.
+bench: tools
+	go run ./cmd/edgesync-bench -o BENCHMARKS.md
 
 tools: tools/node_modules/.package-lock.json $(AWS_LAMBDA_RIE) chromium
 

@@ -50,6 +50,10 @@ func startDemo(ctx context.Context, s *Stack) (*demo, error) {
 		cfg.Token = tokens[id]
 		cfg.SpoolDir = filepath.Join(s.cfg.DataDir, "demo", id)
 		cfg.StatusInterval = agent.Seconds(statusEvery.Seconds())
+		// A newcomer should see lines as they are produced, so demo
+		// terminals always send within the live window; real terminals
+		// wait up to idle_batch_window_ms while nobody reads their logs.
+		cfg.IdleBatchWindowMS = 0
 		cfg.ReconnectAttempts = 0
 		a, err := agent.New(cfg, agent.WithLogger(s.log.With("demo", id)), agent.WithAgentVersion("demo"))
 		if err != nil {
