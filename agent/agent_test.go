@@ -483,6 +483,26 @@ func TestForbiddenErrorReconnects(t *testing.T) {
 	waitFor(t, srv, "a new connection", func(v agenttest.View) bool { return len(v.Hellos()) == 2 })
 }
 
+// TestFailedHelloReconnects: the server failed to process the hello, so no
+// pull will come; the agent reconnects and says hello again. Other internal
+// errors keep the connection.
+func TestFailedHelloReconnects(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	a := newAgent(t, testConfig(t, srv))
+	start(t, a)
+	waitFor(t, srv, "hello", func(v agenttest.View) bool { return len(v.Hellos()) == 1 })
+	if err := srv.Send(waitCtx(t), protocol.ErrorMessage{Type: protocol.TypeError, Code: protocol.CodeInternal, Message: "store busy", RequestID: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, srv, "a second hello on a new connection", func(v agenttest.View) bool { return len(v.Hellos()) == 2 })
+	if err := srv.Send(waitCtx(t), protocol.ErrorMessage{Type: protocol.TypeError, Code: protocol.CodeInternal, Message: "store busy"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Log("info", "still connected", "test")
+	waitFor(t, srv, "the line on the same connection", func(v agenttest.View) bool { return len(v.Hellos()) == 2 && v.Stored() >= 1 })
+}
+
 func TestConfigVersionMatchesTheServersName(t *testing.T) {
 	t.Parallel()
 	// hello and status carry the version the server computes from the

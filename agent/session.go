@@ -177,6 +177,7 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 		Capabilities:  Capabilities,
 		LastAckSeq:    a.spool.Stats().LastAckSeq,
 		ConfigVersion: a.ConfigVersion(),
+		RequestID:     helloRequestID,
 	}
 	if err := s.send(ctx, hello); err != nil {
 		s.salvage(msgs, readErr)
@@ -780,6 +781,14 @@ func permanent(code string) bool {
 	return false
 }
 
+// helloRequestID marks the hello so that an error about it can be told
+// from the others.
+const helloRequestID = "hello"
+
+// errHelloFailed ends a session whose hello the server failed to process:
+// no pull will come on it, so the agent reconnects and says hello again.
+var errHelloFailed = errors.New("server failed to process the hello")
+
 // errForbidden ends a session the server refused to act on.
 var errForbidden = errors.New("server refused the connection's messages (forbidden)")
 
@@ -839,6 +848,9 @@ func (s *session) onError(ctx context.Context, e protocol.ErrorMessage) error {
 		// Another terminal's id, or a connection the server no longer knows.
 		s.log.Error("server refused a message; reconnecting", "code", e.Code, "message", e.Message)
 		return fmt.Errorf("%w: %s", errForbidden, e.Message)
+	case e.RequestID == helloRequestID:
+		s.log.Error("server failed to process the hello; reconnecting", "code", e.Code, "message", e.Message)
+		return fmt.Errorf("%w: %s", errHelloFailed, e.Message)
 	case e.RequestID != "":
 		s.log.Error("server rejected a command response", "request_id", e.RequestID, "code", e.Code, "message", e.Message)
 		return nil

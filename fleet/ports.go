@@ -34,7 +34,10 @@ type Store interface {
 	DeleteConnection(ctx context.Context, connID string) error
 
 	// MarkOnline makes connID the terminal's current connection, online, with
-	// ConnectedAt and LastSeen at. ErrNotFound if the terminal is absent.
+	// ConnectedAt and LastSeen at, only if the stored ConnectedAt is absent or
+	// not after at (equal applies). Otherwise a newer connection is current:
+	// it returns nil and changes nothing, so a $connect that lands late never
+	// displaces a later one. ErrNotFound if the terminal is absent.
 	MarkOnline(ctx context.Context, id, connID string, at time.Time) error
 	// MarkOffline marks the terminal offline with at and reason only if connID
 	// is still its current connection; it reports whether it did. A reconnect

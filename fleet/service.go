@@ -74,6 +74,10 @@ type ConnectRequest struct {
 	TerminalID   string
 	Token        string
 	SourceIP     string
+	// ConnectedAt is when API Gateway opened the connection (zero: now).
+	// Two reconnects racing through $connect are ordered by it, so the
+	// newer connection stays current whichever handler finishes last.
+	ConnectedAt time.Time
 }
 
 // Connect authenticates a terminal and binds the connection to it. It
@@ -114,11 +118,15 @@ func (s *Service) connect(ctx context.Context, r ConnectRequest) error {
 	if !Accepts(t.Credentials, r.Token, now) {
 		return fmt.Errorf("connect %s: token not accepted: %w", r.TerminalID, ErrForbidden)
 	}
-	c := Connection{ID: r.ConnectionID, TerminalID: t.ID, ConnectedAt: now, SourceIP: r.SourceIP, ExpiresAt: now.Add(s.cfg.ConnectionTTL)}
+	at := r.ConnectedAt
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	c := Connection{ID: r.ConnectionID, TerminalID: t.ID, ConnectedAt: at, SourceIP: r.SourceIP, ExpiresAt: now.Add(s.cfg.ConnectionTTL)}
 	if err := s.store.PutConnection(ctx, c); err != nil {
 		return fmt.Errorf("connect %s: record connection: %w", t.ID, err)
 	}
-	if err := s.store.MarkOnline(ctx, t.ID, r.ConnectionID, now); err != nil {
+	if err := s.store.MarkOnline(ctx, t.ID, r.ConnectionID, at); err != nil {
 		return fmt.Errorf("connect %s: mark online: %w", t.ID, err)
 	}
 	s.remember(r.ConnectionID, t.ID)

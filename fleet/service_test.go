@@ -658,3 +658,33 @@ func TestRotateAndRevoke(t *testing.T) {
 		}
 	})
 }
+
+// TestReconnectRaceKeepsNewerConnection: the older connection's $connect
+// is handled last, yet the newer connection (by API Gateway's
+// connectedAt) stays current and the older one's $disconnect changes nothing.
+func TestReconnectRaceKeepsNewerConnection(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		token := e.terminal(t, "t1")
+		opened := e.clock.Now().Add(-2 * time.Second)
+		newer := fleet.ConnectRequest{ConnectionID: "new", TerminalID: "t1", Token: token, ConnectedAt: opened.Add(time.Second)}
+		older := fleet.ConnectRequest{ConnectionID: "old", TerminalID: "t1", Token: token, ConnectedAt: opened}
+		if err := e.svc.Connect(ctx, newer); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.Connect(ctx, older); err != nil {
+			t.Fatal(err)
+		}
+		tr, _ := e.store.Terminal(ctx, "t1")
+		if tr.ConnectionID != "new" {
+			t.Fatalf("current connection: got %q, want new", tr.ConnectionID)
+		}
+		if err := e.svc.Disconnect(ctx, "old", "close 1006"); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := e.svc.Terminal(ctx, "t1"); !v.Online {
+			t.Errorf("after the older connection's $disconnect: offline, want online on the newer one")
+		}
+	})
+}

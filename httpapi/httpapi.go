@@ -103,7 +103,8 @@ func (a *api) middleware(mux *http.ServeMux) http.Handler {
 		}
 		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
 			r.URL.Path = strings.TrimSuffix(p, "/")
-			r.URL.RawPath = ""
+			// Keep escapes such as %2F: an id never becomes a path segment.
+			r.URL.RawPath = strings.TrimSuffix(r.URL.RawPath, "/")
 		}
 		if p := r.URL.Path; p != "/" && path.Clean(p) != p {
 			// ServeMux would redirect to the cleaned path with an HTML body;

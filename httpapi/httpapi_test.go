@@ -234,6 +234,8 @@ func TestBadRequests(t *testing.T) {
 		{"GET", "/terminals/nope/config/", "", 404, "not_found"},
 		{"GET", "/terminals/bad%20id/config", "", 400, "invalid"},
 		{"GET", "/terminals/bad%0Aid/logs", "", 400, "invalid"},
+		{"GET", "/terminals/t1%2Fconfig", "", 400, "invalid"},
+		{"GET", "/terminals/t1%2Fconfig/", "", 400, "invalid"},
 		{"GET", "/terminals/t1/logs?count=abc", "", 400, "invalid"},
 		{"GET", "/terminals/t1/logs?count=0", "", 400, "invalid"},
 		{"GET", "/terminals/t1/logs?count=1001", "", 400, "invalid"},

@@ -372,7 +372,7 @@ func (s *Stack) openStore(ctx context.Context) (fleet.Store, error) {
 }
 
 func (s *Stack) dynamoClient(ctx context.Context) (*dynamodb.Client, error) {
-	opts := dynamodb.Options{Region: Region, APIOptions: slices.Clone(s.cfg.DynamoDBAPIOptions)}
+	opts := dynamodb.Options{Region: Region, APIOptions: slices.Clone(s.cfg.DynamoDBAPIOptions), Retryer: dynamo.Retryer()}
 	if s.cfg.DynamoDBEndpoint != "" {
 		opts.BaseEndpoint = aws.String(s.cfg.DynamoDBEndpoint)
 		opts.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
@@ -384,6 +384,7 @@ func (s *Stack) dynamoClient(ctx context.Context) (*dynamodb.Client, error) {
 	}
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, s.cfg.DynamoDBAPIOptions...)
+		o.Retryer = dynamo.Retryer()
 	}), nil
 }
 

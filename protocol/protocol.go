@@ -71,6 +71,10 @@ type Hello struct {
 	LastAckSeq uint64 `json:"last_ack_seq,omitempty"`
 	// ConfigVersion is the version of the configuration the terminal runs.
 	ConfigVersion string `json:"config_version,omitempty"`
+	// RequestID, when set, is echoed in an error about the hello: a
+	// terminal whose hello failed (code internal) gets no pull, and should
+	// reconnect to say hello again. The Go agent sends "hello".
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // LogEntry is one log line. Seq is assigned by the terminal, starts at 1 and

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -33,6 +34,9 @@ func (h *Connect) Handle(ctx context.Context, req events.APIGatewayWebsocketProx
 		TerminalID:   firstNonEmpty(query(req, "terminal_id"), header(req, "X-Terminal-Id")),
 		Token:        firstNonEmpty(bearer(header(req, "Authorization")), query(req, "token")),
 		SourceIP:     rc.Identity.SourceIP,
+	}
+	if rc.ConnectedAt > 0 {
+		r.ConnectedAt = time.UnixMilli(rc.ConnectedAt)
 	}
 	if err := h.svc.Connect(ctx, r); err != nil {
 		status, code := statusOf(err)

@@ -158,7 +158,7 @@ func TestProcessKilledRestartedAndTerminated(t *testing.T) {
 	defer srv.Close()
 	config := writeConfig(t, map[string]any{
 		"terminal_id": "T-1", "server_url": srv.URL, "token": "tok", "spool_dir": t.TempDir(),
-		"log_inputs": []string{"-"}, "batch_window_ms": 20, "ack_timeout": 10,
+		"log_inputs": []string{"-"}, "batch_window_ms": 20, "idle_batch_window_ms": 0, "ack_timeout": 10,
 	})
 	const n1, n2 = 200, 100
 

@@ -16,6 +16,7 @@ func presenceContracts() []contract {
 		{"MarkOnline/ErrNotFound", testMarkOnlineNotFound},
 		{"MarkOnlineOffline/Lifecycle", testPresenceLifecycle},
 		{"MarkOffline/ReconnectRacedAhead", testMarkOfflineRace},
+		{"MarkOnline/StaleConnectIgnored", testMarkOnlineStale},
 		{"MarkOffline/AbsentTerminal", testMarkOfflineAbsent},
 		{"Touch", testTouch},
 		{"Touch/ErrNotFound", testTouchNotFound},
@@ -112,6 +113,36 @@ func testMarkOfflineRace(t *testing.T, e env) {
 		t.Errorf("MarkOffline with a connection never current: got (%v, %v), want (false, nil)", ok, err)
 	}
 	checkTerminal(t, get(t, e.store, id), want)
+}
+
+// testMarkOnlineStale: two $connect of one terminal land out of order; the
+// older one must not displace the newer, live connection.
+func testMarkOnlineStale(t *testing.T, e env) {
+	ctx := context.Background()
+	id := e.id(t, "a")
+	want := create(t, e.store, id)
+	conn1, conn2, conn3 := "conn-"+id+"-1=", "conn-"+id+"-2=", "conn-"+id+"-3="
+
+	if err := e.store.MarkOnline(ctx, id, conn2, at(2*time.Second)); err != nil {
+		t.Fatalf("MarkOnline(conn2): %v", err)
+	}
+	if err := e.store.MarkOnline(ctx, id, conn1, at(time.Second)); err != nil {
+		t.Fatalf("MarkOnline(conn1) older than the current connection: got error %v, want nil", err)
+	}
+	want.Online, want.ConnectionID, want.ConnectedAt, want.LastSeen = true, conn2, at(2*time.Second), at(2*time.Second)
+	t.Run("older connect ignored", func(t *testing.T) { checkTerminal(t, get(t, e.store, id), want) })
+
+	ok, err := e.store.MarkOffline(ctx, id, conn1, at(3*time.Second), "stale connection gone")
+	if err != nil || ok {
+		t.Errorf("MarkOffline with the ignored older connection: got (%v, %v), want (false, nil)", ok, err)
+	}
+	t.Run("stays online", func(t *testing.T) { checkTerminal(t, get(t, e.store, id), want) })
+
+	if err := e.store.MarkOnline(ctx, id, conn3, at(2*time.Second)); err != nil {
+		t.Fatalf("MarkOnline(conn3) at the current ConnectedAt: %v", err)
+	}
+	want.ConnectionID = conn3
+	t.Run("equal time applies", func(t *testing.T) { checkTerminal(t, get(t, e.store, id), want) })
 }
 
 func testMarkOfflineAbsent(t *testing.T, e env) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -154,4 +156,18 @@ func (s *Store) itemAfterFailedCondition(ctx context.Context, returned, k map[st
 		return returned, nil
 	}
 	return s.getItem(ctx, k)
+}
+
+// Retryer is the retry policy clients of the store should use: the SDK's
+// standard retries with backoff and jitter, 5 attempts, and no client-side
+// retry quota. The quota (a token bucket shared by every call of a client)
+// protects a service from a retry storm of one process; here it turned a
+// burst of throttling into immediate failures when many invocations share
+// one client (the local stack, a reconnect storm), while DynamoDB's own
+// adaptive capacity is what a throttle waits for.
+func Retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 5
+		o.RateLimiter = ratelimit.None
+	})
 }

@@ -371,8 +371,9 @@ func (s *Store) SetCredentials(ctx context.Context, id string, creds []fleet.Cre
 	return nil
 }
 
-// MarkOnline makes connID the terminal's current connection. fleet.ErrNotFound
-// if the terminal is absent.
+// MarkOnline makes connID the terminal's current connection unless the
+// stored connectedAt is after at (a newer connection is current: nothing
+// changes and it returns nil). fleet.ErrNotFound if the terminal is absent.
 func (s *Store) MarkOnline(ctx context.Context, id, connID string, at time.Time) error {
 	if err := errors.Join(checkID("terminal id", id), checkID("connection id", connID)); err != nil {
 		return fmt.Errorf("mark online: %w", err)
@@ -383,12 +384,18 @@ func (s *Store) MarkOnline(ctx context.Context, id, connID string, at time.Time)
 		setValue(attrConnID, attrS(connID)).
 		setValue(attrConnectedAt, attrMs(at)).
 		setValue(attrLastSeen, attrMs(at))
-	err := s.updateTerminal(ctx, id, e, u, "attribute_exists("+e.name(attrPK)+")")
-	if failed, _ := conditionFailed(err); failed {
-		return fmt.Errorf("mark %s online: %w", id, fleet.ErrNotFound)
-	}
-	if err != nil {
+	cond := "attribute_exists(" + e.name(attrPK) + ") AND " + notAfter(e, attrConnectedAt, at)
+	err := s.updateTerminal(ctx, id, e, u, cond)
+	failed, returned := conditionFailed(err)
+	if err != nil && !failed {
 		return fmt.Errorf("mark %s online: %w", id, storeError(err))
+	}
+	if !failed {
+		return nil
+	}
+	// A newer connection is current, or the terminal is absent.
+	if err := s.mustExist(ctx, id, returned); err != nil {
+		return fmt.Errorf("mark %s online: %w", id, err)
 	}
 	return nil
 }

@@ -287,10 +287,14 @@ func (s *Store) DeleteConnection(ctx context.Context, connID string) error {
 }
 
 // MarkOnline makes connID the terminal's current connection, online, with
-// ConnectedAt at and LastSeen moved forward to at. ErrNotFound if the
-// terminal is absent.
+// ConnectedAt at and LastSeen moved forward to at, unless the stored
+// ConnectedAt is after at (a newer connection is current: nothing changes).
+// ErrNotFound if the terminal is absent.
 func (s *Store) MarkOnline(ctx context.Context, id, connID string, at time.Time) error {
 	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		if r.ConnectedAt.After(at) {
+			return false, nil
+		}
 		r.Online, r.ConnectionID, r.ConnectedAt = true, connID, utc(at)
 		r.LastSeen = later(r.LastSeen, at)
 		return true, nil

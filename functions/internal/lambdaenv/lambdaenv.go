@@ -113,7 +113,10 @@ func NewService(ctx context.Context, env Env, optFns ...func(*aws.Config)) (*fle
 	if v := strings.TrimSpace(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")); v != "" {
 		dynamoEndpoint = aws.String(v)
 	}
-	store := dynamo.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = dynamoEndpoint }), env.TableName)
+	store := dynamo.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.BaseEndpoint = dynamoEndpoint
+		o.Retryer = dynamo.Retryer()
+	}), env.TableName)
 	var pusher fleet.Pusher = noConnectionsURL{}
 	if env.ConnectionsURL != "" {
 		pusher = apigw.New(apigatewaymanagementapi.NewFromConfig(awsCfg, func(o *apigatewaymanagementapi.Options) {
