@@ -122,7 +122,7 @@ func (s *Service) connect(ctx context.Context, r ConnectRequest) error {
 	if at.IsZero() || at.After(now) {
 		at = now
 	}
-	c := Connection{ID: r.ConnectionID, TerminalID: t.ID, ConnectedAt: at, SourceIP: r.SourceIP, ExpiresAt: now.Add(s.cfg.ConnectionTTL)}
+	c := Connection{ID: r.ConnectionID, TerminalID: t.ID, ConnectedAt: at, SourceIP: r.SourceIP, ExpiresAt: at.Add(s.cfg.ConnectionTTL)}
 	if err := s.store.PutConnection(ctx, c); err != nil {
 		return fmt.Errorf("connect %s: record connection: %w", t.ID, err)
 	}
