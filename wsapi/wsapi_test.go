@@ -123,6 +123,8 @@ func (f *fixture) connectEvent(t *testing.T, connID string, query map[string]str
 	return invoke(t, f.connect, event(t, "apigw-websocket-request.json", func(r *events.APIGatewayWebsocketProxyRequest) {
 		r.RequestContext.ConnectionID = connID
 		r.RequestContext.RouteKey = "$connect"
+		// API Gateway stamps the connection's opening; the fixture's is from 2019.
+		r.RequestContext.ConnectedAt = time.Now().UnixMilli()
 		r.QueryStringParameters = query
 		r.MultiValueQueryStringParameters = nil
 		for k, v := range headers {
