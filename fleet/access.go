@@ -138,7 +138,7 @@ func IsSecretKey(key string) bool {
 const Masked = protocol.Redacted
 
 // MaskSecrets returns doc with the value of every key that looks secret,
-// at any depth, replaced by Masked. Input that is not JSON is returned
+// at any depth and whatever its type, replaced by Masked. Input that is not JSON is returned
 // masked whole.
 func MaskSecrets(doc json.RawMessage) json.RawMessage {
 	if len(bytes.TrimSpace(doc)) == 0 || string(doc) == "null" {
@@ -162,10 +162,10 @@ func mask(v any) any {
 	case map[string]any:
 		for k, val := range x {
 			if IsSecretKey(k) {
-				if _, isObj := val.(map[string]any); !isObj {
-					x[k] = Masked
-					continue
-				}
+				// The whole value: {"token": {"value": "…"}} hides a secret
+				// under a key that does not look like one.
+				x[k] = Masked
+				continue
 			}
 			x[k] = mask(val)
 		}

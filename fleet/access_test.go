@@ -72,7 +72,10 @@ func TestMaskSecrets(t *testing.T) {
 			t.Errorf("masked document still holds %s: %s", secret, out)
 		}
 	}
-	for _, keep := range []string{`"threshold":0.8`, `"host":"h"`, `"user":"u"`, `12345678901234567890`} {
+	if !strings.Contains(out, `"credentials":"[redacted]"`) {
+		t.Errorf("an object under a secret-looking key must be masked whole: %s", out)
+	}
+	for _, keep := range []string{`"threshold":0.8`, `"host":"h"`, `12345678901234567890`} {
 		if !strings.Contains(out, keep) {
 			t.Errorf("masked document lost %s: %s", keep, out)
 		}
@@ -84,10 +87,10 @@ func TestMaskSecrets(t *testing.T) {
 
 func TestDiff(t *testing.T) {
 	t.Parallel()
-	before := json.RawMessage(`{"a":1,"b":{"c":2,"password":"old"},"gone":true}`)
-	after := json.RawMessage(`{"a":1,"b":{"c":3,"password":"new"},"added":"x"}`)
+	before := json.RawMessage(`{"a":1,"b":{"c":2,"password":"old"},"gone":true,"token":{"value":"t1"}}`)
+	after := json.RawMessage(`{"a":1,"b":{"c":3,"password":"new"},"added":"x","token":{"value":"t2"}}`)
 	got, _ := json.Marshal(fleet.Diff(before, after))
-	want := `[{"path":"added","after":"x"},{"path":"b.c","before":2,"after":3},{"path":"b.password","before":"[redacted]","after":"[redacted]"},{"path":"gone","before":true}]`
+	want := `[{"path":"added","after":"x"},{"path":"b.c","before":2,"after":3},{"path":"b.password","before":"[redacted]","after":"[redacted]"},{"path":"gone","before":true},{"path":"token","before":"[redacted]","after":"[redacted]"}]`
 	if string(got) != want {
 		t.Errorf("Diff:\n got %s\nwant %s", got, want)
 	}

@@ -21,7 +21,7 @@ const (
 	AuditCredentialRotate  = "credential.rotate"
 	AuditCredentialRevoke  = "credential.revoke"
 	AuditRequestDenied     = "request.denied"
-	AuditOutcomeOK         = "ok"
+	AuditOutcomeRequested  = "requested"
 	AuditOutcomeDenied     = "denied"
 	AuditOutcomeFailed     = "failed"
 	maxAuditDetailBytes    = 32 * 1024
@@ -166,20 +166,23 @@ func (s *Service) SetConfig(ctx context.Context, p Principal, id string, doc jso
 	params, _ := json.Marshal(protocol.SetConfigParams{Config: doc})
 	c := s.newCommand(t.ID, protocol.CommandSetConfig, params, p.Subject, now, 0)
 	d := DesiredConfig{Data: doc, Version: version, SetAt: now, SetBy: p.Subject, RequestID: c.RequestID}
-	if err := s.store.PutCommands(ctx, c); err != nil {
-		return DesiredView{}, fmt.Errorf("record set_config for %s: %w", id, err)
-	}
-	if err := s.store.SetDesiredConfig(ctx, t.ID, d); err != nil {
-		return DesiredView{}, fmt.Errorf("record desired config of %s: %w", id, err)
-	}
 	detail := map[string]any{"version": version, "requestId": c.RequestID, "diff": Diff(t.Config.Data, doc)}
-	if err := s.Record(ctx, p, AuditConfigSet, t.ID, AuditOutcomeOK, detail); err != nil {
-		return DesiredView{}, err
-	}
-	if err := s.send(ctx, t.ID, t.ConnectionID, c.message()); err != nil {
-		if errors.Is(err, ErrGone) {
-			return DesiredView{}, fmt.Errorf("set config of %s: %w", id, ErrOffline)
+	err = s.audited(ctx, p, AuditConfigSet, t.ID, detail, func() error {
+		if err := s.store.PutCommands(ctx, c); err != nil {
+			return fmt.Errorf("record set_config for %s: %w", id, err)
 		}
+		if err := s.store.SetDesiredConfig(ctx, t.ID, d); err != nil {
+			return fmt.Errorf("record desired config of %s: %w", id, err)
+		}
+		if err := s.send(ctx, t.ID, t.ConnectionID, c.message()); err != nil {
+			if errors.Is(err, ErrGone) {
+				return fmt.Errorf("set config of %s: %w", id, ErrOffline)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return DesiredView{}, err
 	}
 	return DesiredView{DesiredConfig: d, State: CommandPending, Pending: true}, nil
@@ -204,7 +207,7 @@ func Diff(before, after json.RawMessage) []Change {
 	walk = func(path, key string, b, a any, hadB, hadA bool) {
 		bm, bok := b.(map[string]any)
 		am, aok := a.(map[string]any)
-		if bok && aok {
+		if bok && aok && !IsSecretKey(key) {
 			keys := map[string]bool{}
 			for k := range bm {
 				keys[k] = true
@@ -254,30 +257,63 @@ func maybeMask(v json.RawMessage, secret bool) json.RawMessage {
 	return MaskSecrets(v)
 }
 
-// The credential operations below audit themselves as p.
-
-// CreateTerminalAs registers a terminal (see CreateTerminal) and audits it.
-func (s *Service) CreateTerminalAs(ctx context.Context, p Principal, id, name string, groups []string) (string, error) {
-	token, err := s.CreateTerminal(ctx, id, name, groups)
-	if err != nil {
-		return "", err
-	}
-	return token, s.Record(ctx, p, AuditTerminalCreate, id, AuditOutcomeOK, map[string]any{"name": name, "groups": groups})
-}
-
-// RotateTokenAs rotates (see RotateToken) and audits it.
-func (s *Service) RotateTokenAs(ctx context.Context, p Principal, id string, overlap time.Duration) (string, error) {
-	token, err := s.RotateToken(ctx, id, overlap)
-	if err != nil {
-		return "", err
-	}
-	return token, s.Record(ctx, p, AuditCredentialRotate, id, AuditOutcomeOK, map[string]any{"overlapSeconds": overlap.Seconds()})
-}
-
-// RevokeTokenAs revokes (see RevokeToken) and audits it.
-func (s *Service) RevokeTokenAs(ctx context.Context, p Principal, id, credID string) error {
-	if err := s.RevokeToken(ctx, id, credID); err != nil {
+// audited records what p is about to do (outcome "requested"), then does
+// it: a sensitive operation never happens unaudited, and a failure to audit
+// stops it before anything changed (so a token is never issued and then lost
+// to an error). If op fails, a record with outcome "failed" follows (best
+// effort); a "requested" record with no "failed" one after it was done.
+func (s *Service) audited(ctx context.Context, p Principal, action, terminalID string, detail any, op func() error) error {
+	if err := s.Record(ctx, p, action, terminalID, AuditOutcomeRequested, detail); err != nil {
 		return err
 	}
-	return s.Record(ctx, p, AuditCredentialRevoke, id, AuditOutcomeOK, map[string]any{"credential": credID})
+	if err := op(); err != nil {
+		_ = s.Record(ctx, p, action, terminalID, AuditOutcomeFailed, map[string]any{"error": err.Error()})
+		return err
+	}
+	return nil
+}
+
+// The operations below audit themselves as p (see audited).
+
+// CreateTerminalAs registers a terminal (see CreateTerminal).
+func (s *Service) CreateTerminalAs(ctx context.Context, p Principal, id, name string, groups []string) (token string, err error) {
+	err = s.audited(ctx, p, AuditTerminalCreate, id, map[string]any{"name": name, "groups": groups}, func() error {
+		token, err = s.CreateTerminal(ctx, id, name, groups)
+		return err
+	})
+	return token, err
+}
+
+// RotateTokenAs rotates the terminal's token (see RotateToken).
+func (s *Service) RotateTokenAs(ctx context.Context, p Principal, id string, overlap time.Duration) (token string, err error) {
+	err = s.audited(ctx, p, AuditCredentialRotate, id, map[string]any{"overlapSeconds": overlap.Seconds()}, func() error {
+		token, err = s.RotateToken(ctx, id, overlap)
+		return err
+	})
+	return token, err
+}
+
+// RevokeTokenAs revokes credentials (see RevokeToken).
+func (s *Service) RevokeTokenAs(ctx context.Context, p Principal, id, credID string) error {
+	return s.audited(ctx, p, AuditCredentialRevoke, id, map[string]any{"credential": credID}, func() error {
+		return s.RevokeToken(ctx, id, credID)
+	})
+}
+
+// SendCommandAs sends a command for p (see SendCommand).
+func (s *Service) SendCommandAs(ctx context.Context, p Principal, id, name string, params json.RawMessage, timeout time.Duration) (c Command, err error) {
+	err = s.audited(ctx, p, AuditCommand, id, map[string]any{"command": name, "params": params}, func() error {
+		c, err = s.SendCommand(ctx, id, name, params, p.Subject, timeout)
+		return err
+	})
+	return c, err
+}
+
+// SyncAs pushes a fresh pull for p (see Sync).
+func (s *Service) SyncAs(ctx context.Context, p Principal, id string) (cmds []Command, err error) {
+	err = s.audited(ctx, p, AuditSync, id, nil, func() error {
+		cmds, err = s.Sync(ctx, id, p.Subject)
+		return err
+	})
+	return cmds, err
 }

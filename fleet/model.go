@@ -85,7 +85,8 @@ type AuditRecord struct {
 	Action string    `json:"action"`
 	// TerminalID is the terminal acted on; empty for fleet-wide actions.
 	TerminalID string `json:"terminalId,omitempty"`
-	// Outcome is "ok", "denied" or "failed".
+	// Outcome is "requested" (written before the action), "failed" (after
+	// an action that failed) or "denied" (a refused request).
 	Outcome string `json:"outcome"`
 	// Detail is action-specific JSON (a config diff, a command's name and
 	// parameters, the denied method and path), secrets masked.

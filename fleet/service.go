@@ -427,12 +427,18 @@ func (s *Service) storeResult(ctx context.Context, in inbound, cmd Command, resu
 		}
 		return s.storeLogs(ctx, in, entries, r.Dropped)
 	case protocol.CommandSetConfig:
-		// The terminal runs a new config: pull it so the reported copy follows.
+		// The terminal runs a new config: pull it so the reported copy
+		// follows. The set_config succeeded whatever happens to this pull
+		// (a stale config read refreshes it later), so a failure here is
+		// logged, never allowed to keep the command from completing.
 		getConfig := s.newCommand(in.terminalID, protocol.CommandGetConfig, nil, "system:set_config", in.now, 0)
-		if err := s.store.PutCommands(ctx, getConfig); err != nil {
-			return fmt.Errorf("record get_config after set_config: %w", err)
+		err := s.store.PutCommands(ctx, getConfig)
+		if err == nil {
+			err = s.send(ctx, in.terminalID, in.connID, getConfig.message())
 		}
-		return s.send(ctx, in.terminalID, in.connID, getConfig.message())
+		if err != nil {
+			slog.WarnContext(ctx, "pull config after set_config", "terminal", in.terminalID, "error", err)
+		}
 	}
 	return nil
 }

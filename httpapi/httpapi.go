@@ -385,13 +385,8 @@ func (a *api) sync(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.visible(w, r); !ok {
 		return
 	}
-	p := principal(r)
-	cmds, err := a.svc.Sync(r.Context(), r.PathValue("id"), p.Subject)
+	cmds, err := a.svc.SyncAs(r.Context(), principal(r), r.PathValue("id"))
 	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := a.svc.Record(r.Context(), p, fleet.AuditSync, r.PathValue("id"), fleet.AuditOutcomeOK, nil); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -423,12 +418,8 @@ func (a *api) sendCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principal(r)
 	timeout := time.Duration(req.TimeoutSeconds * float64(time.Second))
-	c, err := a.svc.SendCommand(r.Context(), r.PathValue("id"), req.Command, req.Params, p.Subject, timeout)
+	c, err := a.svc.SendCommandAs(r.Context(), p, r.PathValue("id"), req.Command, req.Params, timeout)
 	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := a.svc.Record(r.Context(), p, fleet.AuditCommand, c.TerminalID, fleet.AuditOutcomeOK, map[string]any{"command": c.Name, "requestId": c.RequestID, "params": c.Params}); err != nil {
 		a.fail(w, r, err)
 		return
 	}

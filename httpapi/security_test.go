@@ -190,13 +190,17 @@ func TestCredentialsAndAuditThroughAPI(t *testing.T) {
 	var actions []string
 	for _, r := range audit["records"].([]any) {
 		rec := r.(map[string]any)
-		actions = append(actions, rec["action"].(string))
+		actions = append(actions, rec["action"].(string)+":"+rec["outcome"].(string))
 		if rec["actor"] != "ada" {
 			t.Errorf("audit actor: %v, want ada", rec["actor"])
 		}
 	}
-	if got, want := strings.Join(actions, ","), "credential.revoke,credential.rotate,terminal.create"; got != want {
-		t.Errorf("audit of t9, newest first: %s, want %s", got, want)
+	// Every operation is recorded before it acts; the ones that failed
+	// (the second create, the unknown credential) are followed by "failed".
+	want := "credential.revoke:failed,credential.revoke:requested,credential.revoke:requested,credential.rotate:requested," +
+		"terminal.create:failed,terminal.create:requested,terminal.create:requested"
+	if got := strings.Join(actions, ","); got != want {
+		t.Errorf("audit of t9, newest first:\n got %s\nwant %s", got, want)
 	}
 	_, page, _ := f.as(t, f.admin, "GET", "/audit?limit=1", "")
 	if len(page["records"].([]any)) != 1 || page["nextCursor"] == "" {
