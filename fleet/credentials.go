@@ -106,3 +106,47 @@ func CheckAuditRecord(r AuditRecord) error {
 	}
 	return nil
 }
+
+// maxAuditMillis is the largest time part an audit id can carry.
+const maxAuditMillis = 9_999_999_999_999
+
+// AuditIDRange turns an AuditQuery's Since (inclusive) and Until
+// (exclusive) into a range of audit ids: at least lo and below hi, ""
+// meaning open. ok is false when no id can be in range. An id carries its
+// At in milliseconds (NewAuditID) and no id equals a bare millisecond
+// prefix, so with the times rounded up to the millisecond the range
+// selects exactly the records with Since <= At < Until. Stores use it to
+// turn time bounds into key ranges.
+func AuditIDRange(since, until time.Time) (lo, hi string, ok bool) {
+	if !since.IsZero() {
+		ms := ceilMillis(since)
+		if ms > maxAuditMillis {
+			return "", "", false
+		}
+		if ms > 0 {
+			lo = fmt.Sprintf("%0*d", auditMillisDigits, ms)
+		}
+	}
+	if !until.IsZero() {
+		ms := ceilMillis(until)
+		if ms <= 0 {
+			return "", "", false
+		}
+		if ms <= maxAuditMillis {
+			hi = fmt.Sprintf("%0*d", auditMillisDigits, ms)
+		}
+	}
+	if lo != "" && hi != "" && lo >= hi {
+		return "", "", false
+	}
+	return lo, hi, true
+}
+
+// ceilMillis is t in Unix milliseconds, rounded up.
+func ceilMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms
+}

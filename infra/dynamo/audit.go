@@ -33,15 +33,8 @@ const (
 	// attrAt, attrActor and attrTerminalID are shared with other items.
 )
 
-// Audit ids are fleet.NewAuditID's: 13 digits of Unix milliseconds, a dash
-// and a random part (letters and digits, at most maxAuditSuffix).
-const (
-	auditMillisDigits = 13
-	maxAuditSuffix    = 64
-	maxAuditMillis    = 9_999_999_999_999
-)
-
-// Key range bounds of audit ids: every id starts with a digit, so "0" is
+// Audit ids are fleet.NewAuditID's; fleet.ValidAuditID and
+// fleet.AuditIDRange hold their rules. Key range bounds of audit ids: every id starts with a digit, so "0" is
 // below and ":" (the byte after '9') above all of them.
 const (
 	auditIDFloor   = "0"
@@ -236,40 +229,15 @@ func checkAuditRecord(r fleet.AuditRecord) error {
 	return nil
 }
 
-// auditBounds turns Since (inclusive) and Until (exclusive) into an
-// inclusive range of audit ids [lo, hi]; ok is false when no id can be in
-// range. A record's id carries its At in milliseconds, so with the bounds
-// rounded up to the millisecond the range selects exactly the records with
-// Since <= At < Until (no id equals a bare millisecond prefix, so hi, the
-// prefix of Until, excludes Until's millisecond).
+// auditBounds is fleet.AuditIDRange with open ends closed by auditIDFloor
+// and auditIDCeiling, as a key condition needs both.
 func auditBounds(since, until time.Time) (lo, hi string, ok bool) {
-	lo, hi = auditIDFloor, auditIDCeiling
-	if !since.IsZero() {
-		ms := ceilMillis(since)
-		if ms > maxAuditMillis {
-			return "", "", false
-		}
-		if ms > 0 {
-			lo = fmt.Sprintf("%0*d", auditMillisDigits, ms)
-		}
+	lo, hi, ok = fleet.AuditIDRange(since, until)
+	if lo == "" {
+		lo = auditIDFloor
 	}
-	if !until.IsZero() {
-		ms := ceilMillis(until)
-		if ms <= 0 {
-			return "", "", false
-		}
-		if ms <= maxAuditMillis {
-			hi = fmt.Sprintf("%0*d", auditMillisDigits, ms)
-		}
+	if hi == "" {
+		hi = auditIDCeiling
 	}
-	return lo, hi, lo < hi
-}
-
-// ceilMillis is t in Unix milliseconds, rounded up.
-func ceilMillis(t time.Time) int64 {
-	ms := t.UnixMilli()
-	if t.After(time.UnixMilli(ms)) {
-		ms++
-	}
-	return ms
+	return lo, hi, ok
 }

@@ -11,12 +11,9 @@ import (
 	"github.com/edgesync/edgesync/fleet"
 )
 
-// Audit ids are fleet.NewAuditID's: 13 digits of Unix milliseconds, a dash
-// and a random part (letters and digits, at most maxAuditSuffix).
+// Audit ids are fleet.NewAuditID's; fleet.ValidAuditID and
+// fleet.AuditIDRange hold their rules.
 const (
-	auditMillisDigits = 13
-	maxAuditSuffix    = 64
-	maxAuditMillis    = 9_999_999_999_999
 	// maxAuditTerminalID bounds the terminal id of an audit record, as the
 	// DynamoDB store must.
 	maxAuditTerminalID = 1000
@@ -102,7 +99,7 @@ func (s *Store) Audit(ctx context.Context, q fleet.AuditQuery) ([]fleet.AuditRec
 	if q.Cursor != "" && !fleet.ValidAuditID(q.Cursor) {
 		return nil, "", fmt.Errorf("read audit: malformed cursor: %w", fleet.ErrInvalid)
 	}
-	lo, hi, ok := auditBounds(q.Since, q.Until)
+	lo, hi, ok := fleet.AuditIDRange(q.Since, q.Until)
 	if !ok {
 		return nil, "", nil
 	}
@@ -177,43 +174,4 @@ func checkAuditRecord(r fleet.AuditRecord) error {
 		return fmt.Errorf("%w: terminal id is %d bytes, the limit is %d", fleet.ErrInvalid, len(r.TerminalID), maxAuditTerminalID)
 	}
 	return nil
-}
-
-// auditBounds turns Since (inclusive) and Until (exclusive) into a range of
-// audit ids: at least lo and below hi, "" meaning open. ok is false when no
-// id can be in range. A record's id carries its At in milliseconds, so
-// with times rounded up to the millisecond the range selects exactly the
-// records with Since <= At < Until.
-func auditBounds(since, until time.Time) (lo, hi string, ok bool) {
-	if !since.IsZero() {
-		ms := ceilMillis(since)
-		if ms > maxAuditMillis {
-			return "", "", false
-		}
-		if ms > 0 {
-			lo = fmt.Sprintf("%0*d", auditMillisDigits, ms)
-		}
-	}
-	if !until.IsZero() {
-		ms := ceilMillis(until)
-		if ms <= 0 {
-			return "", "", false
-		}
-		if ms <= maxAuditMillis {
-			hi = fmt.Sprintf("%0*d", auditMillisDigits, ms)
-		}
-	}
-	if lo != "" && hi != "" && lo >= hi {
-		return "", "", false
-	}
-	return lo, hi, true
-}
-
-// ceilMillis is t in Unix milliseconds, rounded up.
-func ceilMillis(t time.Time) int64 {
-	ms := t.UnixMilli()
-	if t.After(time.UnixMilli(ms)) {
-		ms++
-	}
-	return ms
 }
