@@ -64,7 +64,8 @@ type Config struct {
 	// LocalStack) instead of the embedded store; the table is created.
 	DynamoDBEndpoint string
 	// Table is the DynamoDB table (default "edgesync"). Set without an
-	// endpoint it uses the real AWS DynamoDB with the standard credential chain.
+	// endpoint it uses the real AWS DynamoDB with the standard credential
+	// chain; with neither, the stack uses the embedded store.
 	Table string
 	// Lambda is LambdaInProcess (default) or LambdaRIE.
 	Lambda string
@@ -192,6 +193,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if cfg.Lambda == "" {
 		cfg.Lambda = LambdaInProcess
 	}
+	embeddedStore := cfg.DynamoDBEndpoint == "" && cfg.Table == ""
 	if cfg.Table == "" {
 		cfg.Table = "edgesync"
 	}
@@ -235,7 +237,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	s.ConnectionsURL = "http://" + wsLn.Addr().String() + "/" + stage
 	s.HTTPURL = "http://" + httpLn.Addr().String()
 
-	if s.store, err = s.openStore(ctx); err != nil {
+	if s.store, err = s.openStore(ctx, embeddedStore); err != nil {
 		return nil, err
 	}
 	if cfg.WrapStore != nil {
@@ -331,8 +333,8 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 	}()
 }
 
-func (s *Stack) openStore(ctx context.Context) (fleet.Store, error) {
-	if s.cfg.DynamoDBEndpoint == "" && s.cfg.Table == "edgesync" && os.Getenv("EDGESYNC_TABLE") == "" {
+func (s *Stack) openStore(ctx context.Context, embeddedStore bool) (fleet.Store, error) {
+	if embeddedStore {
 		path := filepath.Join(s.cfg.DataDir, "edgesync.db")
 		st, err := embedded.Open(path)
 		if err != nil {

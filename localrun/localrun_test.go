@@ -314,9 +314,9 @@ func TestManagementAPIThroughSDK(t *testing.T) {
 		Region: localrun.Region, BaseEndpoint: aws.String(s.ConnectionsURL),
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
 	}))
-	// The hello makes the server push three commands, proving the binding;
-	// find the connection id through one of them is not possible from the
-	// client, so address the connection through the terminal's record.
+	// The hello makes the server push three commands, proving the binding.
+	// A client cannot learn its connection id, so the test reads it from
+	// the terminal's record.
 	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"hello"}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.WSAddr, "ws-addr", "127.0.0.1:8081", "address of the WebSocket API and its @connections API")
 	fs.StringVar(&cfg.DataDir, "data", ".edgesync", "directory of the embedded store, demo spools and tokens")
 	fs.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "use DynamoDB at this URL (dynalite, LocalStack) instead of the embedded store")
-	fs.StringVar(&cfg.Table, "table", "edgesync", "DynamoDB table; without --dynamodb-endpoint, a table in your AWS account")
+	fs.StringVar(&cfg.Table, "table", "", "DynamoDB table (default edgesync with --dynamodb-endpoint); without --dynamodb-endpoint, a table in your AWS account instead of the embedded store")
 	fs.StringVar(&cfg.Lambda, "lambda", localrun.LambdaInProcess, "how functions run: inprocess (handler code here) or rie (real bootstrap binaries under aws-lambda-runtime-interface-emulator)")
 	fs.IntVar(&cfg.Demo, "demo", 0, "number of demo terminals (real agents producing logs and status)")
 	fs.Float64Var(&cfg.DemoLinesPerSecond, "demo-rate", 2, "average log lines per second of each demo terminal")
