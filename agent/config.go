@@ -452,21 +452,9 @@ func (c Config) Document() json.RawMessage {
 	return out
 }
 
-// IsSecretKey reports whether a config key holds a secret: its name
-// mentions a password, secret, token, key or credential (and it is not a
-// path to one, like token_file).
-func IsSecretKey(key string) bool {
-	k := strings.ToLower(key)
-	if strings.HasSuffix(k, "_file") || strings.HasSuffix(k, "_path") || strings.HasSuffix(k, "_dir") {
-		return false
-	}
-	for _, w := range []string{"password", "secret", "token", "key", "credential"} {
-		if strings.Contains(k, w) {
-			return true
-		}
-	}
-	return false
-}
+// IsSecretKey reports whether a config key holds a secret: the one rule,
+// protocol.IsSecretKey, that the cloud and the dashboard apply too.
+func IsSecretKey(key string) bool { return protocol.IsSecretKey(key) }
 
 // token returns the bearer token, reading TokenFile when Token is empty.
 func (c Config) token() (string, error) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -124,14 +123,9 @@ func claimList(v string) []string {
 	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
 }
 
-// secretKey matches the names of config keys whose values are secrets.
-var secretKey = regexp.MustCompile(`(?i)(pass(word|wd|phrase)?|secret|token|credential|authorization|private|key$)`)
-
-// IsSecretKey reports whether a config key looks like it holds a secret
-// (password, secret, token, key, credential, …).
-func IsSecretKey(key string) bool {
-	return secretKey.MatchString(key)
-}
+// IsSecretKey reports whether a config key holds a secret: the one rule,
+// protocol.IsSecretKey, that the agent and the dashboard apply too.
+func IsSecretKey(key string) bool { return protocol.IsSecretKey(key) }
 
 // Masked replaces secret values (protocol.Redacted: sent back in a
 // set_config, it keeps the terminal's current value).
