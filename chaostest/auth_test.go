@@ -1,6 +1,6 @@
 package chaostest
 
-import "github.com/edgesync/edgesync/localrun"
+import "github.com/edgesync/edgesync/devstack"
 
 // bearer is the token the HTTP API accepts from an administrator.
-func bearer(s *localrun.Stack) string { return s.Users["admin"] }
+func bearer(s *devstack.Stack) string { return s.Users["admin"] }

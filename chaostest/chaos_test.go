@@ -26,7 +26,7 @@ import (
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/apigw"
 	"github.com/edgesync/edgesync/internal/dynalite"
-	"github.com/edgesync/edgesync/localrun"
+	"github.com/edgesync/edgesync/devstack"
 )
 
 func TestMain(m *testing.M) {
@@ -99,7 +99,7 @@ type run struct {
 	dynamo *dynamoFaults // nil on the embedded store
 
 	mu    sync.Mutex
-	stack *localrun.Stack
+	stack *devstack.Stack
 	inner fleet.Store // the stack's store without faults
 
 	agents []*terminal
@@ -122,7 +122,7 @@ type terminal struct {
 	produced atomic.Int64
 }
 
-func (r *run) current() (*localrun.Stack, fleet.Store) {
+func (r *run) current() (*devstack.Stack, fleet.Store) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.stack, r.inner
@@ -131,7 +131,7 @@ func (r *run) current() (*localrun.Stack, fleet.Store) {
 func (r *run) start() {
 	r.t.Helper()
 	var inner fleet.Store
-	cfg := localrun.Config{
+	cfg := devstack.Config{
 		HTTPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", DataDir: r.dir, Logger: quiet(),
 		WrapStore: func(store fleet.Store) fleet.Store {
 			inner = store
@@ -141,10 +141,10 @@ func (r *run) start() {
 	if r.dynamo != nil {
 		cfg.DynamoDBEndpoint, cfg.Table = r.dynamo.Endpoint(), "chaos"
 	}
-	var s *localrun.Stack
+	var s *devstack.Stack
 	var err error
 	for attempt := 0; ; attempt++ {
-		s, err = localrun.Start(context.Background(), cfg)
+		s, err = devstack.Start(context.Background(), cfg)
 		if err == nil || attempt == 20 {
 			break
 		}
@@ -194,7 +194,7 @@ func (r *run) closeConnection() {
 		return
 	}
 	pusher := apigw.New(apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
-		Region: localrun.Region, BaseEndpoint: aws.String(s.ConnectionsURL),
+		Region: devstack.Region, BaseEndpoint: aws.String(s.ConnectionsURL),
 		Credentials: credentials.NewStaticCredentialsProvider("chaos", "chaos", ""),
 	}))
 	if err := pusher.Close(ctx, rec.ConnectionID); err == nil {
@@ -474,7 +474,7 @@ func chaosRun(t *testing.T, p plan) tally {
 
 // check reads every stored line of a terminal through the HTTP API with
 // the cursor and counts it against what was produced and dropped.
-func (r *run) check(s *localrun.Stack, tm *terminal) tally {
+func (r *run) check(s *devstack.Stack, tm *terminal) tally {
 	lines := readAll(r.t, s, tm.id)
 	st := tm.a.Stats()
 	c := tally{produced: tm.produced.Load(), dropped: int64(st.Dropped), droppedInvalid: int64(st.DroppedInvalid)}
@@ -529,7 +529,7 @@ type line struct {
 }
 
 // readAll reads every line of a terminal forward with the API's cursor.
-func readAll(t *testing.T, s *localrun.Stack, id string) []line {
+func readAll(t *testing.T, s *devstack.Stack, id string) []line {
 	t.Helper()
 	var out []line
 	next := fmt.Sprintf("%s/terminals/%s/logs/?since=0&count=1000", s.HTTPURL, id)
@@ -549,7 +549,7 @@ func readAll(t *testing.T, s *localrun.Stack, id string) []line {
 	}
 }
 
-func getJSON(s *localrun.Stack, u string, v any) error {
+func getJSON(s *devstack.Stack, u string, v any) error {
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		return err

@@ -17,14 +17,14 @@ import (
 
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/embedded"
-	"github.com/edgesync/edgesync/localrun"
+	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/protocol"
 )
 
 // startStack starts a local stack on the embedded store for one test.
-func startStack(t *testing.T, params map[string]string, wrap func(fleet.Store) fleet.Store) *localrun.Stack {
+func startStack(t *testing.T, params map[string]string, wrap func(fleet.Store) fleet.Store) *devstack.Stack {
 	t.Helper()
-	s, err := localrun.Start(context.Background(), localrun.Config{
+	s, err := devstack.Start(context.Background(), devstack.Config{
 		HTTPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet(),
 		Parameters: params, WrapStore: wrap,
 	})
@@ -57,7 +57,7 @@ type rawTerminal struct {
 	got  []map[string]any
 }
 
-func dialTerminal(t *testing.T, s *localrun.Stack, id, token string) *rawTerminal {
+func dialTerminal(t *testing.T, s *devstack.Stack, id, token string) *rawTerminal {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -118,7 +118,7 @@ type terminalView struct {
 	DisconnectReason string    `json:"disconnectReason"`
 }
 
-func getTerminal(t *testing.T, s *localrun.Stack, id string) terminalView {
+func getTerminal(t *testing.T, s *devstack.Stack, id string) terminalView {
 	t.Helper()
 	var v terminalView
 	if err := getJSON(s, s.HTTPURL+"/terminals/"+id, &v); err != nil {
@@ -128,7 +128,7 @@ func getTerminal(t *testing.T, s *localrun.Stack, id string) terminalView {
 }
 
 // post sends an authorised POST and returns the status and error code.
-func post(t *testing.T, s *localrun.Stack, path, body string) (int, string) {
+func post(t *testing.T, s *devstack.Stack, path, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.HTTPURL+path, strings.NewReader(body))
 	if err != nil {

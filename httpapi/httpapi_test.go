@@ -25,7 +25,7 @@ import (
 	"github.com/edgesync/edgesync/httpapi"
 	"github.com/edgesync/edgesync/infra/apigw"
 	"github.com/edgesync/edgesync/infra/dynamo"
-	"github.com/edgesync/edgesync/infra/localjwt"
+	"github.com/edgesync/edgesync/devstack/idp"
 	"github.com/edgesync/edgesync/internal/dynalite"
 )
 
@@ -78,7 +78,7 @@ type fixture struct {
 	push  *pushes
 	clock *clock
 	srv   *httptest.Server
-	iss   *localjwt.Issuer
+	iss   *idp.Issuer
 	// admin, operator and viewer are bearer tokens; operator and viewer
 	// see group "line-1" (terminal t1), not "line-2" (t2).
 	admin, operator, viewer string
@@ -86,7 +86,7 @@ type fixture struct {
 
 // identify verifies the bearer token like API Gateway's JWT authorizer
 // would, then reads the principal from its claims.
-func identify(iss *localjwt.Issuer) func(*http.Request) (fleet.Principal, error) {
+func identify(iss *idp.Issuer) func(*http.Request) (fleet.Principal, error) {
 	return func(r *http.Request) (fleet.Principal, error) {
 		claims, _, err := iss.Authorize(r)
 		if err != nil {
@@ -113,7 +113,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.iss = localjwt.New(key, "https://issuer.test", "edgesync-test")
+	f.iss = idp.New(key, "https://issuer.test", "edgesync-test")
 	f.admin, _ = f.iss.Mint("ada", []string{"admin"}, time.Hour)
 	f.operator, _ = f.iss.Mint("otto", []string{"operator", "line-1"}, time.Hour)
 	f.viewer, _ = f.iss.Mint("vera", []string{"viewer", "line-1"}, time.Hour)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/edgesync/edgesync/agent"
 	"github.com/edgesync/edgesync/fleet"
-	"github.com/edgesync/edgesync/localrun"
+	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -107,7 +107,7 @@ type costOptions struct {
 // Go agents nobody watches, as many per-line clients with the same line
 // schedules, and opts.watched Go agents tailed by a dashboard; it then
 // makes dashboard reads and closes every connection.
-func runCost(ctx context.Context, st *localrun.Stack, m *meter, o costOptions) (*costRun, error) {
+func runCost(ctx context.Context, st *devstack.Stack, m *meter, o costOptions) (*costRun, error) {
 	run := &costRun{terminals: o.terminals, watched: o.watched, linesInWindow: map[string]int64{}, connections: map[string]int{},
 		agentStats: map[string]agentTotals{}, stored: map[string][]time.Duration{}}
 	admin := st.Admin()
@@ -330,7 +330,7 @@ func runCost(ctx context.Context, st *localrun.Stack, m *meter, o costOptions) (
 
 // getJSON makes an authorized GET of the HTTP API marked as the benchmark's
 // (X-Bench: kind) and returns the body.
-func getJSON(ctx context.Context, client *http.Client, st *localrun.Stack, path, kind string) ([]byte, error) {
+func getJSON(ctx context.Context, client *http.Client, st *devstack.Stack, path, kind string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, st.HTTPURL+path, nil)
 	if err != nil {
 		return nil, err
@@ -356,7 +356,7 @@ func getJSON(ctx context.Context, client *http.Client, st *localrun.Stack, path,
 // `every` until `until`, as a dashboard tailing them does, and reports for
 // each new line produced from `from` on how long after it was produced the
 // poll saw it.
-func tailLogs(ctx context.Context, client *http.Client, st *localrun.Stack, id string, every time.Duration, from, until time.Time, report func([]time.Duration), polls *atomic.Int64) {
+func tailLogs(ctx context.Context, client *http.Client, st *devstack.Stack, id string, every time.Duration, from, until time.Time, report func([]time.Duration), polls *atomic.Int64) {
 	var since uint64
 	first := true
 	tick := time.NewTicker(every)

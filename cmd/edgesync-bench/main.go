@@ -18,9 +18,9 @@ import (
 
 	"github.com/edgesync/edgesync"
 	"github.com/edgesync/edgesync/fleet"
-	"github.com/edgesync/edgesync/infra/template"
+	"github.com/edgesync/edgesync/devstack/template"
 	"github.com/edgesync/edgesync/internal/dynalite"
-	"github.com/edgesync/edgesync/localrun"
+	"github.com/edgesync/edgesync/devstack"
 )
 
 func main() {
@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer db.Close()
 
 	m := newMeter()
-	st, err := localrun.Start(ctx, localrun.Config{
+	st, err := devstack.Start(ctx, devstack.Config{
 		HTTPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", DataDir: dir + "/stack",
 		DynamoDBEndpoint: db.Endpoint(), Table: "edgesync-bench", Logger: quiet,
 		WrapInvoker:        m.wrapInvoker,

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/edgesync/edgesync/fleet"
-	"github.com/edgesync/edgesync/infra/localgw"
+	"github.com/edgesync/edgesync/devstack/gateway"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -125,7 +125,7 @@ func (m *meter) disconnectedAll() bool {
 
 // wrapInvoker times every invocation, classifies it and gives it a usage
 // accumulator in its context.
-func (m *meter) wrapInvoker(inner localgw.Invoker) localgw.Invoker {
+func (m *meter) wrapInvoker(inner gateway.Invoker) gateway.Invoker {
 	return invokerFunc(func(ctx context.Context, function string, payload []byte) ([]byte, error) {
 		u := &usage{}
 		rec := m.classify(function, payload)

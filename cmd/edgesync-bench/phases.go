@@ -22,9 +22,9 @@ import (
 	"github.com/edgesync/edgesync"
 	"github.com/edgesync/edgesync/agent"
 	"github.com/edgesync/edgesync/fleet"
-	"github.com/edgesync/edgesync/infra/localgw"
-	"github.com/edgesync/edgesync/infra/template"
-	"github.com/edgesync/edgesync/localrun"
+	"github.com/edgesync/edgesync/devstack/gateway"
+	"github.com/edgesync/edgesync/devstack/template"
+	"github.com/edgesync/edgesync/devstack"
 )
 
 // runningAgent is an agent of the benchmark, with its Run loop.
@@ -36,7 +36,7 @@ type runningAgent struct {
 
 // startBenchAgent registers id and runs an agent for it with the default
 // configuration (what a terminal runs out of the box).
-func startBenchAgent(ctx context.Context, st *localrun.Stack, id, dir string, log *slog.Logger) (*runningAgent, error) {
+func startBenchAgent(ctx context.Context, st *devstack.Stack, id, dir string, log *slog.Logger) (*runningAgent, error) {
 	token, err := st.Admin().CreateTerminal(ctx, id, "", []string{"bench"})
 	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", id, err)
@@ -78,7 +78,7 @@ type latencyRun struct {
 // every 3 s. The first read makes each terminal live; lines written from
 // a second after it are measured: produced (the line's ts, set by
 // agent.Log) → first seen by a poll, and produced → stored.
-func runLatency(ctx context.Context, st *localrun.Stack, dir string, log *slog.Logger, terminals int, d, pollEvery time.Duration) (*latencyRun, error) {
+func runLatency(ctx context.Context, st *devstack.Stack, dir string, log *slog.Logger, terminals int, d, pollEvery time.Duration) (*latencyRun, error) {
 	run := &latencyRun{terminals: terminals, duration: d, pollEvery: pollEvery}
 	var agents []*runningAgent
 	defer func() {
@@ -162,7 +162,7 @@ type throughputRun struct {
 // per-line clients sending as fast as their acks come (at most 64 lines
 // unacknowledged each). It counts lines acknowledged (stored) per second
 // after a two-second ramp.
-func runThroughput(ctx context.Context, st *localrun.Stack, dir string, log *slog.Logger, agents, perLines int, d time.Duration) (*throughputRun, error) {
+func runThroughput(ctx context.Context, st *devstack.Stack, dir string, log *slog.Logger, agents, perLines int, d time.Duration) (*throughputRun, error) {
 	run := &throughputRun{agents: agents, perLine: perLines, duration: d}
 	const ramp = 2 * time.Second
 	// Agents.
@@ -343,10 +343,10 @@ func buildSizes(ctx context.Context, root, dir string) ([]function, error) {
 // the runtime interface emulator (host architecture) on the same dynalite,
 // invokes each function once (an agent connects, says hello, answers the
 // pulls and disconnects; a dashboard read) and returns what RIE reported.
-func coldStarts(ctx context.Context, endpoint, dir string, log *slog.Logger) ([]localgw.ColdStart, error) {
-	st, err := localrun.Start(ctx, localrun.Config{
+func coldStarts(ctx context.Context, endpoint, dir string, log *slog.Logger) ([]gateway.ColdStart, error) {
+	st, err := devstack.Start(ctx, devstack.Config{
 		HTTPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", DataDir: filepath.Join(dir, "rie"),
-		DynamoDBEndpoint: endpoint, Table: "edgesync-bench-rie", Lambda: localrun.LambdaRIE, Logger: log,
+		DynamoDBEndpoint: endpoint, Table: "edgesync-bench-rie", Lambda: devstack.LambdaRIE, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the local stack under RIE: %w", err)

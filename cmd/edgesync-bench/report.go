@@ -10,7 +10,7 @@ import (
 
 	"github.com/edgesync/edgesync/agent"
 	"github.com/edgesync/edgesync/fleet"
-	"github.com/edgesync/edgesync/infra/localgw"
+	"github.com/edgesync/edgesync/devstack/gateway"
 )
 
 // percentiles of a latency sample.
@@ -284,7 +284,7 @@ type results struct {
 	throughput *throughputRun
 	cpu        *cpuResult
 	sizes      []function
-	cold       []localgw.ColdStart
+	cold       []gateway.ColdStart
 }
 
 // Targets of issue 8.
@@ -416,8 +416,8 @@ func (r *results) writeCPU(w io.Writer) {
 }
 
 // firstColdStarts keeps the first cold start of each function.
-func firstColdStarts(cs []localgw.ColdStart) map[string]localgw.ColdStart {
-	out := map[string]localgw.ColdStart{}
+func firstColdStarts(cs []gateway.ColdStart) map[string]gateway.ColdStart {
+	out := map[string]gateway.ColdStart{}
 	for _, c := range cs {
 		if _, ok := out[c.Function]; !ok {
 			out[c.Function] = c
@@ -431,7 +431,7 @@ func (r *results) writeColdStart(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "### Cold start\n\n")
-	fmt.Fprintf(w, "Size: `GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -ldflags=-s`. Init duration: each function's bootstrap (host architecture) under aws-lambda-rie, first invocation (`localrun --lambda rie`, `Stack.ColdStarts`); first invoke is the invoker's wall time of that invocation (process start, init, handler, HTTP round trip).\n\n")
+	fmt.Fprintf(w, "Size: `GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -ldflags=-s`. Init duration: each function's bootstrap (host architecture) under aws-lambda-rie, first invocation (`devstack --lambda rie`, `Stack.ColdStarts`); first invoke is the invoker's wall time of that invocation (process start, init, handler, HTTP round trip).\n\n")
 	first := firstColdStarts(r.cold)
 	t := table{head: []string{"function", "size (MB)", "≤ 10 MB", "packages linked", "init duration", "first invoke", "cold starts"}}
 	counts := map[string]int{}

@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edgesync/edgesync/localrun"
+	"github.com/edgesync/edgesync/devstack"
 )
 
 func main() {
@@ -57,13 +57,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("edgesync-local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg localrun.Config
+	var cfg devstack.Config
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP API and the dashboard")
 	fs.StringVar(&cfg.WSAddr, "ws-addr", "127.0.0.1:8081", "address of the WebSocket API and its @connections API")
 	fs.StringVar(&cfg.DataDir, "data", ".edgesync", "directory of the embedded store, demo spools and tokens")
 	fs.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "use DynamoDB at this URL (dynalite, LocalStack) instead of the embedded store")
 	fs.StringVar(&cfg.Table, "table", "", "DynamoDB table (default edgesync with --dynamodb-endpoint); without --dynamodb-endpoint, a table in your AWS account instead of the embedded store")
-	fs.StringVar(&cfg.Lambda, "lambda", localrun.LambdaInProcess, "how functions run: inprocess (handler code here) or rie (real bootstrap binaries under aws-lambda-runtime-interface-emulator)")
+	fs.StringVar(&cfg.Lambda, "lambda", devstack.LambdaInProcess, "how functions run: inprocess (handler code here) or rie (real bootstrap binaries under aws-lambda-runtime-interface-emulator)")
 	fs.IntVar(&cfg.Demo, "demo", 0, "number of demo terminals (real agents producing logs and status)")
 	fs.Float64Var(&cfg.DemoLinesPerSecond, "demo-rate", 2, "average log lines per second of each demo terminal")
 	fs.DurationVar(&cfg.DemoStatusInterval, "demo-status-interval", 5*time.Second, "status interval of the demo terminals")
@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(cfg.Logger)
 
-	stack, err := localrun.Start(ctx, cfg)
+	stack, err := devstack.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	printBanner(stdout, stack)
 	if *readyFile != "" {
-		if err := localrun.WriteReady(*readyFile, stack.Ready()); err != nil {
+		if err := devstack.WriteReady(*readyFile, stack.Ready()); err != nil {
 			return fmt.Errorf("write ready file: %w", err)
 		}
 	}
@@ -133,7 +133,7 @@ func mintToken(args []string, stdout, stderr io.Writer) error {
 	if *subject == "" {
 		*subject = "local-" + *role
 	}
-	iss, err := localrun.OpenIssuer(*data)
+	iss, err := devstack.OpenIssuer(*data)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
-func printBanner(w io.Writer, s *localrun.Stack) {
+func printBanner(w io.Writer, s *devstack.Stack) {
 	fmt.Fprintf(w, "edgesync local stack is up\n\n")
 	fmt.Fprintf(w, "  dashboard         %s/?token=%s\n", s.HTTPURL, s.Users["admin"])
 	fmt.Fprintf(w, "  HTTP API          %s/terminals\n", s.HTTPURL)

@@ -46,7 +46,7 @@ import (
 
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/dynamo"
-	"github.com/edgesync/edgesync/localrun"
+	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -135,7 +135,7 @@ func open(ctx context.Context, o options) (*target, error) {
 			}
 			dir, cleanup = d, func() { os.RemoveAll(d) }
 		}
-		s, err := localrun.Start(ctx, localrun.Config{
+		s, err := devstack.Start(ctx, devstack.Config{
 			HTTPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", DataDir: dir,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
@@ -160,7 +160,7 @@ func open(ctx context.Context, o options) (*target, error) {
 		return nil, fmt.Errorf("-dynamodb-endpoint: %w", err)
 	}
 	client := dynamodb.New(dynamodb.Options{
-		Region: localrun.Region, BaseEndpoint: aws.String(o.endpoint),
+		Region: devstack.Region, BaseEndpoint: aws.String(o.endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 	})
 	store := dynamo.New(client, o.table)

@@ -1,26 +1,25 @@
 // Command disconnect is the Lambda function behind the WebSocket API's
 // $disconnect route: it marks the terminal offline and drops the connection
-// binding. It only wires; the handler lives in package wsapi.
+// binding. It only wires: the registry in package functions builds the
+// handler, the same way the local stack does.
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/edgesync/edgesync/functions/internal/lambdaenv"
-	"github.com/edgesync/edgesync/wsapi"
+	"github.com/edgesync/edgesync/functions"
 )
 
 func main() {
 	slog.SetDefault(lambdacontext.NewLogger())
-	svc, err := lambdaenv.Setup(context.Background(), os.Getenv, lambdaenv.NeverPushes)
+	h, err := functions.FromEnvironment(functions.Disconnect, os.Getenv)
 	if err != nil {
 		slog.Error("disconnect function cannot start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(wsapi.NewDisconnect(svc).Handle)
+	lambda.Start(h)
 }

@@ -7,7 +7,7 @@
 #
 # LocalStack runs this from /etc/localstack/init/ready.d when it is ready;
 # deploy.sh runs it from the host (awslocal then talks to localhost:4566).
-# infra/template's tests check that the schema here matches template.yaml.
+# devstack/template's tests check that the schema here matches template.yaml.
 set -euo pipefail
 
 table="${TABLE_NAME:-edgesync}"
