@@ -13,6 +13,7 @@ test: tools vet go-test frontend-test api-fuzz
 
 vet:
 	go vet ./...
+	@scripts/check-no-binaries.sh
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 go-test:
