@@ -23,10 +23,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/edgesync/edgesync/agent"
+	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/apigw"
 	"github.com/edgesync/edgesync/internal/dynalite"
-	"github.com/edgesync/edgesync/devstack"
 )
 
 func TestMain(m *testing.M) {

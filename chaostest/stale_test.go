@@ -15,9 +15,9 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/embedded"
-	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/protocol"
 )
 

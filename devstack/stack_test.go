@@ -20,10 +20,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/edgesync/edgesync/agent"
+	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/apigw"
 	"github.com/edgesync/edgesync/internal/dynalite"
-	"github.com/edgesync/edgesync/devstack"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

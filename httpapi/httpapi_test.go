@@ -21,11 +21,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/edgesync/edgesync/devstack/idp"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/httpapi"
 	"github.com/edgesync/edgesync/infra/apigw"
 	"github.com/edgesync/edgesync/infra/dynamo"
-	"github.com/edgesync/edgesync/devstack/idp"
 	"github.com/edgesync/edgesync/internal/dynalite"
 )
 

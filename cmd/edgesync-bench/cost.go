@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/agent"
-	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/devstack"
+	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/protocol"
 )
 

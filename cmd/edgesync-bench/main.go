@@ -17,10 +17,10 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/edgesync/edgesync"
-	"github.com/edgesync/edgesync/fleet"
-	"github.com/edgesync/edgesync/devstack/template"
-	"github.com/edgesync/edgesync/internal/dynalite"
 	"github.com/edgesync/edgesync/devstack"
+	"github.com/edgesync/edgesync/devstack/template"
+	"github.com/edgesync/edgesync/fleet"
+	"github.com/edgesync/edgesync/internal/dynalite"
 )
 
 func main() {

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/devstack/gateway"
+	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/protocol"
 )
 

@@ -21,10 +21,10 @@ import (
 
 	"github.com/edgesync/edgesync"
 	"github.com/edgesync/edgesync/agent"
-	"github.com/edgesync/edgesync/fleet"
+	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/devstack/gateway"
 	"github.com/edgesync/edgesync/devstack/template"
-	"github.com/edgesync/edgesync/devstack"
+	"github.com/edgesync/edgesync/fleet"
 )
 
 // runningAgent is an agent of the benchmark, with its Run loop.

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/agent"
-	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/devstack/gateway"
+	"github.com/edgesync/edgesync/fleet"
 )
 
 // percentiles of a latency sample.

@@ -44,9 +44,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/coder/websocket"
 
+	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/dynamo"
-	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/protocol"
 )
 

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/devstack/template"
+	"github.com/edgesync/edgesync/fleet"
 )
 
 // The project's template, two directories up.
