@@ -175,7 +175,7 @@ func Metrics(getenv func(string) string) fleet.Metrics {
 	if stack == "" {
 		stack = "edgesync"
 	}
-	return emf.New(os.Stdout, ns, map[string]string{"Stack": stack})
+	return emf.New(os.Stdout, ns, map[string]string{"Stack": stack}, getenv("LOG_LEVEL"))
 }
 
 // noConnectionsURL is the pusher of a function that was given no

@@ -473,10 +473,10 @@ func TestTemplateOutputs(t *testing.T) {
 	t.Parallel()
 	tpl := load(t)
 	want := map[string]string{
-		"WebSocketURL":   "wss://${WebSocketApi}.execute-api.${AWS::Region}.amazonaws.com/${StageName}",
-		"HttpApiURL":     "https://${HttpApi}.execute-api.${AWS::Region}.amazonaws.com",
+		"WebSocketURL":   "wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}",
+		"HttpApiURL":     "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}",
 		"TableName":      "${Table}",
-		"ConnectionsURL": "https://${WebSocketApi}.execute-api.${AWS::Region}.amazonaws.com/${StageName}",
+		"ConnectionsURL": "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}",
 	}
 	for name, w := range want {
 		o, ok := tpl.Outputs[name]

@@ -15,13 +15,24 @@ type Recorder struct {
 	namespace string
 	dims      map[string]string
 	dimNames  []string
+	level     string
 	now       func() time.Time
 }
 
 // New returns a recorder writing to w, in namespace, with dims as the
 // dimensions of every metric (e.g. {"Stack": "edgesync"}).
-func New(w io.Writer, namespace string, dims map[string]string) *Recorder {
-	r := &Recorder{w: w, namespace: namespace, dims: dims, now: time.Now}
+//
+// level is the function's application log level (LOG_LEVEL; "" means
+// INFO). Each line carries it as "level", with an RFC 3339 "timestamp":
+// Lambda's log-level filtering treats a JSON line without a valid level or
+// timestamp as INFO and drops it at WARN or ERROR, which would silence the
+// metrics; labelled with the lowest level the function keeps, the metric
+// lines survive every allowed level.
+func New(w io.Writer, namespace string, dims map[string]string, level string) *Recorder {
+	if level == "" {
+		level = "INFO"
+	}
+	r := &Recorder{w: w, namespace: namespace, dims: dims, level: level, now: time.Now}
 	for k := range dims {
 		r.dimNames = append(r.dimNames, k)
 	}
@@ -47,9 +58,12 @@ type metadata struct {
 // Record writes name=value as one EMF document. A write error is dropped:
 // metrics never fail the request they measure.
 func (r *Recorder) Record(name string, value float64, unit string) {
+	now := r.now()
 	doc := map[string]any{
+		"level":     r.level,
+		"timestamp": now.UTC().Format(time.RFC3339Nano),
 		"_aws": metadata{
-			Timestamp:         r.now().UnixMilli(),
+			Timestamp:         now.UnixMilli(),
 			CloudWatchMetrics: []directive{{Namespace: r.namespace, Dimensions: [][]string{r.dimNames}, Metrics: []metricDef{{Name: name, Unit: unit}}}},
 		},
 		name: value,
