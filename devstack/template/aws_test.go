@@ -2,7 +2,9 @@ package template_test
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -58,5 +60,40 @@ func TestTemplateLogGroupsHaveRetention(t *testing.T) {
 		if got, _ := dig(lg.Properties, "RetentionInDays", "Ref").(string); got != "LogRetentionDays" {
 			t.Errorf("%s: RetentionInDays = %v, want !Ref LogRetentionDays", ref, lg.Properties["RetentionInDays"])
 		}
+	}
+}
+
+// TestSamconfigNamesRequiredParameters: a non-guided `sam deploy` works once
+// the user fills samconfig.toml's parameter_overrides line, so that line
+// must name exactly the template parameters that have no default.
+func TestSamconfigNamesRequiredParameters(t *testing.T) {
+	t.Parallel()
+	tpl := load(t)
+	var required []string
+	for name, p := range tpl.Parameters {
+		if !p.HasDefault {
+			required = append(required, name)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^#? ?parameter_overrides = "([^"]*)"`).FindStringSubmatch(string(raw))
+	if m == nil {
+		t.Fatal("samconfig.toml has no parameter_overrides line under [default.deploy.parameters]")
+	}
+	var named []string
+	for _, kv := range strings.Fields(m[1]) {
+		k, v, _ := strings.Cut(kv, "=")
+		if v == "" {
+			t.Errorf("parameter_overrides gives %s no example value", k)
+		}
+		named = append(named, k)
+	}
+	slices.Sort(required)
+	slices.Sort(named)
+	if !slices.Equal(named, required) {
+		t.Errorf("samconfig.toml's parameter_overrides names %v; the template's parameters without defaults are %v", named, required)
 	}
 }
