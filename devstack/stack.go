@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -206,26 +207,31 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	s = &Stack{cfg: cfg, log: cfg.Logger, stop: stop, quit: make(chan struct{}), metrics: newMetrics()}
-	defer func() {
-		if err != nil {
-			s.Close(context.Background())
-		}
-	}()
-
 	tpl, err := template.Parse(edgesync.Template)
 	if err != nil {
 		return nil, fmt.Errorf("read template.yaml: %w", err)
 	}
-	wsLn, err := net.Listen("tcp", cfg.WSAddr)
+	if err := checkParameters(tpl, cfg.Parameters); err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	st := &Stack{cfg: cfg, log: cfg.Logger, stop: stop, quit: make(chan struct{}), metrics: newMetrics()}
+	defer func() {
+		// st, not the named result: a failing return has set s to nil.
+		if err != nil {
+			st.Close(context.Background())
+		}
+	}()
+	s = st
+
+	wsLn, err := listen(cfg.WSAddr, "--ws-addr")
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.WSAddr, err)
+		return nil, err
 	}
 	s.closers = append(s.closers, func() error { wsLn.Close(); return nil })
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	httpLn, err := listen(cfg.HTTPAddr, "--http-addr")
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+		return nil, err
 	}
 	s.closers = append(s.closers, func() error { httpLn.Close(); return nil })
 
@@ -313,6 +319,57 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	return s, nil
 }
 
+// listen listens on addr; an address in use is one line that names the
+// flag to change.
+func listen(addr, flag string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("%s is in use (another local stack, or another program, listens there): stop it or pass %s with another address, e.g. %s 127.0.0.1:0 for any free port", addr, flag, flag)
+	case err != nil:
+		return nil, fmt.Errorf("listen on %s (%s): %w", addr, flag, err)
+	}
+	return ln, nil
+}
+
+// checkParameters refuses overrides CloudFormation would refuse: an unknown
+// parameter, a Number that is not a number, a value outside AllowedValues.
+func checkParameters(tpl *template.Template, overrides map[string]string) error {
+	names := make([]string, 0, len(overrides))
+	for k := range overrides {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := overrides[name]
+		p, ok := tpl.Parameters[name]
+		if !ok {
+			known := make([]string, 0, len(tpl.Parameters))
+			for k := range tpl.Parameters {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			return fmt.Errorf("--param %s: template.yaml has no parameter %s (it has %s)", name, name, strings.Join(known, ", "))
+		}
+		if p.Type == "Number" {
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				return fmt.Errorf("--param %s=%s: %s is a Number parameter; give a number, e.g. --param %s=%s", name, v, name, name, orDefault(p.Default, "10"))
+			}
+		}
+		if len(p.AllowedValues) > 0 && !slices.Contains(p.AllowedValues, v) {
+			return fmt.Errorf("--param %s=%s: allowed values are %s", name, v, strings.Join(p.AllowedValues, ", "))
+		}
+	}
+	return nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
 // offline is the pusher of the admin service, which never pushes.
 type offline struct{}
 
@@ -334,6 +391,9 @@ func (s *Stack) openStore(ctx context.Context, embeddedStore bool) (fleet.Store,
 	if embeddedStore {
 		path := filepath.Join(s.cfg.DataDir, "edgesync.db")
 		st, err := embedded.Open(path)
+		if errors.Is(err, embedded.ErrLocked) {
+			return nil, fmt.Errorf("data directory %s is in use by another local stack (its store %s is locked): stop that stack or pass --data with another directory", s.cfg.DataDir, path)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open embedded store %s: %w", path, err)
 		}

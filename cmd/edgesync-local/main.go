@@ -28,15 +28,26 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "edgesync-local:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
 		}
+		if errors.Is(err, errUsage) {
+			os.Exit(2) // the flag package has said what is wrong
+		}
+		// One line: what went wrong and what to do about it.
+		fmt.Fprintln(os.Stderr, "edgesync-local:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(1)
 	}
 }
 
 var errUsage = errors.New("usage")
+
+const usageHead = `Usage:
+  edgesync-local [flags]         run the whole stack on this machine
+  edgesync-local token [flags]   print a JWT of the local identity provider (-h for its flags)
+
+Flags:
+`
 
 // params collects repeated --param Name=Value flags.
 type params map[string]string
@@ -73,7 +84,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log debug detail")
 	overrides := params{}
 	fs.Var(overrides, "param", "override a template.yaml parameter, e.g. --param CommandTimeout=5 (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHead)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return errUsage
 	}
 	if fs.NArg() > 0 {
@@ -88,6 +106,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(cfg.Logger)
 
+	if *readyFile != "" {
+		// Find a bad path now, not after the stack says it is up.
+		if err := devstack.WriteReady(*readyFile, devstack.Ready{}); err != nil {
+			return fmt.Errorf("--ready-file %s: %w", *readyFile, err)
+		}
+		_ = os.Remove(*readyFile) // written again, complete, once the stack is up
+	}
 	stack, err := devstack.Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -121,7 +146,14 @@ func mintToken(args []string, stdout, stderr io.Writer) error {
 	ttl := fs.Duration("ttl", 24*time.Hour, "validity")
 	var groups multi
 	fs.Var(&groups, "group", "terminal group the user sees (repeatable)")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
 	switch *role {

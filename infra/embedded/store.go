@@ -42,6 +42,9 @@ type Store struct {
 
 var _ fleet.Store = (*Store)(nil)
 
+// ErrLocked is returned by Open when another process holds the store file.
+var ErrLocked = errors.New("store file is locked by another process")
+
 // Open opens the store file at path, creating it (mode 0600) and its
 // buckets if needed. It fails after a second if another process holds the
 // file, and on a file written in an unknown format.
@@ -49,7 +52,7 @@ func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open store %s: file is locked by another process: %w", path, err)
+			return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
