@@ -15,7 +15,7 @@ func TestLevel(t *testing.T) {
 		{`{"level":"fatal",` + ts + `}`, "FATAL"},
 		{`{"level":"warning",` + ts + `}`, "INFO"}, // invalid level
 		{`{"msg":"no level",` + ts + `}`, "INFO"},
-		{`{"level":"ERROR"}`, "INFO"},                          // no timestamp
+		{`{"level":"ERROR"}`, "INFO"},                         // no timestamp
 		{`{"level":"ERROR","timestamp":"yesterday"}`, "INFO"}, // bad timestamp
 		{`plain text`, "INFO"},
 		{`{"_aws":{"Timestamp":1},"Connects":1}`, "INFO"}, // an EMF line without a level
