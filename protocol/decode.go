@@ -75,13 +75,19 @@ func Decode(body []byte) (any, error) {
 		if err := strictUnmarshal(trimmed, &m); err != nil {
 			return nil, err
 		}
-		return &m, m.validate()
+		if err := m.validate(); err != nil {
+			return nil, err
+		}
+		return &m, nil
 	case TypeCommandResponse:
 		var m CommandResponse
 		if err := strictUnmarshal(trimmed, &m); err != nil {
 			return nil, err
 		}
-		return &m, m.validate()
+		if err := m.validate(); err != nil {
+			return nil, err
+		}
+		return &m, nil
 	case TypeLogs:
 		var m Logs
 		if err := strictUnmarshal(trimmed, &m); err != nil {
@@ -127,6 +133,10 @@ func strictUnmarshal(data []byte, v any) error {
 }
 
 func jsonError(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
 		field := typeErr.Field
@@ -171,59 +181,52 @@ func (m *CommandResponse) validate() error {
 	return nil
 }
 
-// InflateEntries returns the entries of a logs batch or get_logs result,
-// decompressing data when encoding is EncodingGzip.
-func InflateEntries(encoding string, entries []LogEntry, data []byte) ([]LogEntry, error) {
-	switch encoding {
-	case "":
-		if len(data) > 0 {
-			return nil, errorf(CodeInvalid, `field "data": set without "encoding"`)
-		}
-		return entries, nil
-	case EncodingGzip:
-		if len(entries) > 0 {
-			return nil, errorf(CodeInvalid, `fields "entries" and "data": only one may be set`)
-		}
-		out, err := DecompressEntries(data)
-		if err != nil {
-			return nil, err
-		}
-		return out, nil
-	default:
-		return nil, errorf(CodeInvalid, `field "encoding": unknown encoding %q (want "" or "gzip")`, truncate(encoding, 32))
-	}
-}
-
 // ValidateEntries checks a batch: at least one entry, consecutive sequence
 // numbers (each one more than the last) starting at 1 or more, at most
-// MaxBatchSpan entries,
-// a known level and a bounded message on every line.
+// MaxBatchSpan entries, and on every line a known level (normalized in
+// place), a time, a message of at most MaxMessageLength bytes and at most
+// MaxAttrs attributes.
 func ValidateEntries(entries []LogEntry) error {
 	if len(entries) == 0 {
 		return errorf(CodeInvalid, `field "entries": at least one entry is required`)
 	}
 	for i := range entries {
-		e := &entries[i]
-		if e.Seq == 0 {
-			return errorf(CodeInvalid, "entries[%d].seq: must be 1 or more", i)
+		var prev *LogEntry
+		if i > 0 {
+			prev = &entries[i-1]
 		}
-		if i > 0 && e.Seq != entries[i-1].Seq+1 {
-			return errorf(CodeInvalid, "entries[%d].seq: %d does not follow %d (must increase by exactly one; split batches at gaps)", i, e.Seq, entries[i-1].Seq)
-		}
-		level, ok := NormalizeLevel(e.Level)
-		if !ok {
-			return errorf(CodeInvalid, "entries[%d].level: unknown level %q (want debug, info, warn or error)", i, truncate(e.Level, 32))
-		}
-		e.Level = level
-		if len(e.Message) > MaxMessageLength {
-			return errorf(CodeInvalid, "entries[%d].msg: %d bytes, the limit is %d", i, len(e.Message), MaxMessageLength)
-		}
-		if e.Time.IsZero() {
-			return errorf(CodeInvalid, "entries[%d].ts: required (RFC 3339)", i)
+		if err := checkEntry(i, &entries[i], prev); err != nil {
+			return err
 		}
 	}
 	if span := entries[len(entries)-1].Seq - entries[0].Seq + 1; span > MaxBatchSpan {
 		return errorf(CodeInvalid, "entries: seq span %d exceeds %d; split the batch", span, MaxBatchSpan)
+	}
+	return nil
+}
+
+// checkEntry checks entry i of a batch, following prev (nil for the
+// first), and normalizes its level.
+func checkEntry(i int, e, prev *LogEntry) error {
+	if e.Seq == 0 {
+		return errorf(CodeInvalid, "entries[%d].seq: must be 1 or more", i)
+	}
+	if prev != nil && e.Seq != prev.Seq+1 {
+		return errorf(CodeInvalid, "entries[%d].seq: %d does not follow %d (must increase by exactly one; split batches at gaps)", i, e.Seq, prev.Seq)
+	}
+	level, ok := NormalizeLevel(e.Level)
+	if !ok {
+		return errorf(CodeInvalid, "entries[%d].level: unknown level %q (want debug, info, warn or error)", i, truncate(e.Level, 32))
+	}
+	e.Level = level
+	if len(e.Message) > MaxMessageLength {
+		return errorf(CodeInvalid, "entries[%d].msg: %d bytes, the limit is %d", i, len(e.Message), MaxMessageLength)
+	}
+	if e.Time.IsZero() {
+		return errorf(CodeInvalid, "entries[%d].ts: required (RFC 3339)", i)
+	}
+	if len(e.Attrs) > MaxAttrs {
+		return errorf(CodeInvalid, "entries[%d].attrs: %d attributes, the limit is %d", i, len(e.Attrs), MaxAttrs)
 	}
 	return nil
 }
@@ -287,39 +290,6 @@ func CompressEntries(entries []LogEntry) ([]byte, error) {
 		return nil, fmt.Errorf("compress entries: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// DecompressEntries reverses CompressEntries, refusing input that inflates
-// past MaxInflatedBytes. Errors are *Error.
-func DecompressEntries(data []byte) ([]LogEntry, error) {
-	var zr *gzip.Reader
-	var err error
-	if pooled, ok := gzipReaders.Get().(*gzip.Reader); ok {
-		zr, err = pooled, pooled.Reset(bytes.NewReader(data))
-	} else {
-		zr, err = gzip.NewReader(bytes.NewReader(data))
-	}
-	if err != nil {
-		return nil, errorf(CodeInvalid, `field "data": not gzip: %v`, err)
-	}
-	defer gzipReaders.Put(zr)
-	raw, err := io.ReadAll(io.LimitReader(zr, MaxInflatedBytes+1))
-	if err != nil {
-		return nil, errorf(CodeInvalid, `field "data": corrupt gzip: %v`, err)
-	}
-	if len(raw) > MaxInflatedBytes {
-		return nil, errorf(CodeTooLarge, `field "data": inflates past %d bytes`, MaxInflatedBytes)
-	}
-	if !utf8.Valid(raw) {
-		return nil, errorf(CodeBadJSON, `field "data": inflated entries are not valid UTF-8`)
-	}
-	var entries []LogEntry
-	if err := json.Unmarshal(raw, &entries); err != nil {
-		e := jsonError(err)
-		e.Message = `field "data": ` + e.Message
-		return nil, e
-	}
-	return entries, nil
 }
 
 const idRule = "must be 1 to 128 characters of A-Z a-z 0-9 . _ : -"

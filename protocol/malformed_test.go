@@ -65,7 +65,7 @@ func TestMalformedMessages(t *testing.T) {
 		// Wrong types of fields.
 		{"terminal_id is a number", `{"type":"hello","terminal_id":5}`, protocol.CodeInvalid, `field "terminal_id": cannot use JSON number as string`},
 		{"success is a string", `{"type":"command_response","request_id":"r1","command":"get_status","success":"yes"}`, protocol.CodeInvalid, `field "success": cannot use JSON string as bool`},
-		{"entries is an object", `{"type":"logs","entries":{"seq":1}}`, protocol.CodeInvalid, `field "entries": cannot use JSON object as []protocol.LogEntry`},
+		{"entries is an object", `{"type":"logs","entries":{"seq":1}}`, protocol.CodeInvalid, `field "entries": want a JSON array of entries`},
 		{"status is an array", `{"type":"status","status":[1]}`, protocol.CodeInvalid, `"status" must be a JSON object`},
 		{"status missing", `{"type":"status"}`, protocol.CodeInvalid, `"status" must be a JSON object`},
 		{"capabilities is a string", `{"type":"hello","capabilities":"gzip"}`, protocol.CodeInvalid, `field "capabilities": cannot use JSON string as []string`},
@@ -75,8 +75,8 @@ func TestMalformedMessages(t *testing.T) {
 		{"last_ack_seq 1e400", `{"type":"hello","last_ack_seq":1e400}`, protocol.CodeInvalid, `field "last_ack_seq": cannot use JSON number 1e400 as uint64`},
 		{"last_ack_seq negative", `{"type":"hello","last_ack_seq":-1}`, protocol.CodeInvalid, `field "last_ack_seq": cannot use JSON number -1 as uint64`},
 		{"last_ack_seq fraction", `{"type":"hello","last_ack_seq":1.5}`, protocol.CodeInvalid, `field "last_ack_seq": cannot use JSON number 1.5 as uint64`},
-		{"seq 2^64", `{"type":"logs","entries":[` + entry("18446744073709551616") + `]}`, protocol.CodeInvalid, `field "entries.seq": cannot use JSON number 18446744073709551616 as uint64`},
-		{"seq negative", `{"type":"logs","entries":[` + entry("-1") + `]}`, protocol.CodeInvalid, `field "entries.seq": cannot use JSON number -1 as uint64`},
+		{"seq 2^64", `{"type":"logs","entries":[` + entry("18446744073709551616") + `]}`, protocol.CodeInvalid, `entries[0].seq: cannot use JSON number 18446744073709551616 as uint64`},
+		{"seq negative", `{"type":"logs","entries":[` + entry("-1") + `]}`, protocol.CodeInvalid, `entries[0].seq: cannot use JSON number -1 as uint64`},
 		{"seq zero", `{"type":"logs","entries":[` + entry("0") + `]}`, protocol.CodeInvalid, `entries[0].seq: must be 1 or more`},
 		{"dropped negative", `{"type":"logs","dropped":-5,"entries":[` + entry("1") + `]}`, protocol.CodeInvalid, `field "dropped": cannot use JSON number -5 as uint64`},
 
@@ -89,7 +89,7 @@ func TestMalformedMessages(t *testing.T) {
 		{"129 KB message", padded(129 * 1024), protocol.CodeTooLarge, "message is 132096 bytes, the limit is 131072"},
 		{"log line over 16 KB", `{"type":"logs","entries":[{"seq":1,"ts":"2026-01-02T03:04:05Z","level":"info","msg":"` + strings.Repeat("m", 16*1024+1) + `"}]}`, protocol.CodeInvalid, "entries[0].msg: 16385 bytes, the limit is 16384"},
 		{"65 capabilities", `{"type":"hello","capabilities":[` + strings.TrimSuffix(strings.Repeat(`"c",`, 65), ",") + `]}`, protocol.CodeInvalid, `field "capabilities": more than 64 entries`},
-		{"batch span over 4096", `{"type":"logs","encoding":"gzip","data":"` + gzipSpan(t, 4097) + `"}`, protocol.CodeInvalid, "entries: seq span 4097 exceeds 4096; split the batch"},
+		{"batch span over 4096", `{"type":"logs","encoding":"gzip","data":"` + gzipSpan(t, 4097) + `"}`, protocol.CodeInvalid, "entries: more than 4096 entries; split the batch"},
 
 		// Ids with path or control characters.
 		{"terminal_id with a path", `{"type":"hello","terminal_id":"../etc/passwd"}`, protocol.CodeInvalid, `field "terminal_id": must be 1 to 128 characters of A-Z a-z 0-9 . _ : -`},
@@ -109,7 +109,40 @@ func TestMalformedMessages(t *testing.T) {
 		{"unknown encoding", `{"type":"logs","encoding":"br","data":"AAAA"}`, protocol.CodeInvalid, `field "encoding": unknown encoding "br" (want "" or "gzip")`},
 		{"data without encoding", `{"type":"logs","data":"AAAA"}`, protocol.CodeInvalid, `field "data": set without "encoding"`},
 		{"data not gzip", `{"type":"logs","encoding":"gzip","data":"AAAA"}`, protocol.CodeInvalid, `field "data": not gzip: unexpected EOF`},
-		{"gzip bomb", `{"type":"logs","encoding":"gzip","data":"` + gzipBomb(t) + `"}`, protocol.CodeTooLarge, `field "data": inflates past 4194304 bytes`},
+		{"gzip bomb of whitespace", `{"type":"logs","encoding":"gzip","data":"` + gzipBomb(t) + `"}`, protocol.CodeInvalid, `field "data": more than 131072 bytes before the first entry`},
+		{"gzip bomb of entries", string(gzipLogs(t, fullEntries(4000, 0, 1200))), protocol.CodeTooLarge, `field "data": inflates past 4194304 bytes`},
+		{"gzip bomb of {} entries", string(gzipLogs(t, emptyEntries(protocol.MaxInflatedBytes))), protocol.CodeInvalid, "entries[0].seq: must be 1 or more"},
+
+		// Fields of an entry, plain and compressed: invalid, naming the
+		// entry and the field.
+		{"ts not RFC 3339", `{"type":"logs","entries":[{"seq":1,"ts":"yesterday","level":"info","msg":"x"}]}`, protocol.CodeInvalid, "entries[0].ts: want an RFC 3339 time"},
+		{"ts without a zone", `{"type":"logs","entries":[{"seq":1,"ts":"2026-01-02T03:04:05","level":"info","msg":"x"}]}`, protocol.CodeInvalid, "entries[0].ts: want an RFC 3339 time"},
+		{"ts a number", `{"type":"logs","entries":[{"seq":1,"ts":1767323045,"level":"info","msg":"x"}]}`, protocol.CodeInvalid, "entries[0].ts: want an RFC 3339 time"},
+		{"ts not RFC 3339 in gzip data", string(gzipLogs(t, []byte(`[`+entry("1")+`,`+entry("2")+`,`+entry("3")+`,{"seq":4,"ts":"2026-01-02 03:04:05","level":"info","msg":"x"}]`))), protocol.CodeInvalid, "entries[3].ts: want an RFC 3339 time"},
+		{"msg a number", `{"type":"logs","entries":[{"seq":1,"ts":"2026-01-02T03:04:05Z","level":"info","msg":5}]}`, protocol.CodeInvalid, "entries[0].msg: cannot use JSON number as string"},
+		{"attrs a list", `{"type":"logs","entries":[{"seq":1,"ts":"2026-01-02T03:04:05Z","level":"info","msg":"x","attrs":["a"]}]}`, protocol.CodeInvalid, "entries[0].attrs: cannot use JSON array as map[string]string"},
+		{"attr a number", `{"type":"logs","entries":[{"seq":1,"ts":"2026-01-02T03:04:05Z","level":"info","msg":"x","attrs":{"n":5}}]}`, protocol.CodeInvalid, "entries[0].attrs: cannot use JSON number as string"},
+		{"65 attrs", string(gzipLogs(t, fullEntries(2, 65, 0))), protocol.CodeInvalid, "entries[0].attrs: 65 attributes, the limit is 64"},
+		{"entry not an object", `{"type":"logs","entries":[` + entry("1") + `,2]}`, protocol.CodeInvalid, "entries[1]: want a JSON object, not number"},
+		{"log line over 16 KB in gzip data", string(gzipLogs(t, []byte(`[`+entry("1")+`,{"seq":2,"ts":"2026-01-02T03:04:05Z","level":"info","msg":"`+strings.Repeat("m", 16*1024+1)+`"}]`))), protocol.CodeInvalid, "entries[1].msg: 16385 bytes, the limit is 16384"},
+		{"entry over 128 KB in gzip data", string(gzipLogs(t, []byte(`[`+entry("1")+`,{"seq":2,"ts":"2026-01-02T03:04:05Z","level":"info","msg":"x","source":"`+strings.Repeat("s", 128*1024)+`"}]`))), protocol.CodeInvalid, "entries[1]: more than 131072 bytes"},
+
+		// The data field and what it inflates to.
+		{"data not base64", `{"type":"logs","encoding":"gzip","data":"not base64!"}`, protocol.CodeInvalid, `field "data": not base64: illegal base64 data at input byte 3`},
+		{"data a number", `{"type":"logs","encoding":"gzip","data":5}`, protocol.CodeInvalid, `field "data": want a base64 string`},
+		{"unknown encoding and data not base64", `{"type":"logs","encoding":"zstd","data":"not base64!"}`, protocol.CodeInvalid, `field "encoding": unknown encoding "zstd" (want "" or "gzip")`},
+		{"entries and data", `{"type":"logs","entries":[` + entry("1") + `],"encoding":"gzip","data":"` + gzipSpan(t, 1) + `"}`, protocol.CodeInvalid, `fields "entries" and "data": only one may be set`},
+		{"gzip of an object", string(gzipLogs(t, []byte(`{"seq":1}`))), protocol.CodeInvalid, `field "data": want a JSON array of entries`},
+		{"gzip of nothing", string(gzipLogs(t, nil)), protocol.CodeBadJSON, `field "data": malformed JSON before the first entry: unexpected end of JSON input`},
+		{"gzip of null", string(gzipLogs(t, []byte(`null`))), protocol.CodeInvalid, `field "entries": at least one entry is required`},
+		{"gzip of truncated JSON", string(gzipLogs(t, []byte(`[`+entry("1")+`,{"seq":2`))), protocol.CodeBadJSON, `field "data": malformed JSON in entries[1]: unexpected end of JSON input`},
+		{"gzip of malformed JSON", string(gzipLogs(t, []byte(`[`+entry("1")+`,{"seq":2,}]`))), protocol.CodeBadJSON, `field "data": malformed JSON in entries[1]: invalid character '}' looking for beginning of object key string`},
+		{"gzip with data after the array", string(gzipLogs(t, []byte(`[`+entry("1")+`] []`))), protocol.CodeBadJSON, `field "data": malformed JSON after the last entry: found [, want the end`},
+		{"gzip with garbage after the array", string(gzipLogs(t, []byte(`[`+entry("1")+`] x`))), protocol.CodeBadJSON, `field "data": malformed JSON after the last entry: invalid character 'x' looking for beginning of value`},
+		{"gzip with whitespace after the array", string(gzipLogs(t, []byte(`[`+entry("1")+`]`+strings.Repeat(" ", 200_000)))), protocol.CodeInvalid, `field "data": more than 131072 bytes after the last entry`},
+		{"gzip of invalid UTF-8", string(gzipLogs(t, []byte(`[{"seq":1,"ts":"2026-01-02T03:04:05Z","level":"info","msg":"`+"\xc3\x28"+`"}]`))), protocol.CodeBadJSON, `field "data": inflated entries are not valid UTF-8`},
+		{"gzip with a bad checksum", `{"type":"logs","encoding":"gzip","data":"` + badChecksum(t) + `"}`, protocol.CodeInvalid, `field "data": corrupt gzip: gzip: invalid checksum`},
+		{"gzip cut short", `{"type":"logs","encoding":"gzip","data":"` + cutShort(t) + `"}`, protocol.CodeInvalid, `field "data": corrupt gzip: unexpected EOF`},
 
 		// Command responses.
 		{"command missing", `{"type":"command_response","request_id":"r1","success":true}`, protocol.CodeInvalid, `field "command": required, at most 64 bytes`},
@@ -171,6 +204,27 @@ func gzipSpan(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(data)
+}
+
+// badChecksum returns the base64 of a gzip batch whose CRC is wrong.
+func badChecksum(t *testing.T) string {
+	t.Helper()
+	data, err := base64.StdEncoding.DecodeString(gzipSpan(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-8] ^= 0xff // the CRC-32 precedes the 4-byte length
+	return base64.StdEncoding.EncodeToString(data)
+}
+
+// cutShort returns the base64 of a gzip batch missing its last bytes.
+func cutShort(t *testing.T) string {
+	t.Helper()
+	data, err := base64.StdEncoding.DecodeString(gzipSpan(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(data[:len(data)-12])
 }
 
 // gzipBomb returns the base64 of gzip data inflating to 5 MB.
