@@ -1,6 +1,8 @@
 package protocol_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -124,4 +126,68 @@ func sameMessage(a, b any) bool {
 	ra, err1 := protocol.Encode(a)
 	rb, err2 := protocol.Encode(b)
 	return err1 == nil && err2 == nil && string(ra) == string(rb)
+}
+
+// FuzzInflateEntries feeds arbitrary inflated data to InflateEntries (the
+// bytes are gzipped first) and compares the streaming decoder with the
+// whole-batch rule it replaces: json.Unmarshal of the inflated bytes into
+// []protocol.LogEntry, then ValidateEntries. Run it with
+//
+//	go test ./protocol -run='^$' -fuzz=FuzzInflateEntries -fuzztime=60s
+//
+// Properties: no panic; a rejection is a *protocol.Error with a known
+// code; what is accepted the reference accepts too, with the same
+// entries; and what the reference accepts within the limits is accepted.
+func FuzzInflateEntries(f *testing.F) {
+	seeds := []string{
+		`[{"seq":1,"ts":"2026-01-02T03:04:05Z","level":"info","msg":"a"},{"seq":2,"ts":"2026-01-02T03:04:05.5+01:00","level":"WARNING","msg":"b","source":"s","attrs":{"k":"v"}}]`,
+		`[{"seq":1,"ts":"2026-01-02T03:04:05Z","level":"info","msg":"a","attrs":{"k":"v"},"attrs":{"j":"w"}}]`,
+		`[{"SEQ":3,"Ts":"2026-01-02T03:04:05Z","msg":"\u00e9\ud83d\ude00"}]`,
+		`[{},{},{}]`,
+		`[null]`,
+		`null`,
+		`[]`,
+		` [ {"seq":1,"ts":"2026-01-02T03:04:05Z"} ] `,
+		`[{"seq":1,"ts":"yesterday"}]`,
+		`[{"seq":1,"ts":"2026-01-02T03:04:05Z","attrs":{"n":5}}]`,
+		`[{"seq":1,"ts":"2026-01-02T03:04:05Z"}] x`,
+		`[{"seq":1,"ts":"2026-01-02T03:04:05Z"}`,
+		`{"seq":1}`,
+		"[{\"seq\":1,\"ts\":\"2026-01-02T03:04:05Z\",\"msg\":\"\xc3\x28\"}]",
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(raw)
+		zw.Close()
+		got, err := protocol.InflateEntries(protocol.EncodingGzip, nil, buf.Bytes())
+
+		var want []protocol.LogEntry
+		refErr := json.Unmarshal(raw, &want)
+		if refErr == nil && !utf8.Valid(raw) {
+			refErr = errors.New("not UTF-8")
+		}
+		if refErr == nil && len(want) > 0 {
+			refErr = protocol.ValidateEntries(want)
+		}
+		if err != nil {
+			checkRejection(t, err)
+			if refErr == nil && len(raw) <= protocol.MaxEntryBytes {
+				t.Fatalf("rejected %q (%v); the reference accepts it", raw, err)
+			}
+			return
+		}
+		if refErr != nil {
+			t.Fatalf("accepted %q; the reference rejects it: %v", raw, refErr)
+		}
+		if len(got) > protocol.MaxBatchSpan {
+			t.Fatalf("accepted %d entries", len(got))
+		}
+		if (len(got) > 0 || len(want) > 0) && !sameMessage(got, want) {
+			t.Fatalf("entries differ from the reference:\n got %#v\nwant %#v", got, want)
+		}
+	})
 }
