@@ -85,13 +85,16 @@ type LogEntry struct {
 	Level   string            `json:"level"`
 	Message string            `json:"msg"`
 	Source  string            `json:"source,omitempty"`
-	Attrs   map[string]string `json:"attrs,omitempty"`
+	// Attrs holds at most MaxAttrs attributes.
+	Attrs map[string]string `json:"attrs,omitempty"`
 }
 
 // Logs is a batch of log lines pushed by a terminal. Exactly one of Entries
 // or Data is set; Data (with Encoding "gzip") carries the same entries
 // compressed. Entries have consecutive sequence numbers (a terminal splits a
 // batch where a gap would fall) and a batch holds at most MaxBatchSpan.
+// Decoding one (Decode, Logs.UnmarshalJSON, InflateEntries) reads the
+// entries as a stream and stops at the first that breaks a rule or limit.
 type Logs struct {
 	Type string `json:"type"`
 	// RequestID, when set, is echoed in an error about this batch, so the
