@@ -80,11 +80,11 @@ type Hello struct {
 // LogEntry is one log line. Seq is assigned by the terminal, starts at 1 and
 // increases by one per line for the life of the terminal.
 type LogEntry struct {
-	Seq     uint64            `json:"seq"`
-	Time    time.Time         `json:"ts"`
-	Level   string            `json:"level"`
-	Message string            `json:"msg"`
-	Source  string            `json:"source,omitempty"`
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"ts"`
+	Level   string    `json:"level"`
+	Message string    `json:"msg"`
+	Source  string    `json:"source,omitempty"`
 	// Attrs holds at most MaxAttrs attributes.
 	Attrs map[string]string `json:"attrs,omitempty"`
 }
