@@ -154,6 +154,7 @@ func decodeEntries(r io.Reader, field string, lim entryLimits) ([]LogEntry, erro
 		return nil, errorf(CodeInvalid, "field %q: want a JSON array of entries", field)
 	}
 	var entries []LogEntry
+	w := new(wireEntry) // one allocation: Decode makes its argument escape
 	for {
 		setWindow()
 		if !dec.More() {
@@ -163,8 +164,8 @@ func decodeEntries(r io.Reader, field string, lim entryLimits) ([]LogEntry, erro
 		if i == MaxBatchSpan {
 			return nil, errorf(CodeInvalid, "entries: more than %d entries; split the batch", MaxBatchSpan)
 		}
-		var w wireEntry
-		if err := dec.Decode(&w); err != nil {
+		*w = wireEntry{}
+		if err := dec.Decode(w); err != nil {
 			return nil, entryError(err, field, i)
 		}
 		e := LogEntry{Seq: w.Seq, Time: w.Time.t, Level: w.Level, Message: w.Message, Source: w.Source, Attrs: w.Attrs}
