@@ -3,14 +3,26 @@
 // talk to it.
 //
 // The binary is looked up in this order: the path in $EDGESYNC_DYNALITE,
-// <module root>/tools/node_modules/.bin/dynalite, then "dynalite" on PATH.
-// Install it with `npm ci --prefix tools`. Tables turn ACTIVE (or go away)
-// on the server's next tick (--createTableMs 0 and friends), though a
-// client must still wait for ACTIVE as on AWS; nothing is written to disk.
+// <module root>/tools/node_modules/.bin/dynalite, then "dynalite" on PATH;
+// node must be on PATH to run it. `make tools` installs it (npm ci --prefix
+// tools). Tables turn ACTIVE (or go away) on the server's next tick
+// (--createTableMs 0 and friends), though a client must still wait for
+// ACTIVE as on AWS; nothing is written to disk.
 //
-// Starting node takes a noticeable fraction of a second, so a package that tests against
-// dynalite shares one server per test binary, started in TestMain; every
-// test then uses its own table (or its own keys) on it:
+// # Tests without dynalite
+//
+// dynalite is a tool, not a Go dependency, so a clone with Go alone does not
+// have it. Tests then follow internal/testenv: when Start finds no dynalite
+// (errors.Is(err, ErrNotInstalled)), ForTest skips the test with a message
+// naming the make target, and MainStartFailed has a TestMain skip the whole
+// package; with EDGESYNC_REQUIRE_TOOLS=1 (make test, .ci/run) both fail
+// instead. A dynalite that is installed but does not start always fails.
+//
+// # One server per package
+//
+// Starting node takes a noticeable fraction of a second, so a package that
+// tests against dynalite shares one server per test binary, started in
+// TestMain; every test then uses its own table (or its own keys) on it:
 //
 //	var endpoint string
 //
@@ -19,8 +31,7 @@
 //	func run(m *testing.M) int {
 //		srv, err := dynalite.Start(context.Background())
 //		if err != nil {
-//			fmt.Fprintln(os.Stderr, err) // says how to install dynalite
-//			return 1
+//			return dynalite.MainStartFailed(err) // skips the package if dynalite is not installed
 //		}
 //		defer srv.Close() // os.Exit skips defers, hence run
 //		endpoint = srv.Endpoint()
@@ -33,6 +44,7 @@
 //		...
 //	}
 //
-// A single test that needs a server of its own uses ForTest, which closes
-// the server when the test ends.
+// A package whose tests mostly need no DynamoDB should not skip them all:
+// its DynamoDB tests call ForTest instead, each starting a server of its
+// own that is closed when the test ends.
 package dynalite

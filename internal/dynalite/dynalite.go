@@ -19,11 +19,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/edgesync/edgesync/internal/testenv"
 )
 
 // EnvBinary names the environment variable that overrides where the
 // dynalite binary is.
 const EnvBinary = "EDGESYNC_DYNALITE"
+
+// Install says how to install dynalite (and the Node.js it runs on): the
+// make target of the repository.
+const Install = "make tools"
+
+// ErrNotInstalled is returned (wrapped) by Start when no dynalite binary
+// or no node to run it is found; any other error means dynalite is
+// installed but did not start.
+var ErrNotInstalled = errors.New("dynalite is not installed")
 
 // startTimeout bounds how long Start waits for dynalite to answer when ctx
 // has no deadline of its own.
@@ -144,15 +155,33 @@ func (s *Server) Close() {
 }
 
 // ForTest starts a dynalite server for one test (or benchmark) and closes
-// it when the test ends. It fails the test if dynalite cannot start.
+// it when the test ends. When dynalite is not installed it ends the test
+// through testenv.Missing: a skip that names the make target, or a failure
+// under EDGESYNC_REQUIRE_TOOLS=1. Any other start error fails the test.
 func ForTest(tb testing.TB) *Server {
 	tb.Helper()
 	srv, err := Start(tb.Context())
+	if errors.Is(err, ErrNotInstalled) {
+		testenv.Missing(tb, "dynalite", err.Error(), Install)
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(srv.Close)
 	return srv
+}
+
+// MainStartFailed is for a TestMain whose Start returned err: it reports
+// err and returns the exit code for the test binary. When dynalite is not
+// installed that is testenv.MissingMain's: 0, the package's tests skipped
+// with a message naming the make target, or 1 under
+// EDGESYNC_REQUIRE_TOOLS=1. Any other start error is 1.
+func MainStartFailed(err error) int {
+	if errors.Is(err, ErrNotInstalled) {
+		return testenv.MissingMain("dynalite", err.Error(), Install)
+	}
+	fmt.Fprintln(os.Stderr, err)
+	return 1
 }
 
 // Client returns NewClient(endpoint) for a test, failing it when endpoint
@@ -176,15 +205,25 @@ func NewClient(endpoint string) *dynamodb.Client {
 	})
 }
 
-// errNotFound is returned when no dynalite binary exists.
-var errNotFound = errors.New("dynalite not found: run `npm ci --prefix tools`")
-
 // findBinary returns $EDGESYNC_DYNALITE, the module's tools install, or the
-// dynalite on PATH, in that order.
+// dynalite on PATH, in that order, provided node is on PATH to run it.
 func findBinary() (string, error) {
+	bin, err := lookBinary()
+	if err != nil {
+		return "", err
+	}
+	// dynalite is a Node.js script (#!/usr/bin/env node): without node it
+	// would exit at once with a message only the shell understands.
+	if _, err := exec.LookPath("node"); err != nil {
+		return "", fmt.Errorf("%w: found %s but no node on PATH to run it (install Node.js, or run `%s`)", ErrNotInstalled, bin, Install)
+	}
+	return bin, nil
+}
+
+func lookBinary() (string, error) {
 	if p := os.Getenv(EnvBinary); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w; unset it or run `npm ci --prefix tools`", EnvBinary, p, err)
+			return "", fmt.Errorf("%w: %s=%s: %w; unset it or run `%s`", ErrNotInstalled, EnvBinary, p, err, Install)
 		}
 		return p, nil
 	}
@@ -197,7 +236,7 @@ func findBinary() (string, error) {
 	if p, err := exec.LookPath("dynalite"); err == nil {
 		return p, nil
 	}
-	return "", errNotFound
+	return "", fmt.Errorf("%w: not in $%s, tools/node_modules/.bin or PATH; run `%s`", ErrNotInstalled, EnvBinary, Install)
 }
 
 // moduleRoot walks up from the working directory (a test's package

@@ -2,8 +2,9 @@ package dynalite_test
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/edgesync/edgesync/internal/dynalite"
+	"github.com/edgesync/edgesync/internal/poll"
+	"github.com/edgesync/edgesync/internal/testenv"
 )
 
 // endpoint is the package's shared server, started in TestMain: the pattern
@@ -25,8 +28,7 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 func run(m *testing.M) int {
 	srv, err := dynalite.Start(context.Background())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return dynalite.MainStartFailed(err)
 	}
 	defer srv.Close()
 	endpoint = srv.Endpoint()
@@ -48,16 +50,13 @@ func TestClientTalksToSharedServer(t *testing.T) {
 		t.Fatalf("CreateTable: %v", err)
 	}
 	// --createTableMs 0: the table turns ACTIVE on the next tick.
-	for {
+	poll.Until(t, "table ACTIVE", func() bool {
 		desc, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 		if err != nil {
 			t.Fatalf("DescribeTable: %v", err)
 		}
-		if desc.Table.TableStatus == types.TableStatusActive {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return desc.Table.TableStatus == types.TableStatusActive
+	})
 	item := map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: "a"},
 		"n":  &types.AttributeValueMemberN{Value: "42"},
@@ -105,11 +104,12 @@ func TestForTestStartsAndCloseKills(t *testing.T) {
 
 func TestStartReportsBadBinary(t *testing.T) {
 	tests := []struct {
-		name    string
-		binary  string
-		wantErr string
+		name             string
+		binary           string
+		wantErr          string
+		wantNotInstalled bool
 	}{
-		{name: "missing file", binary: "/nonexistent/dynalite", wantErr: "npm ci --prefix tools"},
+		{name: "missing file", binary: "/nonexistent/dynalite", wantErr: "make tools", wantNotInstalled: true},
 		{name: "exits at once", binary: "/bin/false", wantErr: "dynalite exited before answering"},
 	}
 	for _, tt := range tests {
@@ -122,6 +122,59 @@ func TestStartReportsBadBinary(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Start error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if got := errors.Is(err, dynalite.ErrNotInstalled); got != tt.wantNotInstalled {
+				t.Errorf("errors.Is(%q, ErrNotInstalled) = %v, want %v", err, got, tt.wantNotInstalled)
+			}
+		})
+	}
+}
+
+// TestForTestSkipsWithoutDynalite: with no dynalite and no
+// EDGESYNC_REQUIRE_TOOLS, ForTest skips the test instead of failing it.
+func TestForTestSkipsWithoutDynalite(t *testing.T) {
+	t.Setenv(dynalite.EnvBinary, "/nonexistent/dynalite")
+	t.Setenv(testenv.RequireVar, "")
+	var sub *testing.T
+	t.Run("needs dynalite", func(t *testing.T) {
+		sub = t
+		dynalite.ForTest(t)
+		t.Error("ForTest returned without a dynalite")
+	})
+	if !sub.Skipped() || sub.Failed() {
+		t.Errorf("subtest skipped %v, failed %v; want skipped, not failed", sub.Skipped(), sub.Failed())
+	}
+}
+
+// TestMainWithoutDynalite runs this package's test binary again with no
+// dynalite: its TestMain (the pattern doc.go documents) skips the package,
+// or fails it under EDGESYNC_REQUIRE_TOOLS=1.
+func TestMainWithoutDynalite(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		require  string
+		wantCode int
+		wantOut  string
+	}{
+		{name: "skips", require: "", wantCode: 0, wantOut: "SKIP: dynalite not available, the tests of this package are skipped (install: make tools"},
+		{name: "fails when required", require: "1", wantCode: 1, wantOut: "dynalite is needed and EDGESYNC_REQUIRE_TOOLS=1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), dynalite.EnvBinary+"=/nonexistent/dynalite", testenv.RequireVar+"="+tt.require)
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatalf("run %s: %v", os.Args[0], err)
+			}
+			if code != tt.wantCode || !strings.Contains(string(out), tt.wantOut) {
+				t.Errorf("exit code %d, output:\n%s\nwant exit code %d and output containing %q", code, out, tt.wantCode, tt.wantOut)
 			}
 		})
 	}
