@@ -1,18 +1,30 @@
 # edgesync developer targets. `make test` is the README's test command and
 # what .ci/run calls: it installs what the tests need (dynalite, TypeScript
-# and playwright-core from npm; aws-lambda-rie from the Go module proxy;
-# Debian's Chromium; schemathesis from PyPI), then runs every test.
+# and playwright-core from npm; aws-lambda-rie and staticcheck from the Go
+# module proxy; Debian's Chromium; schemathesis from PyPI), then runs every
+# test.
+#
+# Tests that need a tool (dynalite, aws-lambda-rie, node, chromium) find it
+# in tools/ (or on PATH) and, with Go alone, skip saying `make tools`
+# installs it (internal/testenv). Under make they must not skip: a missing
+# tool fails the test.
 .PHONY: test tools vet go-test frontend-test api-fuzz chromium bench
+
+export EDGESYNC_REQUIRE_TOOLS := 1
 
 RIE_PACKAGE := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
-export AWS_LAMBDA_RIE := $(CURDIR)/tools/bin/aws-lambda-rie
-export EDGESYNC_DYNALITE := $(CURDIR)/tools/node_modules/.bin/dynalite
+RIE := $(CURDIR)/tools/bin/aws-lambda-rie
+
+# staticcheck 2026.2.2 (module v0.8.2), built for Go 1.26 like this module.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(CURDIR)/tools/bin/staticcheck
 
 test: tools vet go-test frontend-test api-fuzz
 
-vet:
+vet: $(STATICCHECK)
 	go vet ./...
+	$(STATICCHECK) ./...
 	@scripts/check-no-binaries.sh
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
@@ -35,13 +47,16 @@ api-fuzz:
 bench: tools
 	go run ./cmd/edgesync-bench -o BENCHMARKS.md
 
-tools: tools/node_modules/.package-lock.json $(AWS_LAMBDA_RIE) chromium
+tools: tools/node_modules/.package-lock.json $(RIE) $(STATICCHECK) chromium
 
 tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund
 
-$(AWS_LAMBDA_RIE):
+$(RIE):
 	GOBIN=$(CURDIR)/tools/bin go install $(RIE_PACKAGE)@$(RIE_VERSION)
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/tools/bin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # Debian's Chromium for the browser tests (never a downloaded browser).
 chromium:

@@ -18,6 +18,7 @@ import (
 	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/embedded"
+	"github.com/edgesync/edgesync/internal/poll"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -33,19 +34,6 @@ func startStack(t *testing.T, params map[string]string, wrap func(fleet.Store) f
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
-}
-
-// eventually polls cond every 50 ms until it holds or 30 s pass. The bound
-// only keeps a broken build from hanging; it asserts nothing about speed.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // rawTerminal is a minimal terminal speaking the protocol over a WebSocket:
@@ -181,7 +169,7 @@ func TestSilentTerminalReadsOffline(t *testing.T) {
 
 	silentSince := time.Now()
 	var v terminalView
-	eventually(t, "silent terminal reads offline", func() bool {
+	poll.Until(t, "silent terminal reads offline", func() bool {
 		v = getTerminal(t, s, "quiet-1")
 		return !v.Online
 	})
@@ -209,7 +197,7 @@ func TestSilentTerminalReadsOffline(t *testing.T) {
 	}
 
 	rt.say(t, `{"type":"heartbeat"}`)
-	eventually(t, "online again after it speaks", func() bool { return getTerminal(t, s, "quiet-1").Online })
+	poll.Until(t, "online again after it speaks", func() bool { return getTerminal(t, s, "quiet-1").Online })
 }
 
 // losingDisconnects is a store on which MarkOffline and DeleteConnection
@@ -261,7 +249,7 @@ func TestGoneConnectionIsCleanedUp(t *testing.T) {
 
 	store.lose.Store(true)
 	rt.conn.Close(websocket.StatusNormalClosure, "bye")
-	eventually(t, "$disconnect ran (and was lost)", func() bool { return store.lost.Load() > 0 })
+	poll.Until(t, "$disconnect ran (and was lost)", func() bool { return store.lost.Load() > 0 })
 	store.lose.Store(false)
 	if v := getTerminal(t, s, "gone-1"); !v.Online {
 		t.Fatalf("after a lost $disconnect: online %v, want still online (the test needs the stale record)", v.Online)
@@ -326,7 +314,7 @@ func TestConnectionRecordsExpire(t *testing.T) {
 		t.Fatalf("connection record right after connecting: %v", err)
 	}
 
-	eventually(t, "connection record expired", func() bool {
+	poll.Until(t, "connection record expired", func() bool {
 		_, err := inner.Connection(context.Background(), rec.ConnectionID, time.Now())
 		return errors.Is(err, fleet.ErrNotFound)
 	})

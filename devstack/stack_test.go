@@ -21,9 +21,12 @@ import (
 
 	"github.com/edgesync/edgesync/agent"
 	"github.com/edgesync/edgesync/devstack"
+	"github.com/edgesync/edgesync/devstack/gateway"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/apigw"
 	"github.com/edgesync/edgesync/internal/dynalite"
+	"github.com/edgesync/edgesync/internal/poll"
+	"github.com/edgesync/edgesync/internal/testenv"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -119,19 +122,6 @@ func postJSON(t *testing.T, url, body string, v any) int {
 	return resp.StatusCode
 }
 
-// eventually polls cond every 50 ms until it holds or 20 s pass. The bound
-// only keeps a broken build from hanging; it asserts nothing about speed.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 type logPage struct {
 	Entries []struct {
 		Seq uint64 `json:"seq"`
@@ -201,11 +191,11 @@ func testFlow(t *testing.T, s *devstack.Stack) {
 	base := s.HTTPURL + "/terminals/press-07"
 
 	var cfg doc
-	eventually(t, "config synced after hello", func() bool {
+	poll.Until(t, "config synced after hello", func() bool {
 		return getJSON(t, base+"/config/", &cfg) == 200 && cfg.Fresh && cfg.Online
 	})
 	var st doc
-	eventually(t, "status synced after hello", func() bool { return getJSON(t, base+"/status", &st) == 200 && st.Fresh })
+	poll.Until(t, "status synced after hello", func() bool { return getJSON(t, base+"/status", &st) == 200 && st.Fresh })
 	if strings.Contains(string(cfg.Data), token) {
 		t.Errorf("config shows the terminal's token: %s", cfg.Data)
 	}
@@ -214,14 +204,14 @@ func testFlow(t *testing.T, s *devstack.Stack) {
 	for i := 1; i <= lines; i++ {
 		a.Log("info", fmt.Sprintf("line %d", i), "e2e")
 	}
-	eventually(t, "every line readable", func() bool { return uint64(len(allLines(t, s, "press-07"))) >= lines })
+	poll.Until(t, "every line readable", func() bool { return uint64(len(allLines(t, s, "press-07"))) >= lines })
 	checkExactlyOnce(t, allLines(t, s, "press-07"), lines)
 
 	var cmd fleet.Command
 	if code := postJSON(t, base+"/commands", `{"command":"ping"}`, &cmd); code != 202 {
 		t.Fatalf("POST command: %d", code)
 	}
-	eventually(t, "ping answered", func() bool {
+	poll.Until(t, "ping answered", func() bool {
 		getJSON(t, base+"/commands/"+cmd.RequestID, &cmd)
 		return cmd.State != fleet.CommandPending
 	})
@@ -234,18 +224,18 @@ func testFlow(t *testing.T, s *devstack.Stack) {
 		Online           bool   `json:"online"`
 		DisconnectReason string `json:"disconnectReason"`
 	}
-	eventually(t, "offline after the agent stopped", func() bool { getJSON(t, base, &term); return !term.Online })
+	poll.Until(t, "offline after the agent stopped", func() bool { getJSON(t, base, &term); return !term.Online })
 	if term.DisconnectReason == "" {
 		t.Errorf("offline terminal has no disconnect reason")
 	}
 	before := cfg.SyncedAt
 
 	a, _ = runAgent(t, s, "press-07", token, spool)
-	eventually(t, "config resynced after reconnect", func() bool {
+	poll.Until(t, "config resynced after reconnect", func() bool {
 		return getJSON(t, base+"/config", &cfg) == 200 && cfg.Online && cfg.SyncedAt.After(before)
 	})
 	a.Log("warn", "after reconnect", "e2e")
-	eventually(t, "line after reconnect readable", func() bool { return uint64(len(allLines(t, s, "press-07"))) == lines+1 })
+	poll.Until(t, "line after reconnect readable", func() bool { return uint64(len(allLines(t, s, "press-07"))) == lines+1 })
 	checkExactlyOnce(t, allLines(t, s, "press-07"), lines+1)
 
 	var sync struct {
@@ -255,7 +245,7 @@ func testFlow(t *testing.T, s *devstack.Stack) {
 		t.Fatalf("sync: %d %v", code, sync)
 	}
 	for _, c := range sync.Commands {
-		eventually(t, c.Name+" of the resync answered", func() bool {
+		poll.Until(t, c.Name+" of the resync answered", func() bool {
 			var got fleet.Command
 			getJSON(t, base+"/commands/"+c.RequestID, &got)
 			return got.State == fleet.CommandSucceeded
@@ -336,7 +326,7 @@ func TestManagementAPIThroughSDK(t *testing.T) {
 		t.Fatalf("pushed message: got %s %v", msg, err)
 	}
 	conn.Close(websocket.StatusNormalClosure, "bye")
-	eventually(t, "410 after close", func() bool {
+	poll.Until(t, "410 after close", func() bool {
 		return errors.Is(pusher.Push(ctx, term.ConnectionID, []byte(`{}`)), fleet.ErrGone)
 	})
 }
@@ -345,6 +335,9 @@ func TestManagementAPIThroughSDK(t *testing.T) {
 // aws-lambda-runtime-interface-emulator, on DynamoDB (dynalite).
 func TestRIEMode(t *testing.T) {
 	t.Parallel()
+	if _, err := gateway.LookRIE(); errors.Is(err, gateway.ErrRIENotFound) {
+		testenv.Missing(t, "aws-lambda-rie", err.Error(), "make tools")
+	}
 	db := dynalite.ForTest(t)
 	s := start(t, devstack.Config{Lambda: devstack.LambdaRIE, DynamoDBEndpoint: db.Endpoint()})
 	testFlow(t, s)
@@ -445,12 +438,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	t.Parallel()
 	s := start(t, devstack.Config{Demo: 1, DemoLinesPerSecond: 20})
 	base := s.HTTPURL + "/terminals/demo-1"
-	eventually(t, "demo status synced", func() bool {
+	poll.Until(t, "demo status synced", func() bool {
 		var st doc
 		return getJSON(t, base+"/status", &st) == 200 && st.Fresh
 	})
 	var m devstack.MetricsSnapshot
-	eventually(t, "metrics counted", func() bool {
+	poll.Until(t, "metrics counted", func() bool {
 		resp, err := http.Get(s.MetricsURL)
 		if err != nil {
 			t.Fatal(err)

@@ -17,6 +17,6 @@
 //
 // With -o FILE it replaces the part of FILE between the markers
 // "<!-- bench:begin -->" and "<!-- bench:end -->" with the report; it
-// always prints the report. It needs dynalite (npm ci --prefix tools) and,
+// always prints the report. It needs dynalite (make tools) and,
 // for the init durations, aws-lambda-rie (make tools).
 package main

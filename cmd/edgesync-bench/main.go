@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	db, err := dynalite.Start(ctx)
 	if err != nil {
-		return fmt.Errorf("start dynalite (install it with `npm ci --prefix tools`): %w", err)
+		return fmt.Errorf("start dynalite: %w", err)
 	}
 	defer db.Close()
 

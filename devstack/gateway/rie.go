@@ -37,15 +37,27 @@ const (
 	DefaultRIEFunctionTimeout = 30 * time.Second
 )
 
+// ErrRIENotFound is returned (wrapped) by LookRIE when no aws-lambda-rie
+// executable is found.
+var ErrRIENotFound = errors.New("aws-lambda-rie not found")
+
 // LookRIE finds the aws-lambda-rie executable: $AWS_LAMBDA_RIE if set, else
-// aws-lambda-rie on $PATH, else in $GOBIN or $GOPATH/bin (where go install
-// puts it). The error says how to install it.
+// tools/bin/aws-lambda-rie of the module the working directory is in (where
+// `make tools` puts it), else aws-lambda-rie on $PATH, else in $GOBIN or
+// $GOPATH/bin (where go install puts it). The error wraps ErrRIENotFound and
+// says how to install it.
 func LookRIE() (string, error) {
 	if p := os.Getenv("AWS_LAMBDA_RIE"); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("find aws-lambda-rie: AWS_LAMBDA_RIE=%s: %w", p, err)
+			return "", fmt.Errorf("find aws-lambda-rie: %w: AWS_LAMBDA_RIE=%s: %w", ErrRIENotFound, p, err)
 		}
 		return p, nil
+	}
+	if root, ok := moduleRoot(); ok {
+		p := filepath.Join(root, "tools", "bin", "aws-lambda-rie")
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
 	}
 	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
 		return p, nil
@@ -67,7 +79,26 @@ func LookRIE() (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("find aws-lambda-rie: not in $AWS_LAMBDA_RIE, $PATH, $GOBIN or $GOPATH/bin; install it with: %s", RIEInstallCommand)
+	return "", fmt.Errorf("find aws-lambda-rie: %w in $AWS_LAMBDA_RIE, tools/bin, $PATH, $GOBIN or $GOPATH/bin; install it with `make tools` or: %s", ErrRIENotFound, RIEInstallCommand)
+}
+
+// moduleRoot walks up from the working directory to the directory holding
+// go.mod.
+func moduleRoot() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
 }
 
 // RIEFunction describes one function run by RIEInvoker.

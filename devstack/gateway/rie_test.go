@@ -12,7 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/edgesync/edgesync/internal/poll"
 )
 
 type echoResponse struct {
@@ -170,9 +171,7 @@ func TestRIEInvokerConcurrency(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	for _, pid := range pids {
-		if !processGone(pid, 10*time.Second) {
-			t.Errorf("bootstrap pid %d still running after Close", pid)
-		}
+		poll.Until(t, fmt.Sprintf("bootstrap pid %d gone after Close", pid), func() bool { return processGone(pid) })
 	}
 	if _, err := inv.Invoke(context.Background(), "EchoFunction", []byte(`{}`)); err == nil {
 		t.Error("got no error from Invoke after Close")
@@ -192,23 +191,29 @@ func TestRIEInvokerCancel(t *testing.T) {
 		_, err := inv.Invoke(ctx, "EchoFunction", []byte(fmt.Sprintf(`{"barrier":{"dir":%q,"n":2}}`, dir)))
 		done <- err
 	}()
-	waitForFile(t, dir)
+	poll.Until(t, "the invocation at its barrier (a file in "+dir+")", func() bool {
+		es, _ := os.ReadDir(dir)
+		return len(es) > 0
+	})
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("got error %v, want context.Canceled", err)
 	}
-	if !processGone(first.PID, 10*time.Second) {
-		t.Errorf("bootstrap pid %d of the cancelled invocation still running", first.PID)
-	}
+	poll.Until(t, fmt.Sprintf("bootstrap pid %d of the cancelled invocation gone", first.PID), func() bool { return processGone(first.PID) })
 	next := invokeEcho(t, inv, `{"echo":"fresh"}`)
 	if next.PID == first.PID {
 		t.Errorf("got the cancelled process %d again, want a new one", next.PID)
 	}
 }
 
+// TestNewRIEInvokerErrors checks the configuration before any process
+// starts, so any executable stands in for the emulator: the test binary.
 func TestNewRIEInvokerErrors(t *testing.T) {
 	t.Parallel()
-	rie := riePath(t)
+	rie, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		cfg  RIEConfig
@@ -231,34 +236,51 @@ func TestNewRIEInvokerErrors(t *testing.T) {
 	}
 }
 
-// processGone waits up to d for pid to exit (or become a zombie nobody reaps).
-func processGone(pid int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return true
+// processGone reports whether pid has exited (or is a zombie nobody reaps).
+func processGone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesised command name.
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && len(b) > i+2 && b[i+2] == 'Z'
+}
+
+// TestRIEVersionMatchesMakefile: `make tools` installs the emulator version
+// RIEInstallCommand names.
+func TestRIEVersionMatchesMakefile(t *testing.T) {
+	t.Parallel()
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"RIE_PACKAGE := " + RIEPackage + "\n", "RIE_VERSION := " + RIEVersion + "\n"} {
+		if !strings.Contains(string(mk), want) {
+			t.Errorf("Makefile has no line %q", strings.TrimSpace(want))
 		}
-		// The state follows the parenthesised command name.
-		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && len(b) > i+2 && b[i+2] == 'Z' {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// waitForFile waits until dir holds a file.
-func waitForFile(t *testing.T, dir string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if es, _ := os.ReadDir(dir); len(es) > 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+func TestLookRIEHonoursAWSLambdaRIE(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no file appeared in %s", dir)
+	tests := []struct {
+		name, env, want string
+		wantNotFound    bool
+	}{
+		{name: "set to a file", env: self, want: self},
+		{name: "set to nothing there", env: "/nonexistent/aws-lambda-rie", wantNotFound: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AWS_LAMBDA_RIE", tt.env)
+			got, err := LookRIE()
+			if got != tt.want || errors.Is(err, ErrRIENotFound) != tt.wantNotFound {
+				t.Errorf("LookRIE() = %q, %v; want %q, not found %v", got, err, tt.want, tt.wantNotFound)
+			}
+		})
+	}
 }

@@ -71,7 +71,7 @@ func LoadOrCreate(keyFile, issuer, audience string) (*Issuer, error) {
 	return New(key, issuer, audience), nil
 }
 
-// New returns an issuer signing with key.
+// New returns an issuer signing with key, which must be a P-256 key (ES256).
 func New(key *ecdsa.PrivateKey, issuer, audience string) *Issuer {
 	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	sum := sha256.Sum256(pub)
@@ -123,10 +123,13 @@ func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // JWKS returns the issuer's public key set.
 func (i *Issuer) JWKS() []byte {
-	pub := i.key.PublicKey
-	x, y := make([]byte, 32), make([]byte, 32)
-	pub.X.FillBytes(x)
-	pub.Y.FillBytes(y)
+	// The uncompressed point is 0x04, then X and Y of 32 bytes each; only
+	// a key that is not P-256, against New's contract, fails here.
+	point, err := i.key.PublicKey.Bytes()
+	if err != nil || len(point) != 65 {
+		panic(fmt.Sprintf("idp: encode the P-256 public key: %v (%d bytes)", err, len(point)))
+	}
+	x, y := point[1:33], point[33:]
 	out, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
 		"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": i.kid, "x": b64(x), "y": b64(y),
 	}}})

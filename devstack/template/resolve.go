@@ -126,7 +126,7 @@ func (r *resolver) intrinsic(fn string, arg any) (any, error) {
 	case "Ref":
 		name, ok := arg.(string)
 		if !ok {
-			return nil, fmt.Errorf("Ref of %s, want a name", kind(arg))
+			return nil, fmt.Errorf("argument of Ref is %s, want a name", kind(arg))
 		}
 		return r.ref(name)
 	case "Fn::GetAtt":
@@ -349,7 +349,7 @@ func (r *resolver) evalCondition(def any) (bool, error) {
 		if fn == "Condition" {
 			name, ok := arg.(string)
 			if !ok {
-				return false, fmt.Errorf("Condition of %s, want a name", kind(arg))
+				return false, fmt.Errorf("argument of Condition is %s, want a name", kind(arg))
 			}
 			return r.condition(name)
 		}

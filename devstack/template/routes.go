@@ -133,7 +133,7 @@ func integrationOfTarget(target any) (string, error) {
 		if m := subTargetPattern.FindStringSubmatch(s); m != nil {
 			return m[1], nil
 		}
-		return "", fmt.Errorf("Target %q is not integrations/${Integration}", s)
+		return "", fmt.Errorf("route target %q is not integrations/${Integration}", s)
 	}
 	if m, ok := target.(map[string]any); ok {
 		if args, ok := m["Fn::Join"].([]any); ok && len(args) == 2 {
@@ -145,7 +145,7 @@ func integrationOfTarget(target any) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("Target %v does not name an integration of the template", target)
+	return "", fmt.Errorf("route target %v does not name an integration of the template", target)
 }
 
 var arnPattern = regexp.MustCompile(`\$\{([A-Za-z0-9]+)\.Arn\}`)
