@@ -31,9 +31,10 @@ vet: $(STATICCHECK)
 go-test:
 	go test ./...
 
-# The committed client and dashboard builds must match their TypeScript
-# sources; then the client's tests and the browser tests run against the
-# local stack (they build and start cmd/edgesync-local themselves).
+# The committed dashboard scripts (dashboard/web/js) must match their
+# TypeScript sources; then the client's tests and the browser tests run
+# against the local stack (they compile the client and build and start
+# cmd/edgesync-local themselves).
 frontend-test:
 	scripts/check-generated.sh
 	node --test --test-concurrency=1 client/test/*.test.mjs browsertest/*.test.mjs

@@ -2,7 +2,7 @@
 // real local stack (cmd/edgesync-local with demo terminals). Screenshots go
 // to artifacts/browsertest/.
 //
-//   npm ci --prefix tools && apt-get install -y chromium
+//   make tools   # Node tools (tsc, playwright-core) and Debian's Chromium
 //   node --test --test-concurrency=1 browsertest/*.test.mjs
 
 import { describe, it, before, after } from "node:test";
@@ -11,8 +11,10 @@ import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { join, normalize, extname } from "node:path";
 import { startStack, eventually, repoRoot } from "../client/test/stack.mjs";
-import { EdgesyncClient } from "../client/dist/index.js";
+import { loadClient } from "../client/test/build.mjs";
 import { launch, artifactsDir } from "./browser.mjs";
+
+const { EdgesyncClient } = await loadClient();
 
 const id = "demo-1";
 
@@ -207,7 +209,7 @@ describe("dashboard in Chromium", () => {
   });
 
   it("works from another origin through CORS", { timeout: 60_000 }, async () => {
-    const other = await serveStatic(join(repoRoot, "dashboard", "static"));
+    const other = await serveStatic(join(repoRoot, "dashboard", "web"));
     try {
       assert.notEqual(new URL(other.url).origin, new URL(stack.httpURL).origin);
       await page.goto(`${other.url}/?api=${encodeURIComponent(stack.httpURL)}`);

@@ -14,8 +14,11 @@ import (
 	"time"
 )
 
-//go:embed static
-var static embed.FS
+// site is web/ as the page is served: index.html and style.css as
+// written, js/ compiled from src/ (see the package comment).
+//
+//go:embed web
+var site embed.FS
 
 // AssetPrefix is the URL path under which Handler serves the page's assets.
 const AssetPrefix = "/ui/"
@@ -44,7 +47,7 @@ type asset struct {
 
 type handler struct {
 	index  asset
-	assets map[string]asset // by path under static/, e.g. "js/main.js"
+	assets map[string]asset // by path under web/, e.g. "js/main.js"
 }
 
 // Handler returns the handler of the dashboard: GET or HEAD of "/" (and
@@ -53,7 +56,7 @@ type handler struct {
 // and Cache-Control: no-cache, so browsers revalidate cheaply and never run
 // a stale script after a deploy.
 func Handler() http.Handler {
-	h, err := load(static)
+	h, err := load(site)
 	if err != nil {
 		// The files are embedded at build time; failing here is a build defect.
 		panic(fmt.Sprintf("dashboard: %v", err))
@@ -63,7 +66,7 @@ func Handler() http.Handler {
 
 func load(fsys fs.FS) (*handler, error) {
 	h := &handler{assets: map[string]asset{}}
-	err := fs.WalkDir(fsys, "static", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys, "web", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -77,7 +80,7 @@ func load(fsys fs.FS) (*handler, error) {
 		}
 		sum := sha256.Sum256(body)
 		a := asset{body: body, contentType: ct, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
-		h.assets[strings.TrimPrefix(p, "static/")] = a
+		h.assets[strings.TrimPrefix(p, "web/")] = a
 		return nil
 	})
 	if err != nil {
@@ -85,7 +88,7 @@ func load(fsys fs.FS) (*handler, error) {
 	}
 	index, ok := h.assets["index.html"]
 	if !ok {
-		return nil, fmt.Errorf("load embedded files: static/index.html is missing (run scripts/build-frontend.sh)")
+		return nil, fmt.Errorf("load embedded files: web/index.html is missing")
 	}
 	h.index = index
 	delete(h.assets, "index.html") // served at "/" only: its relative links assume that place

@@ -93,7 +93,7 @@ func TestHandlerRevalidates(t *testing.T) {
 // and every module a script imports is embedded, so the page loads whole.
 func TestReferencesResolve(t *testing.T) {
 	t.Parallel()
-	h, err := load(static)
+	h, err := load(site)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +109,12 @@ func TestReferencesResolve(t *testing.T) {
 	}
 	imports := regexp.MustCompile(`(?m)^(?:import|export)\b[^"\n;]*\bfrom\s+"([^"]+)"`)
 	scripts, resolved := 0, 0
-	err = fs.WalkDir(static, "static/js", func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(site, "web/js", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		scripts++
-		body, err := fs.ReadFile(static, p)
+		body, err := fs.ReadFile(site, p)
 		if err != nil {
 			return err
 		}
@@ -135,6 +135,6 @@ func TestReferencesResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	if scripts == 0 || resolved == 0 {
-		t.Fatalf("found %d scripts with %d imports under static/js, want some of each", scripts, resolved)
+		t.Fatalf("found %d scripts with %d imports under web/js, want some of each", scripts, resolved)
 	}
 }

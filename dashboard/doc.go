@@ -4,11 +4,12 @@
 // recent history, its config with secrets masked, a live-tailing log viewer
 // and resync and command buttons with their outcomes.
 //
-// The page, its stylesheet and its compiled scripts are embedded from
-// static/, which scripts/build-frontend.sh builds from web/ (HTML, CSS),
-// src/ (TypeScript) and client/dist; the build output is committed so that
-// building the Go binaries needs no JavaScript toolchain, and
-// scripts/check-generated.sh checks that it matches its sources.
+// web/ is embedded as it is served: index.html and style.css as written,
+// and web/js, which scripts/build-frontend.sh compiles from src/
+// (TypeScript) beside the client (@edgesync/client, client/src) as
+// js/client.js. web/js is the only build output committed, so that building
+// the Go binaries needs no JavaScript toolchain; scripts/check-generated.sh
+// checks that it matches its sources.
 //
 // Handler serves GET / (the page) and GET /ui/{file...} (its assets). The
 // page finds the API at its own origin and directory unless told otherwise

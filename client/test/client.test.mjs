@@ -5,8 +5,10 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { EdgesyncClient, EdgesyncError } from "../dist/index.js";
+import { loadClient } from "./build.mjs";
 import { startStack, eventually } from "./stack.mjs";
+
+const { EdgesyncClient, EdgesyncError } = await loadClient();
 
 describe("EdgesyncClient against the local stack", () => {
   let stack;

@@ -4,7 +4,9 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EdgesyncClient, EdgesyncError, maskSecrets, MASK } from "../dist/index.js";
+import { loadClient } from "./build.mjs";
+
+const { EdgesyncClient, EdgesyncError, maskSecrets, MASK } = await loadClient();
 
 /** recorder returns a fetch that answers from respond(url, init) and records the calls. */
 function recorder(respond) {
