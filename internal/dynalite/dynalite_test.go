@@ -106,15 +106,20 @@ func TestStartReportsBadBinary(t *testing.T) {
 	tests := []struct {
 		name             string
 		binary           string
+		noNode           bool // PATH holds no node
 		wantErr          string
 		wantNotInstalled bool
 	}{
 		{name: "missing file", binary: "/nonexistent/dynalite", wantErr: "make tools", wantNotInstalled: true},
+		{name: "no node to run it", binary: "/bin/false", noNode: true, wantErr: "no node on PATH", wantNotInstalled: true},
 		{name: "exits at once", binary: "/bin/false", wantErr: "dynalite exited before answering"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(dynalite.EnvBinary, tt.binary)
+			if tt.noNode {
+				t.Setenv("PATH", t.TempDir())
+			}
 			srv, err := dynalite.Start(t.Context())
 			if err == nil {
 				srv.Close()
