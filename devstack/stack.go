@@ -299,7 +299,14 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 			authorizers[r.Authorizer] = s.issuer.Authorize
 		}
 	}
-	httpAPI := gateway.NewHTTPAPI(gateway.HTTPConfig{Routes: hr, Invoker: invoker, Authorizers: authorizers, Logger: cfg.Logger})
+	var cors *gateway.CORS
+	if c, err := tpl.HTTPAPICORS("HttpApi", cfg.Parameters); err != nil {
+		return nil, fmt.Errorf("template HTTP API CORS: %w", err)
+	} else if c != nil {
+		cors = &gateway.CORS{AllowOrigins: c.AllowOrigins, AllowMethods: c.AllowMethods, AllowHeaders: c.AllowHeaders,
+			ExposeHeaders: c.ExposeHeaders, MaxAge: c.MaxAge, AllowCredentials: c.AllowCredentials}
+	}
+	httpAPI := gateway.NewHTTPAPI(gateway.HTTPConfig{Routes: hr, Invoker: invoker, Authorizers: authorizers, CORS: cors, Logger: cfg.Logger})
 
 	s.MetricsURL = "http://" + wsLn.Addr().String() + "/metrics"
 	wsMux := http.NewServeMux()

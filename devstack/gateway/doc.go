@@ -23,7 +23,8 @@
 //
 // What is and is not emulated is documented on each type; in short, the
 // emulators reproduce the behaviour functions and clients can observe
-// (event shapes, status codes, close codes, limits, error bodies) and leave out
-// what only the cloud has (authorizers, route responses, throttling, custom
-// domains, TLS, signature verification).
+// (event shapes, status codes, close codes, limits, error bodies, JWT
+// authorizers given as functions, CORS preflight routing) and leave out what
+// only the cloud has (route responses, throttling, custom domains, TLS,
+// signature verification).
 package gateway

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -49,8 +50,51 @@ type HTTPRoute struct {
 // without invoking the function, as API Gateway does.
 type JWTAuthorizer func(r *http.Request) (claims map[string]string, scopes []string, err error)
 
+// CORS is an HTTP API's CORS configuration (CorsConfiguration). With it
+// the emulator does what API Gateway documents
+// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html):
+// an OPTIONS request that no route matches is a preflight the gateway
+// answers itself (204 with the configured Access-Control-* headers, no
+// authorizer, no function); an OPTIONS request that a route matches (an
+// ANY route, say) goes through that route's authorizer and integration
+// like any other request; and for a request with an Origin the gateway
+// replaces the integration's Access-Control-* headers with the configured
+// ones.
+type CORS struct {
+	// AllowOrigins are the allowed origins; "*" allows any.
+	AllowOrigins []string
+	AllowMethods []string
+	AllowHeaders []string
+	// ExposeHeaders are headers a browser script may read.
+	ExposeHeaders []string
+	// MaxAge is how long a preflight may be cached, in seconds (0: unset).
+	MaxAge int
+	// AllowCredentials sends Access-Control-Allow-Credentials: true.
+	AllowCredentials bool
+}
+
+// allowOrigin returns the Access-Control-Allow-Origin value for origin, ""
+// when the origin is not allowed.
+func (c *CORS) allowOrigin(origin string) string {
+	for _, o := range c.AllowOrigins {
+		if o == "*" {
+			if c.AllowCredentials {
+				return origin
+			}
+			return "*"
+		}
+		if strings.EqualFold(o, origin) {
+			return origin
+		}
+	}
+	return ""
+}
+
 // HTTPConfig configures the HTTP API emulator.
 type HTTPConfig struct {
+	// CORS is the API's CORS configuration (nil: none; then an OPTIONS
+	// request no route matches is 404, as on API Gateway).
+	CORS *CORS
 	// Authorizers are the JWT authorizers routes name. A route naming an
 	// authorizer that is missing here is refused (500), never left open.
 	Authorizers map[string]JWTAuthorizer
@@ -120,8 +164,8 @@ func (c HTTPConfig) Validate() error {
 // an invalid response is 500 {"message":"Internal Server Error"}, a timeout
 // 503 {"message":"Service Unavailable"}.
 //
-// Not emulated: authorizers, CORS configuration (the function answers
-// preflights itself), throttling, custom domains, mTLS, stage variables,
+// JWT authorizers are emulated by the Authorizers given; CORS as [CORS]
+// says. Not emulated: throttling, custom domains, mTLS, stage variables,
 // and payload format 1.0.
 //
 // If cfg is invalid (see Validate) the error is logged and every request is
@@ -337,13 +381,19 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	route, params := h.route(r.Method, path)
+	if route == nil && r.Method == http.MethodOptions && h.cfg.CORS != nil {
+		h.preflight(w, r)
+		return
+	}
 	if route == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
 		return
 	}
 	var authz *events.APIGatewayV2HTTPRequestContextAuthorizerDescription
-	if route.Authorizer != "" && r.Method != http.MethodOptions {
-		// API Gateway answers CORS preflights itself, before any authorizer.
+	if route.Authorizer != "" {
+		// A matched route runs its authorizer for every method, OPTIONS
+		// included: only a preflight that no route matches is answered
+		// by the gateway without one.
 		verify, ok := h.cfg.Authorizers[route.Authorizer]
 		if !ok {
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "authorizer " + route.Authorizer + " is not configured"})
@@ -395,7 +445,66 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "Internal Server Error"})
 		return
 	}
+	if h.cfg.CORS != nil {
+		resp = h.withCORS(resp, r.Header.Get("Origin"))
+	}
 	writeV2Response(w, resp)
+}
+
+// preflight answers an OPTIONS request no route matched, as API Gateway
+// does when the API has a CORS configuration.
+func (h *httpAPI) preflight(w http.ResponseWriter, r *http.Request) {
+	c := h.cfg.CORS
+	hdr := w.Header()
+	if allowed := c.allowOrigin(r.Header.Get("Origin")); allowed != "" {
+		hdr.Set("Access-Control-Allow-Origin", allowed)
+		if len(c.AllowMethods) > 0 {
+			hdr.Set("Access-Control-Allow-Methods", strings.Join(c.AllowMethods, ","))
+		}
+		if len(c.AllowHeaders) > 0 {
+			hdr.Set("Access-Control-Allow-Headers", strings.Join(c.AllowHeaders, ","))
+		}
+		if c.MaxAge > 0 {
+			hdr.Set("Access-Control-Max-Age", strconv.Itoa(c.MaxAge))
+		}
+		if c.AllowCredentials {
+			hdr.Set("Access-Control-Allow-Credentials", "true")
+		}
+		if allowed != "*" {
+			hdr.Add("Vary", "Origin")
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// withCORS replaces the integration's CORS headers by the configured ones
+// (for a request with an allowed Origin): with a CORS configuration API
+// Gateway ignores the backend's.
+func (h *httpAPI) withCORS(resp events.APIGatewayV2HTTPResponse, origin string) events.APIGatewayV2HTTPResponse {
+	c := h.cfg.CORS
+	headers := map[string]string{}
+	for k, v := range resp.Headers {
+		if !strings.HasPrefix(strings.ToLower(k), "access-control-") {
+			headers[k] = v
+		}
+	}
+	multi := map[string][]string{}
+	for k, vs := range resp.MultiValueHeaders {
+		if !strings.HasPrefix(strings.ToLower(k), "access-control-") {
+			multi[k] = vs
+		}
+	}
+	if allowed := c.allowOrigin(origin); origin != "" && allowed != "" {
+		headers["Access-Control-Allow-Origin"] = allowed
+		if len(c.ExposeHeaders) > 0 {
+			headers["Access-Control-Expose-Headers"] = strings.Join(c.ExposeHeaders, ",")
+		}
+		if c.AllowCredentials {
+			headers["Access-Control-Allow-Credentials"] = "true"
+		}
+	}
+	resp.Headers, resp.MultiValueHeaders = headers, multi
+	return resp
 }
 
 // event builds the payload format 2.0 event for r.
