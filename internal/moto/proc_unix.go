@@ -1,0 +1,20 @@
+//go:build unix && !linux
+
+package moto
+
+import (
+	"os"
+	"syscall"
+)
+
+// processAttributes puts moto_server in its own process group, so Close can
+// kill Python and anything it spawned.
+func processAttributes() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+func killGroup(p *os.Process) {
+	if err := syscall.Kill(-p.Pid, syscall.SIGKILL); err != nil {
+		_ = p.Kill()
+	}
+}
