@@ -1,12 +1,12 @@
 # edgesync developer targets. `make test` is the README's test command and
 # what .ci/run calls: it installs what the tests need (dynalite, TypeScript
 # and playwright-core from npm; aws-lambda-rie and staticcheck from the Go
-# module proxy; Debian's Chromium; schemathesis from PyPI), then runs every
-# test.
+# module proxy; Debian's Chromium; schemathesis and moto[server] from
+# PyPI), then runs every test.
 #
-# Tests that need a tool (dynalite, aws-lambda-rie, node, chromium) find it
-# in tools/ (or on PATH) and, with Go alone, skip saying `make tools`
-# installs it (internal/testenv). Under make they must not skip: a missing
+# Tests that need a tool (dynalite, moto, aws-lambda-rie, node, chromium)
+# find it in tools/ or .venv (or on PATH) and, with Go alone, skip saying
+# `make tools` installs it (internal/testenv). Under make they must not skip: a missing
 # tool fails the test.
 .PHONY: test tools vet go-test frontend-test api-fuzz chromium bench
 
@@ -19,6 +19,9 @@ RIE := $(CURDIR)/tools/bin/aws-lambda-rie
 # staticcheck 2026.2.2 (module v0.8.2), built for Go 1.26 like this module.
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(CURDIR)/tools/bin/staticcheck
+
+# moto[server] from PyPI, into .venv (internal/moto finds it there).
+MOTO_VERSION := 5.2.5
 
 test: tools vet go-test frontend-test api-fuzz
 
@@ -49,9 +52,21 @@ bench: tools
 	go run ./cmd/edgesync-bench -o BENCHMARKS.md
 
 tools: tools/node_modules/.package-lock.json $(RIE) $(STATICCHECK) chromium
+tools: moto
 
 tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund
+
+# moto[server] (PyPI), the DynamoDB the store's tests run on besides
+# dynalite, pinned, into .venv (created here if missing; .ci/run's cfn-lint
+# and SAM CLI share it). The stamp file reinstalls on a version change.
+.PHONY: moto
+moto: .venv/.moto-$(MOTO_VERSION)
+
+.venv/.moto-$(MOTO_VERSION):
+	test -x .venv/bin/python || python3 -m venv .venv
+	.venv/bin/python -m pip install --quiet --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"
+	touch $@
 
 $(RIE):
 	GOBIN=$(CURDIR)/tools/bin go install $(RIE_PACKAGE)@$(RIE_VERSION)
