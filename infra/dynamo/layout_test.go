@@ -78,11 +78,7 @@ func stringAttr(t *testing.T, it map[string]types.AttributeValue, name string) s
 // db (nil: the dynalite client).
 func newTableStore(t *testing.T, db itemAPI) *Store {
 	t.Helper()
-	table := "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	table = strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + table
-	if len(table) > 200 {
-		table = table[len(table)-200:]
-	}
+	table := tableName(t)
 	if err := CreateTable(t.Context(), client, table); err != nil {
 		t.Fatalf("CreateTable: %v", err)
 	}
@@ -90,6 +86,22 @@ func newTableStore(t *testing.T, db itemAPI) *Store {
 		db = client
 	}
 	return newStore(db, table)
+}
+
+// tableName returns a table name unique to the test and this run: the
+// test's name in the characters DynamoDB allows, and the time.
+func tableName(t *testing.T) string {
+	name := []byte(t.Name())
+	for i, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			name[i] = '-'
+		}
+	}
+	table := string(name) + "-t" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if len(table) > 200 {
+		table = table[len(table)-200:]
+	}
+	return table
 }
 
 func TestItemLayout(t *testing.T) {
