@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -23,13 +24,18 @@ const (
 	maxBatchBackoff  = 2 * time.Second
 )
 
-// batchGet reads keys in batches of 100, retrying unprocessed keys. Items
-// come back in no particular order; absent items are simply missing.
+// batchGet reads keys in batches of 100, strongly consistently (as every
+// read of the base table; BatchGetItem reads eventually consistently unless
+// asked), retrying unprocessed keys. Items come back in no particular
+// order; absent items are simply missing.
 func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
 	var items []map[string]types.AttributeValue
+	request := func(keys []map[string]types.AttributeValue) map[string]types.KeysAndAttributes {
+		return map[string]types.KeysAndAttributes{*s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+	}
 	for len(keys) > 0 {
 		n := min(len(keys), maxBatchGet)
-		pending := map[string]types.KeysAndAttributes{*s.table: {Keys: keys[:n]}}
+		pending := request(keys[:n])
 		keys = keys[n:]
 		for attempt := 0; ; attempt++ {
 			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
@@ -48,7 +54,7 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 			if err := s.backoff(ctx, attempt); err != nil {
 				return nil, err
 			}
-			pending = out.UnprocessedKeys
+			pending = request(out.UnprocessedKeys[*s.table].Keys)
 		}
 	}
 	return items, nil

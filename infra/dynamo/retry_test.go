@@ -271,29 +271,20 @@ func TestCreateTerminalSurvivesALostAnswer(t *testing.T) {
 	}
 }
 
-// TestBatchGetRetriesPartialAnswersFromTheSDK: BatchGetItem answered in
-// part (UnprocessedKeys), as DynamoDB does under load, through the SDK:
-// Terminals retries the rest with backoff and lists every terminal.
-func TestBatchGetRetriesPartialAnswersFromTheSDK(t *testing.T) {
-	t.Parallel()
-	table := "partial-sdk"
-	if err := CreateTable(context.Background(), client, table); err != nil {
-		t.Fatal(err)
-	}
-	plain := New(client, table)
-	ctx := context.Background()
-	for i := range 30 {
-		if err := plain.CreateTerminal(ctx, fleet.Terminal{ID: fmt.Sprintf("t%02d", i), CreatedAt: t0}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var partials int
+// partialBatchClient returns a dynalite client whose BatchGetItem calls
+// are answered in part (half the keys come back as UnprocessedKeys), as
+// DynamoDB does under load, while the call still has two keys or more.
+// seen is called with every BatchGetItem request as the SDK sends it, the
+// retries included; partials counts the partial answers.
+func partialBatchClient(table string, seen func(*dynamodb.BatchGetItemInput)) (c *dynamodb.Client, partials func() int) {
+	var n int
 	var mu sync.Mutex
 	mw := smithymw.InitializeMiddlewareFunc("PartialBatch", func(ctx context.Context, in smithymw.InitializeInput, next smithymw.InitializeHandler) (smithymw.InitializeOutput, smithymw.Metadata, error) {
 		req, ok := in.Parameters.(*dynamodb.BatchGetItemInput)
 		if !ok {
 			return next.HandleInitialize(ctx, in)
 		}
+		seen(req)
 		ka := req.RequestItems[table]
 		if len(ka.Keys) < 2 {
 			return next.HandleInitialize(ctx, in)
@@ -307,20 +298,57 @@ func TestBatchGetRetriesPartialAnswersFromTheSDK(t *testing.T) {
 			return out, md, err
 		}
 		res := out.Result.(*dynamodb.BatchGetItemOutput)
+		// As DynamoDB may: the unprocessed keys alone, without the
+		// request's other parameters.
 		un := res.UnprocessedKeys[table]
-		un.Keys = append(un.Keys, held...)
-		res.UnprocessedKeys = map[string]types.KeysAndAttributes{table: un}
+		res.UnprocessedKeys = map[string]types.KeysAndAttributes{table: {Keys: append(un.Keys, held...)}}
 		mu.Lock()
-		partials++
+		n++
 		mu.Unlock()
 		return out, md, nil
 	})
-	c := dynamodb.New(dynamodb.Options{
+	c = dynamodb.New(dynamodb.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEDGESYNCTEST", "edgesync-test-secret", ""),
 		APIOptions: []func(*smithymw.Stack) error{func(s *smithymw.Stack) error {
 			return s.Initialize.Add(mw, smithymw.Before)
 		}},
+	})
+	return c, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+}
+
+// TestBatchGetRetriesPartialAnswersFromTheSDK: BatchGetItem answered in
+// part (UnprocessedKeys), as DynamoDB does under load, through the SDK:
+// Terminals retries the rest with backoff and lists every terminal, and
+// every request it sends, the retries too, reads strongly consistently
+// (BatchGetItem reads eventually consistently unless asked, and the
+// Store's contract is that reads of the base table see completed writes).
+func TestBatchGetRetriesPartialAnswersFromTheSDK(t *testing.T) {
+	t.Parallel()
+	table := "partial-sdk"
+	if err := CreateTable(context.Background(), client, table); err != nil {
+		t.Fatal(err)
+	}
+	plain := New(client, table)
+	ctx := context.Background()
+	for i := range 30 {
+		if err := plain.CreateTerminal(ctx, fleet.Terminal{ID: fmt.Sprintf("t%02d", i), CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var requests, inconsistent int
+	c, partials := partialBatchClient(table, func(in *dynamodb.BatchGetItemInput) {
+		mu.Lock()
+		defer mu.Unlock()
+		requests++
+		if !aws.ToBool(in.RequestItems[table].ConsistentRead) {
+			inconsistent++
+		}
 	})
 	s := newStore(c, table)
 	s.batchBackoff = time.Millisecond
@@ -331,8 +359,11 @@ func TestBatchGetRetriesPartialAnswersFromTheSDK(t *testing.T) {
 	if len(ts) != 30 || next != "" {
 		t.Errorf("Terminals: %d terminals, next %q; want all 30, no next page", len(ts), next)
 	}
-	if partials < 2 {
-		t.Errorf("partial answers: %d, want several (the test covers nothing)", partials)
+	if partials() < 2 {
+		t.Errorf("partial answers: %d, want several (the test covers nothing)", partials())
+	}
+	if inconsistent != 0 {
+		t.Errorf("BatchGetItem requests without ConsistentRead: %d of %d, want none", inconsistent, requests)
 	}
 }
 
