@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -173,7 +174,7 @@ func (s *Store) Audit(ctx context.Context, q fleet.AuditQuery) ([]fleet.AuditRec
 	}
 	read := int32(limit + 2) // one more than the page tells whether there is a next; one for the cursor's record
 	if len(filters) > 0 {
-		in.FilterExpression = aws.String(joinAnd(filters))
+		in.FilterExpression = aws.String(strings.Join(filters, " AND "))
 		read = max(read, minFilteredRead)
 	}
 	in.ExpressionAttributeNames = e.nameMap()
@@ -206,14 +207,6 @@ func (s *Store) Audit(ctx context.Context, q fleet.AuditQuery) ([]fleet.AuditRec
 		next = out[limit-1].ID
 	}
 	return out, next, nil
-}
-
-func joinAnd(conds []string) string {
-	s := conds[0]
-	for _, c := range conds[1:] {
-		s += " AND " + c
-	}
-	return s
 }
 
 // checkAuditRecord rejects records the store cannot key or keep whole.
