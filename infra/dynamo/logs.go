@@ -30,7 +30,12 @@ const logPageSize = 25
 // LastSeq is replaced only by one starting at the same FirstSeq or lower,
 // which holds every line the stored one holds, or when the stored one has
 // expired; so a shorter resend never hides lines. fleet.ErrNotFound if the
-// terminal is absent (the chunk is then left to expire).
+// terminal is absent (the chunk is then left to expire). A chunk whose item
+// would be over DynamoDB's 400 KB item limit is refused before anything is
+// written, with fleet.ErrInvalid naming the sizes (see chunkTooLarge): it
+// is not split, as the parts would be chunks nobody stored, and a narrower
+// resend ending at the same LastSeq would then replace the last part
+// instead of being ignored, against the chunk contract.
 func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint64) error {
 	if err := checkChunk(c); err != nil {
 		return err
@@ -97,18 +102,17 @@ func (s *Store) PutLogChunkStatus(ctx context.Context, c fleet.LogChunk, dropped
 	return s.putStatusSample(ctx, id, snap, statusExpiresAt)
 }
 
-// putChunkItem writes the chunk item; see PutLogChunk.
+// putChunkItem writes the chunk item; see PutLogChunk. A chunk whose item
+// would exceed DynamoDB's item size limit is refused before anything is
+// written (chunkTooLarge).
 func (s *Store) putChunkItem(ctx context.Context, c fleet.LogChunk) error {
-	data, err := protocol.CompressEntries(c.Entries)
+	it, compressed, err := chunkItem(c)
 	if err != nil {
 		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
 	}
-	it := item(key(terminalPK(c.TerminalID), logSK(c.LastSeq)))
-	it[attrFirstSeq] = attrU(c.FirstSeq)
-	it[attrLastSeq] = attrU(c.LastSeq)
-	it[attrEntries] = attrB(data)
-	it.time(attrStoredAt, c.StoredAt)
-	it.expiry(c.ExpiresAt)
+	if size := itemSize(it); size > maxItemBytes {
+		return chunkTooLarge(c, size, compressed)
+	}
 
 	now := c.StoredAt
 	if now.IsZero() {
@@ -130,6 +134,35 @@ func (s *Store) putChunkItem(ctx context.Context, c fleet.LogChunk) error {
 	}
 	// On a failed condition a longer unexpired chunk holds these lines already.
 	return nil
+}
+
+// chunkTooLarge is the error for a chunk whose item would be size bytes,
+// over DynamoDB's limit (which refuses such a write on every retry): it
+// wraps fleet.ErrInvalid, and a protocol.Error (CodeTooLarge), so the
+// service answers the terminal with that permanent code instead of
+// "retry later"; the agent then resends the batch in halves, and drops a
+// single line that alone is too large.
+func chunkTooLarge(c fleet.LogChunk, size, compressed int) error {
+	perr := &protocol.Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf(
+		"entries %d..%d are %d bytes stored (gzip), over the %d bytes one log chunk may take: send fewer lines per batch",
+		c.FirstSeq, c.LastSeq, compressed, maxItemBytes-(size-compressed))}
+	return fmt.Errorf("put log chunk %s/%d..%d: %w: the item would be %d bytes (%d of them the %d entries, gzip), DynamoDB's item limit is %d: %w",
+		c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid, size, compressed, len(c.Entries), maxItemBytes, perr)
+}
+
+// chunkItem is the item of chunk c, and the size of its compressed entries.
+func chunkItem(c fleet.LogChunk) (item, int, error) {
+	data, err := protocol.CompressEntries(c.Entries)
+	if err != nil {
+		return nil, 0, err
+	}
+	it := item(key(terminalPK(c.TerminalID), logSK(c.LastSeq)))
+	it[attrFirstSeq] = attrU(c.FirstSeq)
+	it[attrLastSeq] = attrU(c.LastSeq)
+	it[attrEntries] = attrB(data)
+	it.time(attrStoredAt, c.StoredAt)
+	it.expiry(c.ExpiresAt)
+	return it, len(data), nil
 }
 
 // raiseLogCounters raises the terminal's LastSeq to lastSeq and Dropped to
