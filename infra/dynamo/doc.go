@@ -84,14 +84,14 @@
 //
 // # Writes and reads
 //
-// No transactions (dynalite has none): every method is single-item
+// No transactions (dynalite has none; moto and DynamoDB do): every method is single-item
 // conditional writes, or independent idempotent ones. Snapshot, LastSeen,
 // LastSeq and Dropped updates are conditional on being newer (or higher);
 // losing such a condition is not an error. Where a failed condition must be
 // told apart from an absent item (ErrNotFound versus ErrConflict, or "older"
 // versus "no such terminal"), the request asks for the old item with
 // ReturnValuesOnConditionCheckFailure ALL_OLD; dynalite ignores that, so
-// the Store then reads the item. Log chunks are keyed by LastSeq, so a
+// the Store then reads the item (moto, like DynamoDB, returns it). Log chunks are keyed by LastSeq, so a
 // backward read finds every chunk ending at or below a bound; a chunk
 // already stored with the same LastSeq is only replaced by one starting as
 // early or earlier (which holds all its lines), or when the stored one
@@ -104,7 +104,53 @@
 // Throttling that outlasts the SDK's own retries (or the batch retries) is
 // reported wrapping fleet.ErrThrottled.
 //
-// Reads of the base table are strongly consistent, so every method reads
-// its own and others' completed writes; only the "terminals" index, which
-// cannot be read consistently, may briefly lag a CreateTerminal.
+// Reads of the base table are strongly consistent (GetItem, Query and
+// BatchGetItem all ask for ConsistentRead, which BatchGetItem, like the
+// others, does not do by default), so every method reads its own and
+// others' completed writes; only the indexes, which cannot be read
+// consistently, may briefly lag a write.
+//
+// An item may take 400 KB (409,600 bytes: attribute names and values,
+// counted as itemSize does after the AWS developer guide). The only item
+// that can grow that far is a log chunk: PutLogChunk refuses one that would
+// be larger before writing anything, with fleet.ErrInvalid naming the
+// sizes and a protocol.Error (too_large) the service passes to the agent,
+// which then resends the batch in halves. Splitting the chunk in the store
+// would break the chunk contract (see PutLogChunk).
+//
+// # Emulators and AWS
+//
+// The Store is tested against two DynamoDB emulators, dynalite and moto
+// (internal/dynalite, internal/moto; the contract suite runs on both), and
+// written for DynamoDB as AWS documents it. TestEmulatorsAgainstAWSDocumentation
+// checks each behaviour the Store relies on against both, and fails when
+// an emulator starts or stops deviating, so this list stays true:
+//
+//   - ReturnValuesOnConditionCheckFailure ALL_OLD: DynamoDB and moto return
+//     the old item with a failed condition; dynalite ignores the parameter,
+//     so there the Store reads the item again
+//     (TestFailedConditionReturnsOldItem shows which path each takes).
+//   - Item size: DynamoDB refuses items over 409,600 bytes, counting strings
+//     and names in UTF-8 bytes, binary in raw bytes. dynalite enforces
+//     exactly that limit but counts strings in UTF-16 code units, so it
+//     accepts non-ASCII items DynamoDB refuses; moto counts bytes but
+//     refuses everything over 405,000 (and counts a number as its decimal
+//     digits), so an item between 405,001 and 409,600 bytes fails only on
+//     moto.
+//   - TTL: dynalite answers DescribeTimeToLive (DISABLED) but has no
+//     UpdateTimeToLive, and neither emulator deletes expired items (DynamoDB
+//     does, lazily); reads filter expired items themselves.
+//   - UpdateTable adding an index: dynalite refuses it on an on-demand
+//     table; moto and DynamoDB add it.
+//   - Transactions (TransactWriteItems): dynalite has none; the Store uses
+//     none.
+//   - Both emulators agree with DynamoDB on: 400 KB plus one byte of ASCII
+//     refused, 300 KB of binary accepted, ConsistentRead on a global
+//     secondary index refused, BatchGetItem of more than 100 keys refused,
+//     and Query pages stopping at 1 MB.
+//   - Not checked, as no emulator can show it: DynamoDB's indexes are
+//     eventually consistent (both emulators update them with the write;
+//     Terminals skips an id whose record it cannot read), and DynamoDB
+//     throttles and answers BatchGetItem in part under load (tests inject
+//     both).
 package dynamo
