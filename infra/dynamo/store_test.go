@@ -60,11 +60,10 @@ func run(m *testing.M) int {
 		defer mot.Close()
 	}
 	if dynErr != nil {
-		fmt.Fprintln(os.Stderr, dynErr)
-		return 1
+		return dynalite.MainStartFailed(dynErr)
 	}
 	switch {
-	case errors.Is(motoErr, moto.ErrNotFound):
+	case errors.Is(motoErr, moto.ErrNotInstalled):
 		motoMissing = motoErr.Error() // the tests that need it skip or fail (motoFor)
 	case motoErr != nil:
 		fmt.Fprintln(os.Stderr, motoErr)

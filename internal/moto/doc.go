@@ -13,8 +13,9 @@
 //
 // Starting Python takes a noticeable fraction of a second, so a package
 // that tests against moto shares one server per test binary, started in
-// TestMain (see internal/dynalite for the pattern), or starts one for a
-// single test with ForTest. ForTest and Lookup go through internal/testenv:
-// with Go alone a missing moto_server skips the test naming `make tools`;
-// with EDGESYNC_REQUIRE_TOOLS=1 it fails it.
+// TestMain (see internal/dynalite for the pattern; a TestMain whose Start
+// failed returns MainStartFailed), or starts one for a single test with
+// ForTest. Both go through internal/testenv: with Go alone a missing
+// moto_server skips the tests naming `make tools`; with
+// EDGESYNC_REQUIRE_TOOLS=1 it fails them.
 package moto

@@ -34,9 +34,10 @@ const Install = "make tools"
 // no deadline of its own.
 const startTimeout = 60 * time.Second
 
-// ErrNotFound is returned (wrapped) by Start and Lookup when no moto_server
-// binary exists.
-var ErrNotFound = errors.New("moto_server not found: run `make tools` (it installs moto[server] into .venv)")
+// ErrNotInstalled is returned (wrapped) by Start and Lookup when no
+// moto_server binary is found; any other error from Start means moto is
+// installed but did not start.
+var ErrNotInstalled = errors.New("moto_server is not installed")
 
 // Server is a running moto_server process listening on 127.0.0.1.
 type Server struct {
@@ -49,7 +50,7 @@ type Server struct {
 
 // Start finds the moto_server binary, starts it on a free port and returns
 // once it answers HTTP. The caller must Close the server. ctx bounds the
-// start only. An error wrapping ErrNotFound means moto is not installed.
+// start only. An error wrapping ErrNotInstalled means moto is not installed.
 func Start(ctx context.Context) (*Server, error) {
 	bin, err := Lookup()
 	if err != nil {
@@ -153,7 +154,7 @@ func (s *Server) Close() {
 func ForTest(tb testing.TB) *Server {
 	tb.Helper()
 	srv, err := Start(tb.Context())
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotInstalled) {
 		testenv.Missing(tb, "moto_server", err.Error(), Install)
 	}
 	if err != nil {
@@ -161,6 +162,18 @@ func ForTest(tb testing.TB) *Server {
 	}
 	tb.Cleanup(srv.Close)
 	return srv
+}
+
+// MainStartFailed is what a TestMain returns when Start failed with err: a
+// missing moto_server skips the package's tests, or fails them under
+// EDGESYNC_REQUIRE_TOOLS=1 (internal/testenv); any other error is printed
+// and fails them.
+func MainStartFailed(err error) int {
+	if errors.Is(err, ErrNotInstalled) {
+		return testenv.MissingMain("moto_server", err.Error(), Install)
+	}
+	fmt.Fprintln(os.Stderr, err)
+	return 1
 }
 
 // Client returns NewClient(endpoint) for a test, failing it when endpoint
@@ -186,11 +199,11 @@ func NewClient(endpoint string) *dynamodb.Client {
 
 // Lookup returns the moto_server to run: $EDGESYNC_MOTO, the module's
 // .venv install, or the moto_server on PATH, in that order. The error
-// wraps ErrNotFound when there is none.
+// wraps ErrNotInstalled when there is none.
 func Lookup() (string, error) {
 	if p := os.Getenv(EnvBinary); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s=%s: %w (%w)", EnvBinary, p, err, ErrNotFound)
+			return "", fmt.Errorf("%w: %s=%s: %w; unset it or run `%s`", ErrNotInstalled, EnvBinary, p, err, Install)
 		}
 		return p, nil
 	}
@@ -203,7 +216,7 @@ func Lookup() (string, error) {
 	if p, err := exec.LookPath("moto_server"); err == nil {
 		return p, nil
 	}
-	return "", ErrNotFound
+	return "", fmt.Errorf("%w: not in $%s, .venv/bin or PATH; run `%s` (it installs moto[server] into .venv)", ErrNotInstalled, EnvBinary, Install)
 }
 
 // moduleRoot walks up from the working directory (a test's package

@@ -3,7 +3,6 @@ package moto_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/edgesync/edgesync/internal/moto"
-	"github.com/edgesync/edgesync/internal/testenv"
 )
 
 // endpoint is the package's shared server, started in TestMain.
@@ -23,12 +21,8 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
 	srv, err := moto.Start(context.Background())
-	if errors.Is(err, moto.ErrNotFound) {
-		return testenv.MissingMain("moto_server", err.Error(), moto.Install)
-	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return moto.MainStartFailed(err)
 	}
 	defer srv.Close()
 	endpoint = srv.Endpoint()
@@ -116,8 +110,8 @@ func TestStartReportsBadBinary(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Start error = %q, want it to contain %q", err, tt.wantErr)
 			}
-			if got := errors.Is(err, moto.ErrNotFound); got != tt.wantNotFound {
-				t.Errorf("errors.Is(%v, ErrNotFound) = %v, want %v (only a missing binary skips a test)", err, got, tt.wantNotFound)
+			if got := errors.Is(err, moto.ErrNotInstalled); got != tt.wantNotFound {
+				t.Errorf("errors.Is(%v, ErrNotInstalled) = %v, want %v (only a missing binary skips a test)", err, got, tt.wantNotFound)
 			}
 		})
 	}
