@@ -6,8 +6,8 @@
 #
 # Tests that need a tool (dynalite, moto, aws-lambda-rie, node, chromium)
 # find it in tools/ or .venv (or on PATH) and, with Go alone, skip saying
-# `make tools` installs it (internal/testenv). Under make they must not skip: a missing
-# tool fails the test.
+# `make tools` installs it (internal/testenv). Under make they must not
+# skip: a missing tool fails the test.
 .PHONY: test tools vet go-test frontend-test api-fuzz chromium bench
 
 export EDGESYNC_REQUIRE_TOOLS := 1
