@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -171,4 +172,17 @@ func mask(v any) any {
 		return x
 	}
 	return v
+}
+
+// Visible returns the terminal if p may see it: ErrNotFound if it does not
+// exist, ErrForbidden (audited) if it is outside p's groups.
+func (s *Service) Visible(ctx context.Context, p Principal, id, method, path string) (Terminal, error) {
+	t, err := s.lookup(ctx, id)
+	if err != nil {
+		return Terminal{}, err
+	}
+	if !p.Sees(t) {
+		return Terminal{}, s.Deny(ctx, p, t.ID, method, path, "terminal is outside the user's groups")
+	}
+	return t, nil
 }

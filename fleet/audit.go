@@ -3,10 +3,8 @@ package fleet
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/edgesync/edgesync/protocol"
@@ -58,19 +56,6 @@ func (s *Service) Deny(ctx context.Context, p Principal, terminalID, method, pat
 	return fmt.Errorf("%s: %w", why, ErrForbidden)
 }
 
-// Visible returns the terminal if p may see it: ErrNotFound if it does not
-// exist, ErrForbidden (audited) if it is outside p's groups.
-func (s *Service) Visible(ctx context.Context, p Principal, id, method, path string) (Terminal, error) {
-	t, err := s.lookup(ctx, id)
-	if err != nil {
-		return Terminal{}, err
-	}
-	if !p.Sees(t) {
-		return Terminal{}, s.Deny(ctx, p, t.ID, method, path, "terminal is outside the user's groups")
-	}
-	return t, nil
-}
-
 // AuditTrail returns audit records, newest first. Limit 0 means 100.
 func (s *Service) AuditTrail(ctx context.Context, q AuditQuery) ([]AuditRecord, string, error) {
 	if q.Limit == 0 {
@@ -90,171 +75,6 @@ func (s *Service) AuditTrail(ctx context.Context, q AuditQuery) ([]AuditRecord, 
 		return nil, "", fmt.Errorf("read audit trail: %w", err)
 	}
 	return recs, next, nil
-}
-
-// ConfigView is a terminal's config as reported by it and as an operator
-// asked for it: Pending until the set_config carrying Desired succeeds.
-type ConfigView struct {
-	DocumentView
-	Desired *DesiredView `json:"desired,omitempty"`
-}
-
-// DesiredView is the desired config and the state of its delivery.
-type DesiredView struct {
-	DesiredConfig
-	// State is the set_config command's state: pending, succeeded, failed
-	// or timed_out; Pending is true until it succeeded.
-	State   CommandState `json:"state"`
-	Pending bool         `json:"pending"`
-	Error   string       `json:"error,omitempty"`
-}
-
-// TerminalConfigView returns the reported config with its freshness (as
-// TerminalConfig) and the desired config with its delivery state.
-func (s *Service) TerminalConfigView(ctx context.Context, id string) (ConfigView, error) {
-	doc, err := s.TerminalConfig(ctx, id)
-	if err != nil {
-		return ConfigView{}, err
-	}
-	v := ConfigView{DocumentView: doc}
-	t, err := s.lookup(ctx, id)
-	if err != nil {
-		return ConfigView{}, err
-	}
-	if t.Desired.Version == "" {
-		return v, nil
-	}
-	d := &DesiredView{DesiredConfig: t.Desired, State: CommandPending, Pending: true}
-	if t.Desired.RequestID != "" {
-		c, err := s.store.Command(ctx, t.ID, t.Desired.RequestID, s.now())
-		switch {
-		case err == nil:
-			c = c.Effective(s.now())
-			d.State, d.Error = c.State, c.Error
-			d.Pending = c.State != CommandSucceeded
-		case errors.Is(err, ErrNotFound):
-			d.State = CommandTimedOut
-		default:
-			return ConfigView{}, fmt.Errorf("config of %s: desired state: %w", id, err)
-		}
-	}
-	v.Desired = d
-	return v, nil
-}
-
-// SetConfig records doc as the terminal's desired config with a new
-// version, pushes set_config to it, and audits the change with a diff
-// against the last reported config (secrets masked). The terminal must be
-// online (ErrOffline otherwise, and nothing is recorded).
-func (s *Service) SetConfig(ctx context.Context, p Principal, id string, doc json.RawMessage) (DesiredView, error) {
-	if !protocol.IsObject(doc) {
-		return DesiredView{}, fmt.Errorf("config: must be a JSON object: %w", ErrInvalid)
-	}
-	if len(doc) > maxDesiredConfigBytes {
-		return DesiredView{}, fmt.Errorf("config: %d bytes, the limit is %d: %w", len(doc), maxDesiredConfigBytes, ErrInvalid)
-	}
-	doc = compact(doc)
-	t, err := s.lookup(ctx, id)
-	if err != nil {
-		return DesiredView{}, err
-	}
-	now := s.now()
-	if !s.online(t, now) {
-		return DesiredView{}, fmt.Errorf("set config of %s: %w", id, ErrOffline)
-	}
-	version := ConfigVersion(doc)
-	params, _ := json.Marshal(protocol.SetConfigParams{Config: doc})
-	c := s.newCommand(t.ID, protocol.CommandSetConfig, params, p.Subject, now, 0)
-	d := DesiredConfig{Data: doc, Version: version, SetAt: now, SetBy: p.Subject, RequestID: c.RequestID}
-	detail := map[string]any{"version": version, "requestId": c.RequestID, "diff": Diff(t.Config.Data, doc)}
-	err = s.audited(ctx, p, AuditConfigSet, t.ID, detail, func() error {
-		if err := s.store.PutCommands(ctx, c); err != nil {
-			return fmt.Errorf("record set_config for %s: %w", id, err)
-		}
-		if err := s.store.SetDesiredConfig(ctx, t.ID, d); err != nil {
-			return fmt.Errorf("record desired config of %s: %w", id, err)
-		}
-		if err := s.send(ctx, t.ID, t.ConnectionID, c.message()); err != nil {
-			if errors.Is(err, ErrGone) {
-				return fmt.Errorf("set config of %s: %w", id, ErrOffline)
-			}
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return DesiredView{}, err
-	}
-	return DesiredView{DesiredConfig: d, State: CommandPending, Pending: true}, nil
-}
-
-// Change is one entry of a config diff: the dotted path of a key and its
-// value before and after (absent on one side when added or removed).
-type Change struct {
-	Path   string          `json:"path"`
-	Before json.RawMessage `json:"before,omitempty"`
-	After  json.RawMessage `json:"after,omitempty"`
-}
-
-// Diff lists the changes from before to after, objects compared key by key,
-// anything else as a whole. Secret values are masked in the result.
-func Diff(before, after json.RawMessage) []Change {
-	var b, a any
-	_ = json.Unmarshal(before, &b)
-	_ = json.Unmarshal(after, &a)
-	var out []Change
-	var walk func(path string, key string, b, a any, hadB, hadA bool)
-	walk = func(path, key string, b, a any, hadB, hadA bool) {
-		bm, bok := b.(map[string]any)
-		am, aok := a.(map[string]any)
-		if bok && aok && !IsSecretKey(key) {
-			keys := map[string]bool{}
-			for k := range bm {
-				keys[k] = true
-			}
-			for k := range am {
-				keys[k] = true
-			}
-			sorted := make([]string, 0, len(keys))
-			for k := range keys {
-				sorted = append(sorted, k)
-			}
-			slices.Sort(sorted)
-			for _, k := range sorted {
-				p := k
-				if path != "" {
-					p = path + "." + k
-				}
-				bv, hb := bm[k]
-				av, ha := am[k]
-				walk(p, k, bv, av, hb, ha)
-			}
-			return
-		}
-		bj, _ := json.Marshal(b)
-		aj, _ := json.Marshal(a)
-		if hadB == hadA && string(bj) == string(aj) {
-			return
-		}
-		c := Change{Path: path}
-		secret := IsSecretKey(key)
-		if hadB {
-			c.Before = maybeMask(bj, secret)
-		}
-		if hadA {
-			c.After = maybeMask(aj, secret)
-		}
-		out = append(out, c)
-	}
-	walk("", "", b, a, before != nil && string(before) != "null", true)
-	return out
-}
-
-func maybeMask(v json.RawMessage, secret bool) json.RawMessage {
-	if secret {
-		return json.RawMessage(`"` + Masked + `"`)
-	}
-	return MaskSecrets(v)
 }
 
 // audited records what p is about to do (outcome "requested"), then does

@@ -1,0 +1,220 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/edgesync/edgesync/protocol"
+)
+
+// SendCommand records a command for an online terminal and pushes it. The
+// call returns at once with the pending command; its outcome is read with
+// Command. name must be one of protocol.Commands and params a JSON object
+// or empty; timeout 0 means CommandTimeout (at most 5 minutes).
+// ErrOffline when the terminal has no live connection.
+func (s *Service) SendCommand(ctx context.Context, id, name string, params json.RawMessage, actor string, timeout time.Duration) (Command, error) {
+	if !knownCommand(name) {
+		return Command{}, fmt.Errorf("command %q: must be one of %v: %w", truncate(name, 64), protocol.Commands, ErrInvalid)
+	}
+	if len(params) > 0 && string(params) != "null" && !protocol.IsObject(params) {
+		return Command{}, fmt.Errorf("params: must be a JSON object: %w", ErrInvalid)
+	}
+	if timeout < 0 || timeout > 5*time.Minute {
+		return Command{}, fmt.Errorf("timeout %v: must be from 0 to 5m: %w", timeout, ErrInvalid)
+	}
+	if len(params) > 0 {
+		params = compact(params)
+	}
+	t, err := s.lookup(ctx, id)
+	if err != nil {
+		return Command{}, err
+	}
+	now := s.now()
+	if !s.online(t, now) {
+		return Command{}, fmt.Errorf("command %s for %s: %w", name, id, ErrOffline)
+	}
+	c := s.newCommand(t.ID, name, params, actor, now, timeout)
+	if err := s.store.PutCommands(ctx, c); err != nil {
+		return Command{}, fmt.Errorf("record command %s for %s: %w", name, id, err)
+	}
+	if err := s.send(ctx, t.ID, t.ConnectionID, c.message()); err != nil {
+		if errors.Is(err, ErrGone) {
+			return Command{}, fmt.Errorf("command %s for %s: %w", name, id, ErrOffline)
+		}
+		return Command{}, err
+	}
+	return c, nil
+}
+
+func knownCommand(name string) bool {
+	for _, c := range protocol.Commands {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Command returns a command with its effective state. ErrNotFound if unknown.
+func (s *Service) Command(ctx context.Context, id, requestID string) (Command, error) {
+	if _, err := s.lookup(ctx, id); err != nil {
+		return Command{}, err
+	}
+	if !protocol.ValidID(requestID) {
+		return Command{}, fmt.Errorf("request id %q: %w", truncate(requestID, 64), ErrInvalid)
+	}
+	now := s.now()
+	c, err := s.store.Command(ctx, id, requestID, now)
+	if err != nil {
+		return Command{}, fmt.Errorf("command %s of %s: %w", requestID, id, err)
+	}
+	return c.Effective(now), nil
+}
+
+// Sync pushes a fresh pull (status, config, logs since what is stored) to an
+// online terminal and returns the pending commands. ErrOffline otherwise.
+func (s *Service) Sync(ctx context.Context, id, actor string) ([]Command, error) {
+	t, err := s.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.online(t, s.now()) {
+		return nil, fmt.Errorf("sync %s: %w", id, ErrOffline)
+	}
+	cmds, err := s.pull(ctx, t.ID, t.ConnectionID, actor, t.LastSeq)
+	if errors.Is(err, ErrGone) {
+		return nil, fmt.Errorf("sync %s: %w", id, ErrOffline)
+	}
+	return cmds, err
+}
+
+// pull records and pushes get_status, get_config and get_logs (count
+// PullLogCount, since_seq = what is already stored) to connID.
+func (s *Service) pull(ctx context.Context, terminalID, connID, actor string, lastSeq uint64) ([]Command, error) {
+	now := s.now()
+	logParams, _ := json.Marshal(protocol.GetLogsParams{Count: s.cfg.PullLogCount, SinceSeq: lastSeq})
+	cmds := []Command{
+		s.newCommand(terminalID, protocol.CommandGetStatus, nil, actor, now, 0),
+		s.newCommand(terminalID, protocol.CommandGetConfig, nil, actor, now, 0),
+		s.newCommand(terminalID, protocol.CommandGetLogs, logParams, actor, now, 0),
+	}
+	if err := s.store.PutCommands(ctx, cmds...); err != nil {
+		return nil, fmt.Errorf("record pull commands: %w", err)
+	}
+	for _, c := range cmds {
+		if err := s.send(ctx, terminalID, connID, c.message()); err != nil {
+			return cmds, err
+		}
+	}
+	return cmds, nil
+}
+
+func (s *Service) newCommand(terminalID, name string, params json.RawMessage, actor string, now time.Time, timeout time.Duration) Command {
+	if timeout <= 0 {
+		timeout = s.cfg.CommandTimeout
+	}
+	return Command{
+		TerminalID: terminalID, RequestID: s.newID(), Name: name, Params: params,
+		State: CommandPending, CreatedAt: now, Deadline: now.Add(timeout), Actor: actor,
+		ExpiresAt: now.Add(s.cfg.CommandRetention),
+	}
+}
+
+func (c Command) message() protocol.Command {
+	return protocol.Command{Type: protocol.TypeCommand, RequestID: c.RequestID, Command: c.Name, Params: c.Params}
+}
+
+func (s *Service) commandResponse(ctx context.Context, in inbound, m *protocol.CommandResponse) error {
+	cmd, err := s.store.Command(ctx, in.terminalID, m.RequestID, in.now)
+	if errors.Is(err, ErrNotFound) {
+		return &protocol.Error{Code: protocol.CodeInvalid, Message: fmt.Sprintf("unknown request_id %q", m.RequestID)}
+	}
+	if err != nil {
+		return fmt.Errorf("command response %s: %w", m.RequestID, err)
+	}
+	if cmd.Name != m.Command {
+		return &protocol.Error{Code: protocol.CodeInvalid, Message: fmt.Sprintf("request_id %q was a %s command, not %s", m.RequestID, cmd.Name, m.Command)}
+	}
+	s.millis(MetricSyncLatency, in.now.Sub(cmd.CreatedAt))
+	completion := Completion{State: CommandSucceeded, Result: m.Result, At: in.now}
+	var dataErr error
+	if m.Success {
+		dataErr = s.storeResult(ctx, in, cmd, m.Result)
+		var perr *protocol.Error
+		if errors.As(dataErr, &perr) {
+			completion = Completion{State: CommandFailed, Error: "invalid result: " + perr.Message, At: in.now}
+		} else if dataErr != nil {
+			return dataErr
+		}
+	} else {
+		completion = Completion{State: CommandFailed, Error: m.Error, Result: m.Result, At: in.now}
+		if completion.Error == "" {
+			completion.Error = "terminal reported failure"
+		}
+	}
+	if len(completion.Result) > maxResultBytes {
+		completion.Result = nil // the data itself is stored where it belongs; keep the record small
+	}
+	err = s.store.CompleteCommand(ctx, in.terminalID, m.RequestID, completion)
+	switch {
+	case errors.Is(err, ErrConflict):
+		slog.InfoContext(ctx, "late or repeated command response", "terminal", in.terminalID, "request", m.RequestID, "command", m.Command)
+	case err != nil:
+		return fmt.Errorf("complete command %s: %w", m.RequestID, err)
+	}
+	return dataErr
+}
+
+// maxResultBytes bounds the result kept on a command record (DynamoDB items
+// are at most 400 KB; results are stored in their own items anyway).
+const maxResultBytes = 64 * 1024
+
+func (s *Service) storeResult(ctx context.Context, in inbound, cmd Command, result json.RawMessage) error {
+	switch cmd.Name {
+	case protocol.CommandGetConfig:
+		if !protocol.IsObject(result) {
+			return &protocol.Error{Code: protocol.CodeInvalid, Message: `get_config: "result" must be a JSON object`}
+		}
+		snap := Snapshot{Data: compact(result), SyncedAt: in.now}
+		snap.Version = ConfigVersion(snap.Data)
+		if err := s.store.PutConfig(ctx, in.terminalID, snap); err != nil {
+			return fmt.Errorf("store config for %s: %w", in.terminalID, err)
+		}
+	case protocol.CommandGetStatus:
+		return s.status(ctx, in, result)
+	case protocol.CommandGetLogs:
+		var r protocol.GetLogsResult
+		if err := json.Unmarshal(result, &r); err != nil {
+			return &protocol.Error{Code: protocol.CodeInvalid, Message: `get_logs: "result" must be {"entries": [...]}: ` + err.Error()}
+		}
+		entries, err := protocol.InflateEntries(r.Encoding, r.Entries, r.Data)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		if err := protocol.ValidateEntries(entries); err != nil {
+			return err
+		}
+		return s.storeLogs(ctx, in, entries, r.Dropped)
+	case protocol.CommandSetConfig:
+		// The terminal runs a new config: pull it so the reported copy
+		// follows. The set_config succeeded whatever happens to this pull
+		// (a stale config read refreshes it later), so a failure here is
+		// logged, never allowed to keep the command from completing.
+		getConfig := s.newCommand(in.terminalID, protocol.CommandGetConfig, nil, "system:set_config", in.now, 0)
+		err := s.store.PutCommands(ctx, getConfig)
+		if err == nil {
+			err = s.send(ctx, in.terminalID, in.connID, getConfig.message())
+		}
+		if err != nil {
+			slog.WarnContext(ctx, "pull config after set_config", "terminal", in.terminalID, "error", err)
+		}
+	}
+	return nil
+}

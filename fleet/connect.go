@@ -1,0 +1,140 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/edgesync/edgesync/protocol"
+)
+
+// ConnectRequest is what a terminal presents at $connect.
+type ConnectRequest struct {
+	ConnectionID string
+	TerminalID   string
+	Token        string
+	SourceIP     string
+	// ConnectedAt is when API Gateway opened the connection (zero: now).
+	// Two reconnects racing through $connect are ordered by it, so the
+	// newer connection stays current whichever handler finishes last.
+	ConnectedAt time.Time
+}
+
+// Connect authenticates a terminal and binds the connection to it. It
+// returns ErrUnauthenticated when the id or token is missing, ErrInvalid for
+// a malformed id, and ErrForbidden for an unknown terminal or a token that
+// is wrong, revoked or expired (the two are not told apart). It counts
+// accepted and refused connections (MetricConnects, MetricConnectRefused).
+func (s *Service) Connect(ctx context.Context, r ConnectRequest) error {
+	err := s.connect(ctx, r)
+	if err == nil {
+		s.count(MetricConnects)
+	} else if errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrInvalid) {
+		s.count(MetricConnectRefused)
+	}
+	return err
+}
+
+// connect does Connect's work.
+func (s *Service) connect(ctx context.Context, r ConnectRequest) error {
+	now := s.now()
+	switch {
+	case r.TerminalID == "":
+		return fmt.Errorf("connect: no terminal id (query parameter terminal_id or header X-Terminal-Id): %w", ErrUnauthenticated)
+	case r.Token == "":
+		return fmt.Errorf("connect %s: no token (Authorization: Bearer or query parameter token): %w", r.TerminalID, ErrUnauthenticated)
+	case !protocol.ValidID(r.TerminalID):
+		return fmt.Errorf("connect: terminal id is malformed: %w", ErrInvalid)
+	case r.ConnectionID == "":
+		return fmt.Errorf("connect %s: no connection id", r.TerminalID)
+	}
+	t, err := s.store.Terminal(ctx, r.TerminalID)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("connect %s: unknown terminal: %w", r.TerminalID, ErrForbidden)
+	}
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", r.TerminalID, err)
+	}
+	if !Accepts(t.Credentials, r.Token, now) {
+		return fmt.Errorf("connect %s: token not accepted: %w", r.TerminalID, ErrForbidden)
+	}
+	at := r.ConnectedAt
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	c := Connection{ID: r.ConnectionID, TerminalID: t.ID, ConnectedAt: at, SourceIP: r.SourceIP, ExpiresAt: at.Add(s.cfg.ConnectionTTL)}
+	if err := s.store.PutConnection(ctx, c); err != nil {
+		return fmt.Errorf("connect %s: record connection: %w", t.ID, err)
+	}
+	if err := s.store.MarkOnline(ctx, t.ID, r.ConnectionID, at); err != nil {
+		return fmt.Errorf("connect %s: mark online: %w", t.ID, err)
+	}
+	s.remember(r.ConnectionID, t.ID)
+	slog.InfoContext(ctx, "terminal connected", "terminal", t.ID, "connection", r.ConnectionID, "sourceIp", r.SourceIP)
+	return nil
+}
+
+// Disconnect ends a connection: the terminal goes offline with reason,
+// unless a newer connection of the same terminal is already current.
+// Idempotent: an unknown connection is not an error.
+func (s *Service) Disconnect(ctx context.Context, connID, reason string) error {
+	now := s.now()
+	defer s.forget(connID)
+	c, err := s.store.Connection(ctx, connID, now)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("disconnect %s: %w", connID, err)
+	}
+	return s.endConnection(ctx, c.TerminalID, connID, reason)
+}
+
+func (s *Service) endConnection(ctx context.Context, terminalID, connID, reason string) error {
+	now := s.now()
+	current, err := s.store.MarkOffline(ctx, terminalID, connID, now, reason)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("disconnect %s: mark offline: %w", terminalID, err)
+	}
+	if err := s.store.DeleteConnection(ctx, connID); err != nil {
+		return fmt.Errorf("disconnect %s: delete connection %s: %w", terminalID, connID, err)
+	}
+	s.forget(connID)
+	s.count(MetricDisconnects)
+	slog.InfoContext(ctx, "terminal disconnected", "terminal", terminalID, "connection", connID, "reason", reason, "wasCurrent", current)
+	return nil
+}
+
+const maxCachedConns = 50000
+
+func (s *Service) remember(connID, terminalID string) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.connCount >= maxCachedConns {
+		s.conns.Clear()
+		s.connCount = 0
+	}
+	if _, loaded := s.conns.LoadOrStore(connID, terminalID); !loaded {
+		s.connCount++
+	}
+}
+
+func (s *Service) forget(connID string) {
+	s.conns.Delete(connID)
+	s.touched.Delete(connID)
+}
+
+// terminalOf returns the terminal bound to connID.
+func (s *Service) terminalOf(ctx context.Context, connID string, now time.Time) (string, error) {
+	if id, ok := s.conns.Load(connID); ok {
+		return id.(string), nil
+	}
+	c, err := s.store.Connection(ctx, connID, now)
+	if err != nil {
+		return "", err
+	}
+	s.remember(connID, c.TerminalID)
+	return c.TerminalID, nil
+}

@@ -1,0 +1,303 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/edgesync/edgesync/protocol"
+)
+
+// ConfigView is a terminal's config as reported by it and as an operator
+// asked for it: Pending until the set_config carrying Desired succeeds.
+type ConfigView struct {
+	DocumentView
+	Desired *DesiredView `json:"desired,omitempty"`
+}
+
+// DesiredView is the desired config and the state of its delivery.
+type DesiredView struct {
+	DesiredConfig
+	// State is the set_config command's state: pending, succeeded, failed
+	// or timed_out; Pending is true until it succeeded.
+	State   CommandState `json:"state"`
+	Pending bool         `json:"pending"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// TerminalConfigView returns the reported config with its freshness (as
+// TerminalConfig) and the desired config with its delivery state.
+func (s *Service) TerminalConfigView(ctx context.Context, id string) (ConfigView, error) {
+	doc, err := s.TerminalConfig(ctx, id)
+	if err != nil {
+		return ConfigView{}, err
+	}
+	v := ConfigView{DocumentView: doc}
+	t, err := s.lookup(ctx, id)
+	if err != nil {
+		return ConfigView{}, err
+	}
+	if t.Desired.Version == "" {
+		return v, nil
+	}
+	d := &DesiredView{DesiredConfig: t.Desired, State: CommandPending, Pending: true}
+	if t.Desired.RequestID != "" {
+		c, err := s.store.Command(ctx, t.ID, t.Desired.RequestID, s.now())
+		switch {
+		case err == nil:
+			c = c.Effective(s.now())
+			d.State, d.Error = c.State, c.Error
+			d.Pending = c.State != CommandSucceeded
+		case errors.Is(err, ErrNotFound):
+			d.State = CommandTimedOut
+		default:
+			return ConfigView{}, fmt.Errorf("config of %s: desired state: %w", id, err)
+		}
+	}
+	v.Desired = d
+	return v, nil
+}
+
+// SetConfig records doc as the terminal's desired config with a new
+// version, pushes set_config to it, and audits the change with a diff
+// against the last reported config (secrets masked). The terminal must be
+// online (ErrOffline otherwise, and nothing is recorded).
+func (s *Service) SetConfig(ctx context.Context, p Principal, id string, doc json.RawMessage) (DesiredView, error) {
+	if !protocol.IsObject(doc) {
+		return DesiredView{}, fmt.Errorf("config: must be a JSON object: %w", ErrInvalid)
+	}
+	if len(doc) > maxDesiredConfigBytes {
+		return DesiredView{}, fmt.Errorf("config: %d bytes, the limit is %d: %w", len(doc), maxDesiredConfigBytes, ErrInvalid)
+	}
+	doc = compact(doc)
+	t, err := s.lookup(ctx, id)
+	if err != nil {
+		return DesiredView{}, err
+	}
+	now := s.now()
+	if !s.online(t, now) {
+		return DesiredView{}, fmt.Errorf("set config of %s: %w", id, ErrOffline)
+	}
+	version := ConfigVersion(doc)
+	params, _ := json.Marshal(protocol.SetConfigParams{Config: doc})
+	c := s.newCommand(t.ID, protocol.CommandSetConfig, params, p.Subject, now, 0)
+	d := DesiredConfig{Data: doc, Version: version, SetAt: now, SetBy: p.Subject, RequestID: c.RequestID}
+	detail := map[string]any{"version": version, "requestId": c.RequestID, "diff": Diff(t.Config.Data, doc)}
+	err = s.audited(ctx, p, AuditConfigSet, t.ID, detail, func() error {
+		if err := s.store.PutCommands(ctx, c); err != nil {
+			return fmt.Errorf("record set_config for %s: %w", id, err)
+		}
+		if err := s.store.SetDesiredConfig(ctx, t.ID, d); err != nil {
+			return fmt.Errorf("record desired config of %s: %w", id, err)
+		}
+		if err := s.send(ctx, t.ID, t.ConnectionID, c.message()); err != nil {
+			if errors.Is(err, ErrGone) {
+				return fmt.Errorf("set config of %s: %w", id, ErrOffline)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return DesiredView{}, err
+	}
+	return DesiredView{DesiredConfig: d, State: CommandPending, Pending: true}, nil
+}
+
+// Change is one entry of a config diff: the dotted path of a key and its
+// value before and after (absent on one side when added or removed).
+type Change struct {
+	Path   string          `json:"path"`
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+}
+
+// Diff lists the changes from before to after, objects compared key by key,
+// anything else as a whole. Secret values are masked in the result.
+func Diff(before, after json.RawMessage) []Change {
+	var b, a any
+	_ = json.Unmarshal(before, &b)
+	_ = json.Unmarshal(after, &a)
+	var out []Change
+	var walk func(path string, key string, b, a any, hadB, hadA bool)
+	walk = func(path, key string, b, a any, hadB, hadA bool) {
+		bm, bok := b.(map[string]any)
+		am, aok := a.(map[string]any)
+		if bok && aok && !IsSecretKey(key) {
+			keys := map[string]bool{}
+			for k := range bm {
+				keys[k] = true
+			}
+			for k := range am {
+				keys[k] = true
+			}
+			sorted := make([]string, 0, len(keys))
+			for k := range keys {
+				sorted = append(sorted, k)
+			}
+			slices.Sort(sorted)
+			for _, k := range sorted {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				bv, hb := bm[k]
+				av, ha := am[k]
+				walk(p, k, bv, av, hb, ha)
+			}
+			return
+		}
+		bj, _ := json.Marshal(b)
+		aj, _ := json.Marshal(a)
+		if hadB == hadA && string(bj) == string(aj) {
+			return
+		}
+		c := Change{Path: path}
+		secret := IsSecretKey(key)
+		if hadB {
+			c.Before = maybeMask(bj, secret)
+		}
+		if hadA {
+			c.After = maybeMask(aj, secret)
+		}
+		out = append(out, c)
+	}
+	walk("", "", b, a, before != nil && string(before) != "null", true)
+	return out
+}
+
+func maybeMask(v json.RawMessage, secret bool) json.RawMessage {
+	if secret {
+		return json.RawMessage(`"` + Masked + `"`)
+	}
+	return MaskSecrets(v)
+}
+
+// Freshness says how current a piece of synced data is (DESIGN §4): when it
+// was synced, until when it counts as fresh, and whether a refresh was
+// pushed to the terminal because it is not.
+type Freshness struct {
+	SyncedAt   time.Time `json:"syncedAt,omitzero"`
+	FreshUntil time.Time `json:"freshUntil,omitzero"`
+	Fresh      bool      `json:"fresh"`
+	// Stale is true when data exists but is past its TTL: the last known
+	// value is being served.
+	Stale bool `json:"stale"`
+	// Refreshing is true when a refresh has been pushed to the terminal
+	// and its answer is pending.
+	Refreshing bool `json:"refreshing"`
+}
+
+func freshness(syncedAt time.Time, ttl time.Duration, now time.Time) Freshness {
+	if syncedAt.IsZero() {
+		return Freshness{}
+	}
+	f := Freshness{SyncedAt: syncedAt, FreshUntil: syncedAt.Add(ttl)}
+	f.Fresh = now.Before(f.FreshUntil)
+	f.Stale = !f.Fresh
+	return f
+}
+
+// DocumentView is a synced JSON document (config or status) with its freshness.
+type DocumentView struct {
+	TerminalID string          `json:"terminalId"`
+	Online     bool            `json:"online"`
+	Version    string          `json:"version,omitempty"`
+	Data       json.RawMessage `json:"data"`
+	Freshness
+}
+
+// TerminalConfig returns the terminal's last reported config. Past
+// ConfigTTL it is returned marked stale and, if the terminal is online, a
+// get_config refresh is pushed (at most one per command timeout).
+func (s *Service) TerminalConfig(ctx context.Context, id string) (DocumentView, error) {
+	return s.document(ctx, id, "config")
+}
+
+// TerminalStatus returns the terminal's last reported status, like TerminalConfig.
+func (s *Service) TerminalStatus(ctx context.Context, id string) (DocumentView, error) {
+	return s.document(ctx, id, "status")
+}
+
+func (s *Service) document(ctx context.Context, id, what string) (DocumentView, error) {
+	t, err := s.lookup(ctx, id)
+	if err != nil {
+		return DocumentView{}, err
+	}
+	now := s.now()
+	snap, ttl, command := t.Config, s.cfg.ConfigTTL, protocol.CommandGetConfig
+	if what == "status" {
+		snap, ttl, command = t.Status, s.cfg.StatusTTL, protocol.CommandGetStatus
+	}
+	v := DocumentView{TerminalID: t.ID, Online: s.online(t, now), Version: snap.Version, Data: snap.Data, Freshness: freshness(snap.SyncedAt, ttl, now)}
+	if v.Data == nil {
+		v.Data = json.RawMessage("null")
+	}
+	s.freshness(v.Freshness)
+	if !v.Fresh && v.Online {
+		v.Refreshing = s.refresh(ctx, t, what, command, nil)
+	}
+	return v, nil
+}
+
+// refresh pushes command to an online terminal unless a refresh of what was
+// pushed within the last command timeout; it reports whether one is under way.
+func (s *Service) refresh(ctx context.Context, t Terminal, what, command string, params json.RawMessage) bool {
+	now := s.now()
+	won, err := s.store.ClaimRefresh(ctx, t.ID, what, now, now.Add(-s.cfg.CommandTimeout))
+	if err != nil {
+		slog.ErrorContext(ctx, "claim refresh", "terminal", t.ID, "what", what, "error", err)
+		return false
+	}
+	if !won {
+		return true
+	}
+	c := s.newCommand(t.ID, command, params, "system:refresh", now, 0)
+	if err := s.store.PutCommands(ctx, c); err != nil {
+		slog.ErrorContext(ctx, "record refresh", "terminal", t.ID, "what", what, "error", err)
+		return false
+	}
+	if err := s.send(ctx, t.ID, t.ConnectionID, c.message()); err != nil {
+		return false
+	}
+	return true
+}
+
+// StatusHistory returns the terminal's status samples since the given time,
+// oldest first, at most limit.
+func (s *Service) StatusHistory(ctx context.Context, id string, since time.Time, limit int) ([]StatusSample, error) {
+	if _, err := s.lookup(ctx, id); err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > 2000 {
+		return nil, fmt.Errorf("limit %d: must be from 1 to 2000: %w", limit, ErrInvalid)
+	}
+	now := s.now()
+	samples, err := s.store.StatusHistory(ctx, id, since, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("status history of %s: %w", id, err)
+	}
+	return samples, nil
+}
+
+// ConfigVersion names a config document: the first 12 hex digits of the
+// SHA-256 of its compact JSON.
+func ConfigVersion(doc json.RawMessage) string {
+	sum := sha256.Sum256(compact(doc))
+	return hex.EncodeToString(sum[:6])
+}
+
+func compact(raw json.RawMessage) json.RawMessage {
+	var out bytes.Buffer
+	if err := json.Compact(&out, raw); err != nil {
+		return raw
+	}
+	return out.Bytes()
+}
