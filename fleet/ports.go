@@ -22,6 +22,13 @@ type Store interface {
 	// next page, "" with the page that holds the last terminal (a page is
 	// never empty unless the listing is). A malformed cursor is ErrInvalid.
 	Terminals(ctx context.Context, cursor string, limit int) ([]Terminal, string, error)
+	// GroupTerminals lists the terminals whose Groups hold group, in id
+	// order, those with an id after `after` ("" from the first), at most
+	// limit. It returns fewer than limit only when the group holds no more
+	// terminals after `after`. It reads in proportion to limit, never the
+	// whole fleet (stores keep an index by group, written together with the
+	// terminal record). A limit below 1 is ErrInvalid.
+	GroupTerminals(ctx context.Context, group, after string, limit int) ([]Terminal, error)
 	// SetCredentials replaces the terminal's credentials. ErrNotFound if absent.
 	SetCredentials(ctx context.Context, id string, creds []Credential) error
 

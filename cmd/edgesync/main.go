@@ -6,6 +6,7 @@
 //	edgesync terminals list
 //	edgesync terminals rotate press-07 [-overlap 24h]
 //	edgesync terminals revoke press-07 [-credential ID]
+//	edgesync terminals index-groups
 //
 // Store selection (before the subcommand): -table NAME (DynamoDB, with the
 // standard AWS credential chain; -dynamodb-endpoint URL for dynalite or
@@ -57,6 +58,8 @@ commands:
   list                                       list terminals and their credentials
   rotate ID [-overlap 24h]                   issue a new token; old ones work for -overlap
   revoke ID [-credential CRED]               end one credential, or all of them
+  index-groups                               write the group index of a DynamoDB table
+                                             made before it existed (safe to repeat)
 `
 
 // offline is the Pusher of a process that never pushes.
@@ -85,6 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer closeStore()
 	svc := fleet.NewService(store, offline{}, fleet.DefaultConfig())
+	if rest[1] == "index-groups" {
+		return indexGroups(ctx, store, rest[2:], stdout, stderr)
+	}
 	return terminals(ctx, svc, rest[1], rest[2:], stdout, stderr)
 }
 
@@ -221,4 +227,29 @@ func list(ctx context.Context, svc *fleet.Service, stdout io.Writer) error {
 		cursor = next
 	}
 	return w.Flush()
+}
+
+// groupIndexer is a store whose group index an operator may have to build
+// (infra/dynamo: tables written before the index existed).
+type groupIndexer interface {
+	IndexGroups(ctx context.Context) (int, error)
+}
+
+// indexGroups writes the group index of the store, when it needs writing.
+func indexGroups(ctx context.Context, store fleet.Store, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	gi, ok := store.(groupIndexer)
+	if !ok {
+		fmt.Fprintln(stdout, "this store keeps its group index itself; nothing to do")
+		return nil
+	}
+	n, err := gi.IndexGroups(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "indexed the groups of %d terminals\n", n)
+	return nil
 }

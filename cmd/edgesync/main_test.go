@@ -40,7 +40,10 @@ func TestTerminalsCLI(t *testing.T) {
 	if out, _ := cli("terminals", "list"); strings.Contains(out, "active") {
 		t.Errorf("list after revoke: %s\nwant no active credential", out)
 	}
-	for _, args := range [][]string{{}, {"terminals"}, {"terminals", "create"}, {"terminals", "explode", "x"}} {
+	if out, err := cli("terminals", "index-groups"); err != nil || !strings.Contains(out, "nothing to do") {
+		t.Errorf("index-groups on the embedded store: %v %q, want nothing to do", err, out)
+	}
+	for _, args := range [][]string{{}, {"terminals"}, {"terminals", "create"}, {"terminals", "explode", "x"}, {"terminals", "index-groups", "x"}} {
 		if _, err := cli(args...); !errors.Is(err, errUsage) {
 			t.Errorf("%v: got %v, want a usage error", args, err)
 		}

@@ -6,9 +6,10 @@
 //	}
 //
 // Run covers every method of fleet.Store and every sentence of its
-// documented contract: sentinel errors, paging, expiry filtered on read,
-// conditional updates (presence, newer-wins snapshots, monotonic LastSeen,
-// LastSeq and Dropped), log chunks keyed and scanned by LastSeq in both
+// documented contract: sentinel errors, paging (of the fleet and of one
+// group), expiry filtered on read, conditional updates (presence,
+// newer-wins snapshots, monotonic LastSeen, LastSeq and Dropped), log
+// chunks keyed and scanned by LastSeq in both
 // directions, overlapping log chunks (of chunks ending at the same LastSeq
 // the one with the lowest FirstSeq remains, also when stored concurrently),
 // command completion rules, refresh claims, desired configs, the audit
@@ -35,6 +36,11 @@
 //   - Terminals: a page is never empty unless the whole listing is, so the
 //     page holding the last terminal returns cursor "" (not a cursor to an
 //     empty page). Pages may be shorter than limit.
+//   - GroupTerminals returns fewer than limit only with the last terminal
+//     of the group (an empty answer ends the listing); after may name any
+//     id, of the group or not; the records are current and whole; and a
+//     CreateTerminal refused with ErrExists adds the existing terminal to
+//     none of the groups it named.
 //   - MarkOffline clears ConnectionID along with Online, so a repeated
 //     MarkOffline for the same connection returns false.
 //   - MarkOffline, StatusHistory and ClaimRefresh of an absent terminal may

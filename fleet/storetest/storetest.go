@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 
 	var contracts []contract
 	contracts = append(contracts, terminalContracts()...)
+	contracts = append(contracts, groupContracts()...)
 	contracts = append(contracts, connectionContracts()...)
 	contracts = append(contracts, presenceContracts()...)
 	contracts = append(contracts, snapshotContracts()...)

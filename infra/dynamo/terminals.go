@@ -49,11 +49,15 @@ const (
 // maxTerminalsPage caps the limit of one Terminals page.
 const maxTerminalsPage = 1000
 
-// CreateTerminal stores a new terminal record (and its config, when set).
+// CreateTerminal stores a new terminal record (and its config, when set),
+// after the membership items of its groups (see putMemberships).
 // fleet.ErrExists if the id is taken.
 func (s *Store) CreateTerminal(ctx context.Context, t fleet.Terminal) error {
 	if err := checkID("terminal id", t.ID); err != nil {
 		return fmt.Errorf("create terminal: %w", err)
+	}
+	if err := s.putMemberships(ctx, t); err != nil {
+		return fmt.Errorf("create terminal %s: %w", t.ID, err)
 	}
 	e := newExpr()
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
@@ -270,14 +274,24 @@ func (s *Store) Terminals(ctx context.Context, cursor string, limit int) ([]flee
 	if len(ids) == 0 {
 		return nil, "", nil
 	}
+	terms, err := s.readTerminals(ctx, ids)
+	if err != nil {
+		return nil, "", fmt.Errorf("list terminals: %w", err)
+	}
+	return terms, next, nil
+}
 
+// readTerminals reads the records of ids (with their config and desired
+// config) with BatchGetItem, in the order of ids; an id without a record
+// is skipped.
+func (s *Store) readTerminals(ctx context.Context, ids []string) ([]fleet.Terminal, error) {
 	keys := make([]map[string]types.AttributeValue, 0, 3*len(ids))
 	for _, id := range ids {
 		keys = append(keys, key(terminalPK(id), skMeta), key(terminalPK(id), skConfig), key(terminalPK(id), skDesired))
 	}
 	items, err := s.batchGet(ctx, keys)
 	if err != nil {
-		return nil, "", fmt.Errorf("list terminals: %w", err)
+		return nil, err
 	}
 	metas := make(map[string]map[string]types.AttributeValue, len(ids))
 	configs := make(map[string]map[string]types.AttributeValue, len(ids))
@@ -299,18 +313,18 @@ func (s *Store) Terminals(ctx context.Context, cursor string, limit int) ([]flee
 		pk := terminalPK(id)
 		meta, ok := metas[pk]
 		if !ok {
-			continue // listed by the index but not (yet) readable
+			continue // listed by an index but not (yet) readable
 		}
 		t, err := decodeTerminal(meta, configs[pk])
 		if err != nil {
-			return nil, "", fmt.Errorf("list terminals: %w", err)
+			return nil, err
 		}
 		if t.Desired, err = decodeDesired(desired[pk]); err != nil {
-			return nil, "", fmt.Errorf("list terminals: terminal %s: %w", id, err)
+			return nil, fmt.Errorf("terminal %s: %w", id, err)
 		}
 		terms = append(terms, t)
 	}
-	return terms, next, nil
+	return terms, nil
 }
 
 // terminalIDs returns up to n terminal ids after cursor, in order.

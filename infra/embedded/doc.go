@@ -20,8 +20,13 @@
 // backward cursor walk and Since/Until become key bounds), and
 // "auditByTerminal" holds one nested bucket per terminal id with the IDs
 // of that terminal's records, so a terminal's trail is read without
-// touching other terminals' records. A "meta" bucket records the format
-// version ("2" since log chunks are keyed by LastSeq; the audit buckets and
-// the desired config were added compatibly, Open creates missing buckets);
-// Open refuses a file of another version.
+// touching other terminals' records. "terminalsByGroup" holds one nested
+// bucket per group with the ids of its terminals, written in the
+// transaction that creates the terminal, so GroupTerminals walks one
+// group's ids in order and reads only their records. A "meta" bucket
+// records the format version ("2" since log chunks are keyed by LastSeq;
+// the audit buckets, the desired config and the group index were added
+// compatibly: Open creates missing buckets, and indexes the stored
+// terminals when it creates the group index); Open refuses a file of
+// another version.
 package embedded

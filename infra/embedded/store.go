@@ -75,6 +75,12 @@ func Open(path string) (*Store, error) {
 				return err
 			}
 		}
+		if tx.Bucket(groupsBucket) == nil {
+			if _, err := tx.CreateBucket(groupsBucket); err != nil {
+				return err
+			}
+			return buildGroupIndex(tx)
+		}
 		return nil
 	})
 	if err != nil {
@@ -164,6 +170,9 @@ func (s *Store) CreateTerminal(ctx context.Context, t fleet.Terminal) error {
 		b := tx.Bucket(terminalsBucket)
 		if b.Get([]byte(t.ID)) != nil {
 			return fleet.ErrExists
+		}
+		if err := indexGroups(tx, t.ID, t.Groups); err != nil {
+			return err
 		}
 		return put(b, []byte(t.ID), newTerminalRecord(t))
 	})
