@@ -366,7 +366,7 @@ func chaosRun(t *testing.T, p plan) tally {
 	s, _ := r.current()
 	for i := range p.terminals {
 		id := fmt.Sprintf("chaos-%d", i+1)
-		token, err := s.Admin().CreateTerminal(context.Background(), id, "", nil)
+		token, err := s.Admin().CreateTerminal(context.Background(), fleet.System("test"), id, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

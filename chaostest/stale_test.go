@@ -147,7 +147,7 @@ func TestSilentTerminalReadsOffline(t *testing.T) {
 	t.Parallel()
 	const timeout = 3 * time.Second
 	s := startStack(t, map[string]string{"InactivityTimeout": "3", "HeartbeatInterval": "1"}, nil)
-	token, err := s.Admin().CreateTerminal(context.Background(), "quiet-1", "", nil)
+	token, err := s.Admin().CreateTerminal(context.Background(), fleet.System("test"), "quiet-1", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestGoneConnectionIsCleanedUp(t *testing.T) {
 		store.Store = inner
 		return store
 	})
-	token, err := s.Admin().CreateTerminal(context.Background(), "gone-1", "", nil)
+	token, err := s.Admin().CreateTerminal(context.Background(), fleet.System("test"), "gone-1", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestConnectionRecordsExpire(t *testing.T) {
 		inner = st.(*embedded.Store)
 		return st
 	})
-	token, err := s.Admin().CreateTerminal(context.Background(), "ttl-1", "", nil)
+	token, err := s.Admin().CreateTerminal(context.Background(), fleet.System("test"), "ttl-1", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

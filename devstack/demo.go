@@ -97,18 +97,19 @@ func demoTokens(ctx context.Context, s *Stack) (map[string]string, error) {
 		_ = json.Unmarshal(data, &tokens)
 	}
 	svc := fleet.NewService(s.store, offline{}, fleet.DefaultConfig())
+	who := fleet.System("system:demo")
 	changed := false
 	for i := 1; i <= s.cfg.Demo; i++ {
 		id := fmt.Sprintf("demo-%d", i)
-		token, err := svc.CreateTerminal(ctx, id, fmt.Sprintf("Demo terminal %d", i), []string{"demo"})
+		if _, err := svc.Terminal(ctx, who, id); err == nil && tokens[id] != "" {
+			continue // registered before, token kept: nothing to audit
+		}
+		token, err := svc.CreateTerminal(ctx, who, id, fmt.Sprintf("Demo terminal %d", i), []string{"demo"})
 		switch {
 		case err == nil:
 			tokens[id], changed = token, true
 		case errors.Is(err, fleet.ErrExists):
-			if tokens[id] != "" {
-				continue
-			}
-			if token, err = svc.RotateToken(ctx, id, 0); err != nil {
+			if token, err = svc.RotateToken(ctx, who, id, 0); err != nil {
 				return nil, err
 			}
 			tokens[id], changed = token, true

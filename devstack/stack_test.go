@@ -182,7 +182,7 @@ func TestAgentsThroughTheStack(t *testing.T) {
 
 func testFlow(t *testing.T, s *devstack.Stack) {
 	ctx := context.Background()
-	token, err := s.Admin().CreateTerminal(ctx, "press-07", "", nil)
+	token, err := s.Admin().CreateTerminal(ctx, fleet.System("test"), "press-07", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func testFlow(t *testing.T, s *devstack.Stack) {
 func TestOversizedMessageClosesWith1009(t *testing.T) {
 	t.Parallel()
 	s := start(t, devstack.Config{})
-	token, err := s.Admin().CreateTerminal(context.Background(), "t1", "", nil)
+	token, err := s.Admin().CreateTerminal(context.Background(), fleet.System("test"), "t1", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestOversizedMessageClosesWith1009(t *testing.T) {
 func TestManagementAPIThroughSDK(t *testing.T) {
 	t.Parallel()
 	s := start(t, devstack.Config{})
-	token, _ := s.Admin().CreateTerminal(context.Background(), "t1", "", nil)
+	token, _ := s.Admin().CreateTerminal(context.Background(), fleet.System("test"), "t1", "", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, s.WSURL+"?terminal_id=t1&token="+token, nil)
@@ -357,10 +357,10 @@ func TestAccessControl(t *testing.T) {
 	s := start(t, devstack.Config{})
 	ctx := context.Background()
 	admin := fleet.System("test")
-	if _, err := s.Admin().CreateTerminalAs(ctx, admin, "in-demo", "", []string{"demo"}); err != nil {
+	if _, err := s.Admin().CreateTerminal(ctx, admin, "in-demo", "", []string{"demo"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Admin().CreateTerminalAs(ctx, admin, "elsewhere", "", []string{"hall-b"}); err != nil {
+	if _, err := s.Admin().CreateTerminal(ctx, admin, "elsewhere", "", []string{"hall-b"}); err != nil {
 		t.Fatal(err)
 	}
 	iss := s.Issuer()
@@ -379,7 +379,7 @@ func TestAccessControl(t *testing.T) {
 		{"wrong issuer", "GET", "/terminals", wrongIss, 401},
 		{"no role", "GET", "/terminals", noRole, 403},
 		{"viewer reads own group", "GET", "/terminals/in-demo/config", s.Users["viewer"], 200},
-		{"viewer outside groups", "GET", "/terminals/elsewhere/config", s.Users["viewer"], 403},
+		{"viewer outside groups: as absent", "GET", "/terminals/elsewhere/config", s.Users["viewer"], 404},
 		{"viewer changes config", "PUT", "/terminals/in-demo/config", s.Users["viewer"], 403},
 		{"viewer sends command", "POST", "/terminals/in-demo/commands", s.Users["viewer"], 403},
 		{"operator reads audit", "GET", "/audit", s.Users["operator"], 403},

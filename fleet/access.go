@@ -4,12 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/edgesync/edgesync/protocol"
 )
+
+// Access: who may do what. Every Service method a frontend or a tool calls
+// takes the caller, a Principal, and applies the rules below itself: the
+// role an operation needs (operation), which terminals the caller sees
+// (Principal.Sees: a terminal it may not see answers exactly like an absent
+// one), and what it sees of them (secrets masked unless it is an admin).
+// The HTTP API only authenticates, parses and maps errors to statuses.
 
 // Role is what a frontend user may do.
 type Role string
@@ -20,8 +29,8 @@ const (
 	RoleViewer Role = "viewer"
 	// RoleOperator also syncs, sends commands and changes config.
 	RoleOperator Role = "operator"
-	// RoleAdmin also manages credentials, reads the audit trail, sees
-	// every terminal and sees secrets unmasked.
+	// RoleAdmin also creates terminals, manages credentials, reads the
+	// audit trail, sees every terminal and sees secrets unmasked.
 	RoleAdmin Role = "admin"
 )
 
@@ -37,29 +46,67 @@ func (r Role) rank() int {
 	return 0
 }
 
-// Principal is an authenticated caller of the HTTP API.
+// Kind says what a principal is.
+type Kind string
+
+// Kinds of principal.
+const (
+	// KindUser is a frontend user (the zero Kind): a subject, a role and
+	// groups, from a verified token (PrincipalFromClaims).
+	KindUser Kind = ""
+	// KindTerminal is a terminal acting on its own connection: it holds no
+	// role and sees only itself.
+	KindTerminal Kind = "terminal"
+	// KindSystem is the service's own actions and operator tools that hold
+	// AWS credentials to the table (the CLI): it may do everything.
+	KindSystem Kind = "system"
+)
+
+// Principal is the caller of a Service method.
 type Principal struct {
-	// Subject identifies the user (the JWT "sub", or a name for tools).
+	// Kind is KindUser (the zero value), KindTerminal or KindSystem.
+	Kind Kind
+	// Subject identifies the caller: the JWT "sub" of a user, the id of a
+	// terminal, the name of a tool. Audit records name it as the actor.
 	Subject string
-	Role    Role
-	// Groups are the terminal groups the user may see; admins see all.
+	// Role is a user's role (RoleAdmin for the system, none for a terminal).
+	Role Role
+	// Groups are the terminal groups a user may see; admins see all.
 	Groups []string
 }
 
 // System is the principal of the service's own actions and of operator
-// tools that hold AWS credentials to the table (the CLI).
-func System(name string) Principal { return Principal{Subject: name, Role: RoleAdmin} }
+// tools that hold AWS credentials to the table (the CLI): an admin that
+// sees every terminal, named name in audit records.
+func System(name string) Principal {
+	return Principal{Kind: KindSystem, Subject: name, Role: RoleAdmin}
+}
 
-// Can reports whether p holds at least role.
-func (p Principal) Can(role Role) bool { return p.Role.rank() >= role.rank() && p.Role.rank() > 0 }
+// TerminalPrincipal is the principal of terminal id acting on its own
+// connection: it sees that terminal only and may call no user operation.
+func TerminalPrincipal(id string) Principal { return Principal{Kind: KindTerminal, Subject: id} }
 
-// Sees reports whether p may see terminal t: admins see every terminal,
-// others the terminals that share a group with them.
-func (p Principal) Sees(t Terminal) bool {
-	if p.Can(RoleAdmin) {
-		return true
+// Can reports whether p holds at least role. A terminal holds none.
+func (p Principal) Can(role Role) bool {
+	if p.Kind == KindTerminal {
+		return false
 	}
-	if !p.Can(RoleViewer) {
+	return p.Role.rank() >= role.rank() && p.Role.rank() > 0
+}
+
+// seesAll reports whether p sees every terminal (admins and the system).
+func (p Principal) seesAll() bool { return p.Kind != KindTerminal && p.Can(RoleAdmin) }
+
+// Sees reports whether p may see terminal t: admins and the system see
+// every terminal, a terminal itself only, other users the terminals that
+// share a group with them.
+func (p Principal) Sees(t Terminal) bool {
+	switch {
+	case p.Kind == KindTerminal:
+		return p.Subject != "" && t.ID == p.Subject
+	case p.seesAll():
+		return true
+	case !p.Can(RoleViewer):
 		return false
 	}
 	for _, g := range t.Groups {
@@ -68,6 +115,127 @@ func (p Principal) Sees(t Terminal) bool {
 		}
 	}
 	return false
+}
+
+// SeesSecrets reports whether p sees secret values unmasked: admins and
+// the system do; everyone else reads them as Masked.
+func (p Principal) SeesSecrets() bool { return p.seesAll() }
+
+// operation is something a caller asks of the service: its name (as audit
+// records of denials name it) and the role it needs. This table is where
+// roles are decided.
+type operation struct {
+	name string
+	role Role
+}
+
+var (
+	opCaller          = operation{"caller.read", RoleViewer}
+	opListTerminals   = operation{"terminal.list", RoleViewer}
+	opReadTerminal    = operation{"terminal.read", RoleViewer}
+	opReadConfig      = operation{"config.read", RoleViewer}
+	opReadStatus      = operation{"status.read", RoleViewer}
+	opReadLogs        = operation{"logs.read", RoleViewer}
+	opReadCommand     = operation{"command.read", RoleViewer}
+	opSetConfig       = operation{AuditConfigSet, RoleOperator}
+	opSendCommand     = operation{AuditCommand, RoleOperator}
+	opSync            = operation{AuditSync, RoleOperator}
+	opCreateTerminal  = operation{AuditTerminalCreate, RoleAdmin}
+	opListCredentials = operation{"credential.list", RoleAdmin}
+	opRotateToken     = operation{AuditCredentialRotate, RoleAdmin}
+	opRevokeToken     = operation{AuditCredentialRevoke, RoleAdmin}
+	opReadAudit       = operation{"audit.read", RoleAdmin}
+)
+
+// allow returns nil if p holds the role op needs. Otherwise it audits the
+// denial and returns ErrForbidden, saying which role op needs.
+func (s *Service) allow(ctx context.Context, p Principal, op operation, terminalID string) error {
+	if p.Can(op.role) {
+		return nil
+	}
+	role := string(p.Role)
+	if role == "" || p.Kind == KindTerminal {
+		role = "none"
+	}
+	s.deny(ctx, p, op, terminalID, "role "+role+" may not do this; it needs "+string(op.role))
+	return fmt.Errorf("this needs the %s role: %w", op.role, ErrForbidden)
+}
+
+// visible reads terminal id for p: the one read of the terminal a request
+// makes. ErrInvalid for a malformed id. A terminal p may not see is
+// ErrNotFound with the same error as an absent one, so no answer tells
+// them apart; for a caller who does not see every terminal both are
+// audited as a denial (the same work either way).
+func (s *Service) visible(ctx context.Context, p Principal, op operation, id string) (Terminal, error) {
+	if !protocol.ValidID(id) {
+		return Terminal{}, fmt.Errorf("terminal id %q: %w", truncate(id, 64), ErrInvalid)
+	}
+	t, err := s.store.Terminal(ctx, id)
+	absent := errors.Is(err, ErrNotFound)
+	if err != nil && !absent {
+		return Terminal{}, fmt.Errorf("terminal %s: %w", id, err)
+	}
+	if !absent && p.Sees(t) {
+		return t, nil
+	}
+	if !p.seesAll() {
+		reason := "no such terminal"
+		if !absent {
+			reason = "terminal is outside the user's groups"
+		}
+		s.deny(ctx, p, op, id, reason)
+	}
+	return Terminal{}, fmt.Errorf("no terminal %s: %w", id, ErrNotFound)
+}
+
+// access is allow then visible: the role check, then the terminal read.
+func (s *Service) access(ctx context.Context, p Principal, op operation, id string) (Terminal, error) {
+	if err := s.allow(ctx, p, op, id); err != nil {
+		return Terminal{}, err
+	}
+	return s.visible(ctx, p, op, id)
+}
+
+type requestKey struct{}
+
+type request struct{ method, path string }
+
+// WithRequest returns ctx carrying the method and path of the HTTP request
+// a call serves; audit records of denied calls name them.
+func WithRequest(ctx context.Context, method, path string) context.Context {
+	return context.WithValue(ctx, requestKey{}, request{method: method, path: path})
+}
+
+// deny audits a refused call (best effort: the refusal stands either way).
+func (s *Service) deny(ctx context.Context, p Principal, op operation, terminalID, reason string) {
+	detail := map[string]string{"operation": op.name, "reason": reason}
+	if r, ok := ctx.Value(requestKey{}).(request); ok {
+		detail["method"], detail["path"] = r.method, truncate(r.path, 512)
+	}
+	if terminalID != "" && !protocol.ValidID(terminalID) {
+		detail["terminal"] = truncate(terminalID, 64)
+		terminalID = ""
+	}
+	_ = s.recordAudit(ctx, p, AuditRequestDenied, terminalID, AuditOutcomeDenied, detail)
+}
+
+// CallerView is a principal as it is shown to itself (GET /me).
+type CallerView struct {
+	Subject string   `json:"subject"`
+	Role    Role     `json:"role"`
+	Groups  []string `json:"groups"`
+}
+
+// Caller returns p as the API shows it to p. It needs the viewer role.
+func (s *Service) Caller(ctx context.Context, p Principal) (CallerView, error) {
+	if err := s.allow(ctx, p, opCaller, ""); err != nil {
+		return CallerView{}, err
+	}
+	groups := p.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	return CallerView{Subject: p.Subject, Role: p.Role, Groups: groups}, nil
 }
 
 // ClaimsConfig names the JWT claims that carry a user's role and groups.
@@ -174,15 +342,58 @@ func mask(v any) any {
 	return v
 }
 
-// Visible returns the terminal if p may see it: ErrNotFound if it does not
-// exist, ErrForbidden (audited) if it is outside p's groups.
-func (s *Service) Visible(ctx context.Context, p Principal, id, method, path string) (Terminal, error) {
-	t, err := s.lookup(ctx, id)
-	if err != nil {
-		return Terminal{}, err
+// The views below are what p may see of a document, a command, log lines
+// and a terminal record: unchanged for those who see secrets, masked by
+// MaskSecrets (IsSecretKey) for everyone else.
+
+func (p Principal) document(doc json.RawMessage) json.RawMessage {
+	if p.SeesSecrets() {
+		return doc
 	}
-	if !p.Sees(t) {
-		return Terminal{}, s.Deny(ctx, p, t.ID, method, path, "terminal is outside the user's groups")
+	return MaskSecrets(doc)
+}
+
+func (p Principal) command(c Command) Command {
+	c.Params, c.Result = p.document(c.Params), p.document(c.Result)
+	return c
+}
+
+func (p Principal) commands(cs []Command) []Command {
+	for i := range cs {
+		cs[i] = p.command(cs[i])
 	}
-	return t, nil
+	return cs
+}
+
+// entries masks the values of log attributes under secret keys.
+func (p Principal) entries(es []protocol.LogEntry) []protocol.LogEntry {
+	if p.SeesSecrets() {
+		return es
+	}
+	for i := range es {
+		if len(es[i].Attrs) == 0 {
+			continue
+		}
+		attrs := maps.Clone(es[i].Attrs)
+		for k := range attrs {
+			if IsSecretKey(k) {
+				attrs[k] = Masked
+			}
+		}
+		es[i].Attrs = attrs
+	}
+	return es
+}
+
+// terminal is the record as p may hold it: credentials (hashes) only for
+// those who see secrets, documents masked.
+func (p Principal) terminal(t Terminal) Terminal {
+	if p.SeesSecrets() {
+		return t
+	}
+	t.Credentials = nil
+	t.Config.Data = MaskSecrets(t.Config.Data)
+	t.Status.Data = MaskSecrets(t.Status.Data)
+	t.Desired.Data = MaskSecrets(t.Desired.Data)
+	return t
 }

@@ -5,34 +5,35 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/edgesync/edgesync/protocol"
 )
 
-// Audit actions.
+// Audit actions and outcomes.
 const (
-	AuditConfigSet         = "config.set"
-	AuditCommand           = "command.send"
-	AuditSync              = "terminal.sync"
-	AuditTerminalCreate    = "terminal.create"
-	AuditCredentialRotate  = "credential.rotate"
-	AuditCredentialRevoke  = "credential.revoke"
-	AuditRequestDenied     = "request.denied"
-	AuditOutcomeRequested  = "requested"
-	AuditOutcomeDenied     = "denied"
-	AuditOutcomeFailed     = "failed"
+	AuditConfigSet        = "config.set"
+	AuditCommand          = "command.send"
+	AuditSync             = "terminal.sync"
+	AuditTerminalCreate   = "terminal.create"
+	AuditCredentialRotate = "credential.rotate"
+	AuditCredentialRevoke = "credential.revoke"
+	AuditRequestDenied    = "request.denied"
+	AuditOutcomeRequested = "requested"
+	AuditOutcomeDenied    = "denied"
+	AuditOutcomeFailed    = "failed"
+)
+
+const (
 	maxAuditDetailBytes    = 32 * 1024
-	maxDesiredConfigBytes  = 64 * 1024
 	defaultAuditPageLimit  = 100
 	maxAuditPageLimit      = 1000
 	auditDetailTruncatedAt = "truncated"
 )
 
-// Record writes an audit record of what p did. Secrets in detail are
+// recordAudit writes an audit record of what p did. Secrets in detail are
 // masked. Failing to audit is logged and returned: callers of sensitive
 // operations treat it as a failure of the operation.
-func (s *Service) Record(ctx context.Context, p Principal, action, terminalID, outcome string, detail any) error {
+func (s *Service) recordAudit(ctx context.Context, p Principal, action, terminalID, outcome string, detail any) error {
 	raw, err := json.Marshal(detail)
 	if err != nil {
 		return fmt.Errorf("audit %s: encode detail: %w", action, err)
@@ -50,14 +51,28 @@ func (s *Service) Record(ctx context.Context, p Principal, action, terminalID, o
 	return nil
 }
 
-// Deny records a denied request and returns ErrForbidden wrapped with why.
-func (s *Service) Deny(ctx context.Context, p Principal, terminalID, method, path, why string) error {
-	_ = s.Record(ctx, p, AuditRequestDenied, terminalID, AuditOutcomeDenied, map[string]string{"method": method, "path": path, "reason": why})
-	return fmt.Errorf("%s: %w", why, ErrForbidden)
+// audited records what p is about to do (outcome "requested"), then does
+// it: a sensitive operation never happens unaudited, and a failure to audit
+// stops it before anything changed (so a token is never issued and then lost
+// to an error). If op fails, a record with outcome "failed" follows (best
+// effort); a "requested" record with no "failed" one after it was done.
+func (s *Service) audited(ctx context.Context, p Principal, action, terminalID string, detail any, op func() error) error {
+	if err := s.recordAudit(ctx, p, action, terminalID, AuditOutcomeRequested, detail); err != nil {
+		return err
+	}
+	if err := op(); err != nil {
+		_ = s.recordAudit(ctx, p, action, terminalID, AuditOutcomeFailed, map[string]any{"error": err.Error()})
+		return err
+	}
+	return nil
 }
 
-// AuditTrail returns audit records, newest first. Limit 0 means 100.
-func (s *Service) AuditTrail(ctx context.Context, q AuditQuery) ([]AuditRecord, string, error) {
+// AuditTrail returns audit records, newest first. Limit 0 means 100. It
+// needs the admin role.
+func (s *Service) AuditTrail(ctx context.Context, p Principal, q AuditQuery) ([]AuditRecord, string, error) {
+	if err := s.allow(ctx, p, opReadAudit, q.TerminalID); err != nil {
+		return nil, "", err
+	}
 	if q.Limit == 0 {
 		q.Limit = defaultAuditPageLimit
 	}
@@ -75,65 +90,4 @@ func (s *Service) AuditTrail(ctx context.Context, q AuditQuery) ([]AuditRecord, 
 		return nil, "", fmt.Errorf("read audit trail: %w", err)
 	}
 	return recs, next, nil
-}
-
-// audited records what p is about to do (outcome "requested"), then does
-// it: a sensitive operation never happens unaudited, and a failure to audit
-// stops it before anything changed (so a token is never issued and then lost
-// to an error). If op fails, a record with outcome "failed" follows (best
-// effort); a "requested" record with no "failed" one after it was done.
-func (s *Service) audited(ctx context.Context, p Principal, action, terminalID string, detail any, op func() error) error {
-	if err := s.Record(ctx, p, action, terminalID, AuditOutcomeRequested, detail); err != nil {
-		return err
-	}
-	if err := op(); err != nil {
-		_ = s.Record(ctx, p, action, terminalID, AuditOutcomeFailed, map[string]any{"error": err.Error()})
-		return err
-	}
-	return nil
-}
-
-// The operations below audit themselves as p (see audited).
-
-// CreateTerminalAs registers a terminal (see CreateTerminal).
-func (s *Service) CreateTerminalAs(ctx context.Context, p Principal, id, name string, groups []string) (token string, err error) {
-	err = s.audited(ctx, p, AuditTerminalCreate, id, map[string]any{"name": name, "groups": groups}, func() error {
-		token, err = s.CreateTerminal(ctx, id, name, groups)
-		return err
-	})
-	return token, err
-}
-
-// RotateTokenAs rotates the terminal's token (see RotateToken).
-func (s *Service) RotateTokenAs(ctx context.Context, p Principal, id string, overlap time.Duration) (token string, err error) {
-	err = s.audited(ctx, p, AuditCredentialRotate, id, map[string]any{"overlapSeconds": overlap.Seconds()}, func() error {
-		token, err = s.RotateToken(ctx, id, overlap)
-		return err
-	})
-	return token, err
-}
-
-// RevokeTokenAs revokes credentials (see RevokeToken).
-func (s *Service) RevokeTokenAs(ctx context.Context, p Principal, id, credID string) error {
-	return s.audited(ctx, p, AuditCredentialRevoke, id, map[string]any{"credential": credID}, func() error {
-		return s.RevokeToken(ctx, id, credID)
-	})
-}
-
-// SendCommandAs sends a command for p (see SendCommand).
-func (s *Service) SendCommandAs(ctx context.Context, p Principal, id, name string, params json.RawMessage, timeout time.Duration) (c Command, err error) {
-	err = s.audited(ctx, p, AuditCommand, id, map[string]any{"command": name, "params": params}, func() error {
-		c, err = s.SendCommand(ctx, id, name, params, p.Subject, timeout)
-		return err
-	})
-	return c, err
-}
-
-// SyncAs pushes a fresh pull for p (see Sync).
-func (s *Service) SyncAs(ctx context.Context, p Principal, id string) (cmds []Command, err error) {
-	err = s.audited(ctx, p, AuditSync, id, nil, func() error {
-		cmds, err = s.Sync(ctx, id, p.Subject)
-		return err
-	})
-	return cmds, err
 }

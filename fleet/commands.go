@@ -13,10 +13,31 @@ import (
 
 // SendCommand records a command for an online terminal and pushes it. The
 // call returns at once with the pending command; its outcome is read with
-// Command. name must be one of protocol.Commands and params a JSON object
-// or empty; timeout 0 means CommandTimeout (at most 5 minutes).
-// ErrOffline when the terminal has no live connection.
-func (s *Service) SendCommand(ctx context.Context, id, name string, params json.RawMessage, actor string, timeout time.Duration) (Command, error) {
+// Command. name must be one of protocol.Commands other than set_config
+// (config changes go through SetConfig) and params a JSON object or empty;
+// timeout 0 means CommandTimeout (at most 5 minutes). ErrOffline when the
+// terminal has no live connection. It needs the operator role, is audited,
+// and returns the command as p sees it.
+func (s *Service) SendCommand(ctx context.Context, p Principal, id, name string, params json.RawMessage, timeout time.Duration) (c Command, err error) {
+	if err := s.allow(ctx, p, opSendCommand, id); err != nil {
+		return Command{}, err
+	}
+	if name == protocol.CommandSetConfig {
+		return Command{}, fmt.Errorf("change config with PUT /terminals/{id}/config: it is validated, versioned and audited: %w", ErrInvalid)
+	}
+	t, err := s.visible(ctx, p, opSendCommand, id)
+	if err != nil {
+		return Command{}, err
+	}
+	err = s.audited(ctx, p, AuditCommand, t.ID, map[string]any{"command": name, "params": params}, func() error {
+		c, err = s.sendCommand(ctx, t, name, params, p.Subject, timeout)
+		return err
+	})
+	return p.command(c), err
+}
+
+// sendCommand validates and sends a command to t for actor.
+func (s *Service) sendCommand(ctx context.Context, t Terminal, name string, params json.RawMessage, actor string, timeout time.Duration) (Command, error) {
 	if !knownCommand(name) {
 		return Command{}, fmt.Errorf("command %q: must be one of %v: %w", truncate(name, 64), protocol.Commands, ErrInvalid)
 	}
@@ -29,21 +50,17 @@ func (s *Service) SendCommand(ctx context.Context, id, name string, params json.
 	if len(params) > 0 {
 		params = compact(params)
 	}
-	t, err := s.lookup(ctx, id)
-	if err != nil {
-		return Command{}, err
-	}
 	now := s.now()
 	if !s.online(t, now) {
-		return Command{}, fmt.Errorf("command %s for %s: %w", name, id, ErrOffline)
+		return Command{}, fmt.Errorf("command %s for %s: %w", name, t.ID, ErrOffline)
 	}
 	c := s.newCommand(t.ID, name, params, actor, now, timeout)
 	if err := s.store.PutCommands(ctx, c); err != nil {
-		return Command{}, fmt.Errorf("record command %s for %s: %w", name, id, err)
+		return Command{}, fmt.Errorf("record command %s for %s: %w", name, t.ID, err)
 	}
 	if err := s.send(ctx, t.ID, t.ConnectionID, c.message()); err != nil {
 		if errors.Is(err, ErrGone) {
-			return Command{}, fmt.Errorf("command %s for %s: %w", name, id, ErrOffline)
+			return Command{}, fmt.Errorf("command %s for %s: %w", name, t.ID, ErrOffline)
 		}
 		return Command{}, err
 	}
@@ -59,37 +76,43 @@ func knownCommand(name string) bool {
 	return false
 }
 
-// Command returns a command with its effective state. ErrNotFound if unknown.
-func (s *Service) Command(ctx context.Context, id, requestID string) (Command, error) {
-	if _, err := s.lookup(ctx, id); err != nil {
+// Command returns a command with its effective state, as p sees it.
+// ErrNotFound if unknown.
+func (s *Service) Command(ctx context.Context, p Principal, id, requestID string) (Command, error) {
+	t, err := s.access(ctx, p, opReadCommand, id)
+	if err != nil {
 		return Command{}, err
 	}
 	if !protocol.ValidID(requestID) {
 		return Command{}, fmt.Errorf("request id %q: %w", truncate(requestID, 64), ErrInvalid)
 	}
 	now := s.now()
-	c, err := s.store.Command(ctx, id, requestID, now)
+	c, err := s.store.Command(ctx, t.ID, requestID, now)
 	if err != nil {
-		return Command{}, fmt.Errorf("command %s of %s: %w", requestID, id, err)
+		return Command{}, fmt.Errorf("command %s of %s: %w", requestID, t.ID, err)
 	}
-	return c.Effective(now), nil
+	return p.command(c.Effective(now)), nil
 }
 
 // Sync pushes a fresh pull (status, config, logs since what is stored) to an
 // online terminal and returns the pending commands. ErrOffline otherwise.
-func (s *Service) Sync(ctx context.Context, id, actor string) ([]Command, error) {
-	t, err := s.lookup(ctx, id)
+// It needs the operator role and is audited.
+func (s *Service) Sync(ctx context.Context, p Principal, id string) (cmds []Command, err error) {
+	t, err := s.access(ctx, p, opSync, id)
 	if err != nil {
 		return nil, err
 	}
-	if !s.online(t, s.now()) {
-		return nil, fmt.Errorf("sync %s: %w", id, ErrOffline)
-	}
-	cmds, err := s.pull(ctx, t.ID, t.ConnectionID, actor, t.LastSeq)
-	if errors.Is(err, ErrGone) {
-		return nil, fmt.Errorf("sync %s: %w", id, ErrOffline)
-	}
-	return cmds, err
+	err = s.audited(ctx, p, AuditSync, t.ID, nil, func() error {
+		if !s.online(t, s.now()) {
+			return fmt.Errorf("sync %s: %w", t.ID, ErrOffline)
+		}
+		cmds, err = s.pull(ctx, t.ID, t.ConnectionID, p.Subject, t.LastSeq)
+		if errors.Is(err, ErrGone) {
+			return fmt.Errorf("sync %s: %w", t.ID, ErrOffline)
+		}
+		return err
+	})
+	return p.commands(cmds), err
 }
 
 // pull records and pushes get_status, get_config and get_logs (count

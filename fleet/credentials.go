@@ -13,12 +13,24 @@ import (
 
 // RotateToken issues a new token for the terminal. Existing credentials
 // keep working for overlap (so a fleet can roll the new token out), then
-// stop; a credential that already ends sooner keeps its earlier end.
-func (s *Service) RotateToken(ctx context.Context, id string, overlap time.Duration) (string, error) {
+// stop; a credential that already ends sooner keeps its earlier end. It
+// needs the admin role and is audited.
+func (s *Service) RotateToken(ctx context.Context, p Principal, id string, overlap time.Duration) (token string, err error) {
+	if err := s.allow(ctx, p, opRotateToken, id); err != nil {
+		return "", err
+	}
+	err = s.audited(ctx, p, AuditCredentialRotate, id, map[string]any{"overlapSeconds": overlap.Seconds()}, func() error {
+		token, err = s.rotateToken(ctx, p, id, overlap)
+		return err
+	})
+	return token, err
+}
+
+func (s *Service) rotateToken(ctx context.Context, p Principal, id string, overlap time.Duration) (string, error) {
 	if overlap < 0 {
 		return "", fmt.Errorf("overlap %v: must not be negative: %w", overlap, ErrInvalid)
 	}
-	t, err := s.lookup(ctx, id)
+	t, err := s.visible(ctx, p, opRotateToken, id)
 	if err != nil {
 		return "", err
 	}
@@ -45,8 +57,18 @@ func (s *Service) RotateToken(ctx context.Context, id string, overlap time.Durat
 // RevokeToken ends one credential (by its id) or, with credID "", every
 // credential of the terminal at once. ErrNotFound for an unknown credential.
 // A revoked token fails at the next $connect; a live connection is not cut.
-func (s *Service) RevokeToken(ctx context.Context, id, credID string) error {
-	t, err := s.lookup(ctx, id)
+// It needs the admin role and is audited.
+func (s *Service) RevokeToken(ctx context.Context, p Principal, id, credID string) error {
+	if err := s.allow(ctx, p, opRevokeToken, id); err != nil {
+		return err
+	}
+	return s.audited(ctx, p, AuditCredentialRevoke, id, map[string]any{"credential": credID}, func() error {
+		return s.revokeToken(ctx, p, id, credID)
+	})
+}
+
+func (s *Service) revokeToken(ctx context.Context, p Principal, id, credID string) error {
+	t, err := s.visible(ctx, p, opRevokeToken, id)
 	if err != nil {
 		return err
 	}
@@ -72,8 +94,9 @@ func (s *Service) RevokeToken(ctx context.Context, id, credID string) error {
 }
 
 // Credentials returns the terminal's credentials (hashes are never shown).
-func (s *Service) Credentials(ctx context.Context, id string) ([]Credential, error) {
-	t, err := s.lookup(ctx, id)
+// It needs the admin role.
+func (s *Service) Credentials(ctx context.Context, p Principal, id string) ([]Credential, error) {
+	t, err := s.access(ctx, p, opListCredentials, id)
 	if err != nil {
 		return nil, err
 	}

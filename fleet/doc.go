@@ -1,11 +1,36 @@
 // Package fleet holds edgesync's sync rules: how terminals connect and
 // authenticate, how the cloud pulls their status, config and logs, how that
-// data is kept with freshness and retention, and how commands are tracked
-// from pending to an outcome without any function waiting for a terminal.
+// data is kept with freshness and retention, how commands are tracked from
+// pending to an outcome without any function waiting for a terminal, and
+// who may do and see what.
 //
 // The package imports neither the AWS SDK nor aws-lambda-go. It talks to the
 // outside through two small ports declared here: Store (persistence; see
 // infra/dynamo and infra/embedded) and Pusher (sending a message to a
 // connected terminal; see infra/apigw). Lambda handlers and the local stack
 // adapt events to Service methods.
+//
+// Every method a frontend or a tool calls takes the caller, a Principal (a
+// user with a role and groups, a terminal, or the system), and applies the
+// access rules itself: the role the operation needs, the terminals the
+// caller sees (one outside a user's groups is ErrNotFound, exactly like an
+// absent one), and what it sees of them (secrets masked for non-admins,
+// MaskSecrets). Sensitive operations are audited inside the method. The
+// edges (httpapi, wsapi, the CLI) authenticate, parse and map errors.
+//
+// Files by flow (DESIGN §1):
+//
+//	service.go      the Service, its options and the push to a terminal
+//	connect.go      $connect and $disconnect; connection bindings
+//	messages.go     messages from terminals: hello, logs, status, heartbeat
+//	commands.go     commands: send, read, sync (pull), answers, deadlines
+//	documents.go    config and status with freshness; desired config (SetConfig)
+//	logs.go         log reads (paging, filters, live hints)
+//	terminals.go    terminal views, listing (by group for users), creation
+//	credentials.go  tokens: hashing, rotation, revocation
+//	audit.go        the audit trail: writing records, audited operations, reading
+//	auditid.go      audit record ids and their time ranges
+//	access.go       principals, roles per operation, visibility, masking, claims
+//	config.go       the service's own timing configuration (Config)
+//	model.go        records and errors; ports.go the Store and Pusher ports
 package fleet

@@ -15,6 +15,47 @@ import (
 	"github.com/edgesync/edgesync/protocol"
 )
 
+// Documents: a terminal's config and status as last reported, with their
+// freshness (DESIGN §4), the config an operator asked it to run, and the
+// status history.
+
+// maxDesiredConfigBytes bounds a config set with SetConfig.
+const maxDesiredConfigBytes = 64 * 1024
+
+// Freshness says how current a piece of synced data is (DESIGN §4): when it
+// was synced, until when it counts as fresh, and whether a refresh was
+// pushed to the terminal because it is not.
+type Freshness struct {
+	SyncedAt   time.Time `json:"syncedAt,omitzero"`
+	FreshUntil time.Time `json:"freshUntil,omitzero"`
+	Fresh      bool      `json:"fresh"`
+	// Stale is true when data exists but is past its TTL: the last known
+	// value is being served.
+	Stale bool `json:"stale"`
+	// Refreshing is true when a refresh has been pushed to the terminal
+	// and its answer is pending.
+	Refreshing bool `json:"refreshing"`
+}
+
+func freshness(syncedAt time.Time, ttl time.Duration, now time.Time) Freshness {
+	if syncedAt.IsZero() {
+		return Freshness{}
+	}
+	f := Freshness{SyncedAt: syncedAt, FreshUntil: syncedAt.Add(ttl)}
+	f.Fresh = now.Before(f.FreshUntil)
+	f.Stale = !f.Fresh
+	return f
+}
+
+// DocumentView is a synced JSON document (config or status) with its freshness.
+type DocumentView struct {
+	TerminalID string          `json:"terminalId"`
+	Online     bool            `json:"online"`
+	Version    string          `json:"version,omitempty"`
+	Data       json.RawMessage `json:"data"`
+	Freshness
+}
+
 // ConfigView is a terminal's config as reported by it and as an operator
 // asked for it: Pending until the set_config carrying Desired succeeds.
 type ConfigView struct {
@@ -32,27 +73,28 @@ type DesiredView struct {
 	Error   string       `json:"error,omitempty"`
 }
 
-// TerminalConfigView returns the reported config with its freshness (as
-// TerminalConfig) and the desired config with its delivery state.
-func (s *Service) TerminalConfigView(ctx context.Context, id string) (ConfigView, error) {
-	doc, err := s.TerminalConfig(ctx, id)
+// TerminalConfig returns the terminal's last reported config with its
+// freshness and the desired config with its delivery state, as p sees
+// them. Past ConfigTTL the config is returned marked stale and, if the
+// terminal is online, a get_config refresh is pushed (at most one per
+// command timeout).
+func (s *Service) TerminalConfig(ctx context.Context, p Principal, id string) (ConfigView, error) {
+	t, err := s.access(ctx, p, opReadConfig, id)
 	if err != nil {
 		return ConfigView{}, err
 	}
-	v := ConfigView{DocumentView: doc}
-	t, err := s.lookup(ctx, id)
-	if err != nil {
-		return ConfigView{}, err
-	}
+	v := ConfigView{DocumentView: s.document(ctx, p, t, "config")}
 	if t.Desired.Version == "" {
 		return v, nil
 	}
 	d := &DesiredView{DesiredConfig: t.Desired, State: CommandPending, Pending: true}
+	d.Data = p.document(d.Data)
 	if t.Desired.RequestID != "" {
-		c, err := s.store.Command(ctx, t.ID, t.Desired.RequestID, s.now())
+		now := s.now()
+		c, err := s.store.Command(ctx, t.ID, t.Desired.RequestID, now)
 		switch {
 		case err == nil:
-			c = c.Effective(s.now())
+			c = c.Effective(now)
 			d.State, d.Error = c.State, c.Error
 			d.Pending = c.State != CommandSucceeded
 		case errors.Is(err, ErrNotFound):
@@ -65,11 +107,88 @@ func (s *Service) TerminalConfigView(ctx context.Context, id string) (ConfigView
 	return v, nil
 }
 
+// TerminalStatus returns the terminal's last reported status, like TerminalConfig.
+func (s *Service) TerminalStatus(ctx context.Context, p Principal, id string) (DocumentView, error) {
+	t, err := s.access(ctx, p, opReadStatus, id)
+	if err != nil {
+		return DocumentView{}, err
+	}
+	return s.document(ctx, p, t, "status"), nil
+}
+
+// document is t's config or status (what) as p sees it, refreshed when
+// stale and the terminal is online.
+func (s *Service) document(ctx context.Context, p Principal, t Terminal, what string) DocumentView {
+	now := s.now()
+	snap, ttl, command := t.Config, s.cfg.ConfigTTL, protocol.CommandGetConfig
+	if what == "status" {
+		snap, ttl, command = t.Status, s.cfg.StatusTTL, protocol.CommandGetStatus
+	}
+	v := DocumentView{TerminalID: t.ID, Online: s.online(t, now), Version: snap.Version, Data: p.document(snap.Data), Freshness: freshness(snap.SyncedAt, ttl, now)}
+	if v.Data == nil {
+		v.Data = json.RawMessage("null")
+	}
+	s.freshness(v.Freshness)
+	if !v.Fresh && v.Online {
+		v.Refreshing = s.refresh(ctx, t, what, command, nil)
+	}
+	return v
+}
+
+// refresh pushes command to an online terminal unless a refresh of what was
+// pushed within the last command timeout; it reports whether one is under way.
+func (s *Service) refresh(ctx context.Context, t Terminal, what, command string, params json.RawMessage) bool {
+	now := s.now()
+	won, err := s.store.ClaimRefresh(ctx, t.ID, what, now, now.Add(-s.cfg.CommandTimeout))
+	if err != nil {
+		slog.ErrorContext(ctx, "claim refresh", "terminal", t.ID, "what", what, "error", err)
+		return false
+	}
+	if !won {
+		return true
+	}
+	c := s.newCommand(t.ID, command, params, "system:refresh", now, 0)
+	if err := s.store.PutCommands(ctx, c); err != nil {
+		slog.ErrorContext(ctx, "record refresh", "terminal", t.ID, "what", what, "error", err)
+		return false
+	}
+	if err := s.send(ctx, t.ID, t.ConnectionID, c.message()); err != nil {
+		return false
+	}
+	return true
+}
+
+// StatusHistory returns the terminal's status samples since the given time,
+// oldest first, at most limit, as p sees them.
+func (s *Service) StatusHistory(ctx context.Context, p Principal, id string, since time.Time, limit int) ([]StatusSample, error) {
+	t, err := s.access(ctx, p, opReadStatus, id)
+	if err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > 2000 {
+		return nil, fmt.Errorf("limit %d: must be from 1 to 2000: %w", limit, ErrInvalid)
+	}
+	now := s.now()
+	samples, err := s.store.StatusHistory(ctx, t.ID, since, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("status history of %s: %w", id, err)
+	}
+	for i := range samples {
+		samples[i].Data = p.document(samples[i].Data)
+	}
+	return samples, nil
+}
+
 // SetConfig records doc as the terminal's desired config with a new
 // version, pushes set_config to it, and audits the change with a diff
 // against the last reported config (secrets masked). The terminal must be
-// online (ErrOffline otherwise, and nothing is recorded).
+// online (ErrOffline otherwise, and nothing is recorded). It needs the
+// operator role and returns the desired config as p sees it.
 func (s *Service) SetConfig(ctx context.Context, p Principal, id string, doc json.RawMessage) (DesiredView, error) {
+	t, err := s.access(ctx, p, opSetConfig, id)
+	if err != nil {
+		return DesiredView{}, err
+	}
 	if !protocol.IsObject(doc) {
 		return DesiredView{}, fmt.Errorf("config: must be a JSON object: %w", ErrInvalid)
 	}
@@ -77,10 +196,6 @@ func (s *Service) SetConfig(ctx context.Context, p Principal, id string, doc jso
 		return DesiredView{}, fmt.Errorf("config: %d bytes, the limit is %d: %w", len(doc), maxDesiredConfigBytes, ErrInvalid)
 	}
 	doc = compact(doc)
-	t, err := s.lookup(ctx, id)
-	if err != nil {
-		return DesiredView{}, err
-	}
 	now := s.now()
 	if !s.online(t, now) {
 		return DesiredView{}, fmt.Errorf("set config of %s: %w", id, ErrOffline)
@@ -108,6 +223,7 @@ func (s *Service) SetConfig(ctx context.Context, p Principal, id string, doc jso
 	if err != nil {
 		return DesiredView{}, err
 	}
+	d.Data = p.document(d.Data)
 	return DesiredView{DesiredConfig: d, State: CommandPending, Pending: true}, nil
 }
 
@@ -178,113 +294,6 @@ func maybeMask(v json.RawMessage, secret bool) json.RawMessage {
 		return json.RawMessage(`"` + Masked + `"`)
 	}
 	return MaskSecrets(v)
-}
-
-// Freshness says how current a piece of synced data is (DESIGN §4): when it
-// was synced, until when it counts as fresh, and whether a refresh was
-// pushed to the terminal because it is not.
-type Freshness struct {
-	SyncedAt   time.Time `json:"syncedAt,omitzero"`
-	FreshUntil time.Time `json:"freshUntil,omitzero"`
-	Fresh      bool      `json:"fresh"`
-	// Stale is true when data exists but is past its TTL: the last known
-	// value is being served.
-	Stale bool `json:"stale"`
-	// Refreshing is true when a refresh has been pushed to the terminal
-	// and its answer is pending.
-	Refreshing bool `json:"refreshing"`
-}
-
-func freshness(syncedAt time.Time, ttl time.Duration, now time.Time) Freshness {
-	if syncedAt.IsZero() {
-		return Freshness{}
-	}
-	f := Freshness{SyncedAt: syncedAt, FreshUntil: syncedAt.Add(ttl)}
-	f.Fresh = now.Before(f.FreshUntil)
-	f.Stale = !f.Fresh
-	return f
-}
-
-// DocumentView is a synced JSON document (config or status) with its freshness.
-type DocumentView struct {
-	TerminalID string          `json:"terminalId"`
-	Online     bool            `json:"online"`
-	Version    string          `json:"version,omitempty"`
-	Data       json.RawMessage `json:"data"`
-	Freshness
-}
-
-// TerminalConfig returns the terminal's last reported config. Past
-// ConfigTTL it is returned marked stale and, if the terminal is online, a
-// get_config refresh is pushed (at most one per command timeout).
-func (s *Service) TerminalConfig(ctx context.Context, id string) (DocumentView, error) {
-	return s.document(ctx, id, "config")
-}
-
-// TerminalStatus returns the terminal's last reported status, like TerminalConfig.
-func (s *Service) TerminalStatus(ctx context.Context, id string) (DocumentView, error) {
-	return s.document(ctx, id, "status")
-}
-
-func (s *Service) document(ctx context.Context, id, what string) (DocumentView, error) {
-	t, err := s.lookup(ctx, id)
-	if err != nil {
-		return DocumentView{}, err
-	}
-	now := s.now()
-	snap, ttl, command := t.Config, s.cfg.ConfigTTL, protocol.CommandGetConfig
-	if what == "status" {
-		snap, ttl, command = t.Status, s.cfg.StatusTTL, protocol.CommandGetStatus
-	}
-	v := DocumentView{TerminalID: t.ID, Online: s.online(t, now), Version: snap.Version, Data: snap.Data, Freshness: freshness(snap.SyncedAt, ttl, now)}
-	if v.Data == nil {
-		v.Data = json.RawMessage("null")
-	}
-	s.freshness(v.Freshness)
-	if !v.Fresh && v.Online {
-		v.Refreshing = s.refresh(ctx, t, what, command, nil)
-	}
-	return v, nil
-}
-
-// refresh pushes command to an online terminal unless a refresh of what was
-// pushed within the last command timeout; it reports whether one is under way.
-func (s *Service) refresh(ctx context.Context, t Terminal, what, command string, params json.RawMessage) bool {
-	now := s.now()
-	won, err := s.store.ClaimRefresh(ctx, t.ID, what, now, now.Add(-s.cfg.CommandTimeout))
-	if err != nil {
-		slog.ErrorContext(ctx, "claim refresh", "terminal", t.ID, "what", what, "error", err)
-		return false
-	}
-	if !won {
-		return true
-	}
-	c := s.newCommand(t.ID, command, params, "system:refresh", now, 0)
-	if err := s.store.PutCommands(ctx, c); err != nil {
-		slog.ErrorContext(ctx, "record refresh", "terminal", t.ID, "what", what, "error", err)
-		return false
-	}
-	if err := s.send(ctx, t.ID, t.ConnectionID, c.message()); err != nil {
-		return false
-	}
-	return true
-}
-
-// StatusHistory returns the terminal's status samples since the given time,
-// oldest first, at most limit.
-func (s *Service) StatusHistory(ctx context.Context, id string, since time.Time, limit int) ([]StatusSample, error) {
-	if _, err := s.lookup(ctx, id); err != nil {
-		return nil, err
-	}
-	if limit < 1 || limit > 2000 {
-		return nil, fmt.Errorf("limit %d: must be from 1 to 2000: %w", limit, ErrInvalid)
-	}
-	now := s.now()
-	samples, err := s.store.StatusHistory(ctx, id, since, now, limit)
-	if err != nil {
-		return nil, fmt.Errorf("status history of %s: %w", id, err)
-	}
-	return samples, nil
 }
 
 // ConfigVersion names a config document: the first 12 hex digits of the

@@ -82,8 +82,13 @@ func ParseLogCursor(cursor string, q *LogQuery) error {
 // pushes it a live hint (see LiveFor and goLive): it sends the lines it
 // holds at once and each new line within its live batch window for
 // LiveFor; Refreshing says a hint was pushed by this read, so lines
-// written since the terminal's last send are on their way.
-func (s *Service) TerminalLogs(ctx context.Context, id string, q LogQuery) (LogPage, error) {
+// written since the terminal's last send are on their way. Lines are
+// returned as p sees them (attributes under secret keys masked).
+func (s *Service) TerminalLogs(ctx context.Context, p Principal, id string, q LogQuery) (LogPage, error) {
+	t, err := s.access(ctx, p, opReadLogs, id)
+	if err != nil {
+		return LogPage{}, err
+	}
 	if q.Count == 0 {
 		q.Count = DefaultLogCount
 	}
@@ -107,10 +112,6 @@ func (s *Service) TerminalLogs(ctx context.Context, id string, q LogQuery) (LogP
 			return false
 		}
 		return search == "" || strings.Contains(strings.ToLower(e.Message), search) || strings.Contains(strings.ToLower(e.Source), search)
-	}
-	t, err := s.lookup(ctx, id)
-	if err != nil {
-		return LogPage{}, err
 	}
 	now := s.now()
 	r := &logReader{s: s, id: t.ID, now: now, match: match}
@@ -142,6 +143,7 @@ func (s *Service) TerminalLogs(ctx context.Context, id string, q LogQuery) (LogP
 	if page.Entries == nil {
 		page.Entries = []protocol.LogEntry{}
 	}
+	page.Entries = p.entries(page.Entries)
 	page.Freshness = freshness(r.newest, s.cfg.LogsTTL, now)
 	if page.Online {
 		page.Fresh, page.Stale = true, false

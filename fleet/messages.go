@@ -33,7 +33,7 @@ func (s *Service) HandleMessage(ctx context.Context, connID string, body []byte)
 		s.replyError(ctx, connID, err, requestIDOf(body))
 		return nil
 	}
-	in := inbound{terminalID: terminalID, connID: connID, now: now}
+	in := inbound{from: TerminalPrincipal(terminalID), terminalID: terminalID, connID: connID, now: now}
 	switch m := msg.(type) {
 	case *protocol.Hello:
 		err = s.hello(ctx, in, m)
@@ -63,7 +63,10 @@ func (s *Service) HandleMessage(ctx context.Context, connID string, body []byte)
 	return fmt.Errorf("message from %s: %w", terminalID, err)
 }
 
+// inbound is one message being handled: who sent it (the terminal bound
+// to the connection) and when.
 type inbound struct {
+	from       Principal
 	terminalID string
 	connID     string
 	now        time.Time
@@ -80,7 +83,7 @@ func requestIDOf(body []byte) string {
 }
 
 func (s *Service) hello(ctx context.Context, in inbound, m *protocol.Hello) error {
-	if m.TerminalID != "" && m.TerminalID != in.terminalID {
+	if m.TerminalID != "" && !in.from.Sees(Terminal{ID: m.TerminalID}) {
 		return &protocol.Error{Code: protocol.CodeForbidden, Message: fmt.Sprintf("terminal_id %q does not match the authenticated terminal %q", m.TerminalID, in.terminalID)}
 	}
 	if err := s.store.Touch(ctx, in.terminalID, in.now, m.AgentVersion); err != nil {

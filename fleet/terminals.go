@@ -3,7 +3,10 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/edgesync/edgesync/protocol"
 )
@@ -20,8 +23,9 @@ type TerminalView struct {
 	Status        Freshness `json:"status"`
 }
 
-func (s *Service) view(t Terminal, now time.Time) TerminalView {
-	v := TerminalView{Terminal: t, Online: s.online(t, now), ConfigVersion: t.Config.Version}
+// view is t as p sees it at now.
+func (s *Service) view(p Principal, t Terminal, now time.Time) TerminalView {
+	v := TerminalView{Terminal: p.terminal(t), Online: s.online(t, now), ConfigVersion: t.Config.Version}
 	v.Inactive = t.Online && !v.Online
 	v.Config = freshness(t.Config.SyncedAt, s.cfg.ConfigTTL, now)
 	v.Status = freshness(t.Status.SyncedAt, s.cfg.StatusTTL, now)
@@ -34,55 +38,175 @@ func (s *Service) online(t Terminal, now time.Time) bool {
 	return t.Online && t.ConnectionID != "" && now.Sub(t.LastSeen) < s.cfg.InactivityTimeout
 }
 
-// Terminal returns one terminal. ErrNotFound if unknown.
-func (s *Service) Terminal(ctx context.Context, id string) (TerminalView, error) {
-	t, err := s.lookup(ctx, id)
+// Terminal returns one terminal as p sees it. ErrNotFound if unknown or
+// not visible to p.
+func (s *Service) Terminal(ctx context.Context, p Principal, id string) (TerminalView, error) {
+	t, err := s.access(ctx, p, opReadTerminal, id)
 	if err != nil {
 		return TerminalView{}, err
 	}
-	return s.view(t, s.now()), nil
-}
-
-func (s *Service) lookup(ctx context.Context, id string) (Terminal, error) {
-	if !protocol.ValidID(id) {
-		return Terminal{}, fmt.Errorf("terminal id %q: %w", truncate(id, 64), ErrInvalid)
-	}
-	t, err := s.store.Terminal(ctx, id)
-	if err != nil {
-		return Terminal{}, fmt.Errorf("terminal %s: %w", id, err)
-	}
-	return t, nil
+	return s.view(p, t, s.now()), nil
 }
 
 // MaxPageSize bounds list pages.
 const MaxPageSize = 500
 
-// Terminals lists terminals, limit per page (1..MaxPageSize), from cursor.
-func (s *Service) Terminals(ctx context.Context, cursor string, limit int) ([]TerminalView, string, error) {
+// Terminals lists the terminals p sees in id order, limit per page
+// (1..MaxPageSize), after cursor ("" for the first page), and returns the
+// cursor of the next page ("" with the last). Admins page the whole fleet;
+// anyone else pages the terminals of their groups only (see
+// groupTerminals): pages are full and never name another group's terminal.
+func (s *Service) Terminals(ctx context.Context, p Principal, cursor string, limit int) ([]TerminalView, string, error) {
+	if err := s.allow(ctx, p, opListTerminals, ""); err != nil {
+		return nil, "", err
+	}
 	if limit < 1 || limit > MaxPageSize {
 		return nil, "", fmt.Errorf("limit %d: must be from 1 to %d: %w", limit, MaxPageSize, ErrInvalid)
 	}
-	ts, next, err := s.store.Terminals(ctx, cursor, limit)
+	var ts []Terminal
+	var next string
+	var err error
+	if p.seesAll() {
+		ts, next, err = s.store.Terminals(ctx, cursor, limit)
+	} else {
+		ts, next, err = s.groupTerminals(ctx, p, cursor, limit)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list terminals: %w", err)
 	}
 	now := s.now()
 	out := make([]TerminalView, len(ts))
 	for i, t := range ts {
-		out[i] = s.view(t, now)
+		out[i] = s.view(p, t, now)
 	}
 	return out, next, nil
 }
 
+// groupTerminals lists the terminals of p's groups in id order after
+// cursor (the last id of the previous page): a merge of the store's
+// listing of each group (Store.GroupTerminals), each read after cursor.
+// A page reads at most about limit+1 terminals per group and never the
+// rest of the fleet; a terminal in several of p's groups is listed once.
+func (s *Service) groupTerminals(ctx context.Context, p Principal, cursor string, limit int) ([]Terminal, string, error) {
+	if cursor != "" && !protocol.ValidID(cursor) {
+		return nil, "", fmt.Errorf("cursor %q: %w", truncate(cursor, 64), ErrInvalid)
+	}
+	var streams []*groupStream
+	for _, g := range p.Groups {
+		if validGroup(g) && !slices.ContainsFunc(streams, func(st *groupStream) bool { return st.group == g }) {
+			streams = append(streams, &groupStream{group: g, after: cursor})
+		}
+	}
+	var out []Terminal
+	for {
+		// Fetch enough to fill the page and see whether a next one exists.
+		want := limit - len(out) + 1
+		var head *Terminal
+		for _, st := range streams {
+			if err := st.fill(ctx, s.store, want); err != nil {
+				return nil, "", err
+			}
+			if len(st.buf) > 0 && (head == nil || st.buf[0].ID < head.ID) {
+				head = &st.buf[0]
+			}
+		}
+		if head == nil {
+			return out, "", nil
+		}
+		if len(out) == limit {
+			return out, out[len(out)-1].ID, nil
+		}
+		t := *head
+		for _, st := range streams {
+			if len(st.buf) > 0 && st.buf[0].ID == t.ID {
+				st.buf = st.buf[1:]
+			}
+		}
+		if p.Sees(t) {
+			out = append(out, t)
+		}
+	}
+}
+
+// groupStream is one group's terminals in id order, read a batch at a time.
+type groupStream struct {
+	group string
+	after string // the last id read
+	buf   []Terminal
+	done  bool // the store has no more
+}
+
+// fill reads up to n more terminals when the buffer is empty.
+func (st *groupStream) fill(ctx context.Context, store Store, n int) error {
+	if len(st.buf) > 0 || st.done {
+		return nil
+	}
+	ts, err := store.GroupTerminals(ctx, st.group, st.after, n)
+	if err != nil {
+		return fmt.Errorf("terminals of group %q: %w", st.group, err)
+	}
+	st.buf, st.done = ts, len(ts) < n
+	if len(ts) > 0 {
+		st.after = ts[len(ts)-1].ID
+	}
+	return nil
+}
+
+// Limits of a terminal's name and groups.
+const (
+	maxNameBytes  = 200
+	maxGroups     = 50
+	maxGroupBytes = 128
+)
+
+// validGroup reports whether g can name a group: 1 to 128 bytes of UTF-8
+// without spaces or control characters (a token's list claim could not
+// carry such a name).
+func validGroup(g string) bool {
+	if g == "" || len(g) > maxGroupBytes || !utf8.ValidString(g) {
+		return false
+	}
+	for _, r := range g {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
 // CreateTerminal registers a terminal and returns its first token, which
-// is shown once and stored only as a hash.
-func (s *Service) CreateTerminal(ctx context.Context, id, name string, groups []string) (string, error) {
+// is shown once and stored only as a hash. It needs the admin role and is
+// audited. Groups repeated are kept once.
+func (s *Service) CreateTerminal(ctx context.Context, p Principal, id, name string, groups []string) (token string, err error) {
+	if err := s.allow(ctx, p, opCreateTerminal, id); err != nil {
+		return "", err
+	}
+	if len(name) > maxNameBytes || len(groups) > maxGroups {
+		return "", fmt.Errorf("name is at most %d bytes and groups at most %d: %w", maxNameBytes, maxGroups, ErrInvalid)
+	}
+	err = s.audited(ctx, p, AuditTerminalCreate, id, map[string]any{"name": name, "groups": groups}, func() error {
+		token, err = s.createTerminal(ctx, id, name, groups)
+		return err
+	})
+	return token, err
+}
+
+func (s *Service) createTerminal(ctx context.Context, id, name string, groups []string) (string, error) {
 	if !protocol.ValidID(id) {
 		return "", fmt.Errorf("terminal id %q: %w", truncate(id, 64), ErrInvalid)
 	}
+	var unique []string
+	for _, g := range groups {
+		if !validGroup(g) {
+			return "", fmt.Errorf("group %q: must be 1 to %d bytes of UTF-8 without spaces or control characters: %w", truncate(g, 64), maxGroupBytes, ErrInvalid)
+		}
+		if !slices.Contains(unique, g) {
+			unique = append(unique, g)
+		}
+	}
 	now := s.now()
 	token, cred := NewToken(now)
-	t := Terminal{ID: id, Name: name, Groups: groups, Credentials: []Credential{cred}, CreatedAt: now}
+	t := Terminal{ID: id, Name: name, Groups: unique, Credentials: []Credential{cred}, CreatedAt: now}
 	if err := s.store.CreateTerminal(ctx, t); err != nil {
 		return "", fmt.Errorf("create terminal %s: %w", id, err)
 	}

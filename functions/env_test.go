@@ -180,7 +180,7 @@ func newService(t *testing.T, connectionsURL string) *fleet.Service {
 // connectTerminal registers terminal id and connects it on connID.
 func connectTerminal(t *testing.T, svc *fleet.Service, id, connID string) {
 	t.Helper()
-	token, err := svc.CreateTerminal(t.Context(), id, "test terminal", nil)
+	token, err := svc.CreateTerminal(t.Context(), fleet.System("test"), id, "test terminal", nil)
 	if err != nil {
 		t.Fatalf("CreateTerminal: %v", err)
 	}
@@ -196,7 +196,7 @@ func TestNewServicePushesThroughConnectionsURL(t *testing.T) {
 	ctx := t.Context()
 	connectTerminal(t, svc, "t-1", "conn=1")
 
-	cmd, err := svc.SendCommand(ctx, "t-1", "ping", nil, "test", 0)
+	cmd, err := svc.SendCommand(ctx, fleet.System("test"), "t-1", "ping", nil, 0)
 	if err != nil {
 		t.Fatalf("SendCommand: %v", err)
 	}
@@ -205,17 +205,17 @@ func TestNewServicePushesThroughConnectionsURL(t *testing.T) {
 		!strings.Contains(got[0], cmd.RequestID) || !strings.Contains(got[0], `"ping"`) {
 		t.Fatalf("management API received %q, want one POST /prod/@connections/conn=1 carrying ping %s", got, cmd.RequestID)
 	}
-	stored, err := svc.Command(ctx, "t-1", cmd.RequestID)
+	stored, err := svc.Command(ctx, fleet.System("test"), "t-1", cmd.RequestID)
 	if err != nil || stored.State != fleet.CommandPending {
 		t.Errorf("Command(%s) = %+v, %v, want it stored as pending", cmd.RequestID, stored, err)
 	}
 
 	// A gone connection (410) takes the terminal offline.
 	mgmt.answer(http.StatusGone)
-	if _, err := svc.SendCommand(ctx, "t-1", "ping", nil, "test", 0); !errors.Is(err, fleet.ErrOffline) {
+	if _, err := svc.SendCommand(ctx, fleet.System("test"), "t-1", "ping", nil, 0); !errors.Is(err, fleet.ErrOffline) {
 		t.Errorf("SendCommand to a gone connection: error = %v, want %v", err, fleet.ErrOffline)
 	}
-	view, err := svc.Terminal(ctx, "t-1")
+	view, err := svc.Terminal(ctx, fleet.System("test"), "t-1")
 	if err != nil || view.Online {
 		t.Errorf("Terminal after 410 = online %v, %v; want offline", view.Online, err)
 	}
@@ -225,7 +225,7 @@ func TestNewServiceWithoutConnectionsURLRefusesPushes(t *testing.T) {
 	t.Parallel()
 	svc := newService(t, "")
 	connectTerminal(t, svc, "t-2", "conn-2")
-	_, err := svc.SendCommand(t.Context(), "t-2", "ping", nil, "test", 0)
+	_, err := svc.SendCommand(t.Context(), fleet.System("test"), "t-2", "ping", nil, 0)
 	if err == nil || !strings.Contains(err.Error(), "CONNECTIONS_URL") {
 		t.Errorf("SendCommand without CONNECTIONS_URL: error = %v, want one naming CONNECTIONS_URL", err)
 	}

@@ -34,11 +34,11 @@ func newEmbeddedAPI(tb testing.TB, dir string) http.Handler {
 	tb.Cleanup(func() { st.Close() })
 	svc := fleet.NewService(st, discard{}, fleet.DefaultConfig())
 	ctx := context.Background()
-	token, err := svc.CreateTerminal(ctx, "t1", "Press 1", nil)
+	token, err := svc.CreateTerminal(ctx, fleet.System("test"), "t1", "Press 1", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := svc.CreateTerminal(ctx, "t2", "", nil); err != nil {
+	if _, err := svc.CreateTerminal(ctx, fleet.System("test"), "t2", "", nil); err != nil {
 		tb.Fatal(err)
 	}
 	if err := svc.Connect(ctx, fleet.ConnectRequest{ConnectionID: "c1", TerminalID: "t1", Token: token}); err != nil {

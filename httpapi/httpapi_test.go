@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,23 +26,12 @@ import (
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/httpapi"
 	"github.com/edgesync/edgesync/infra/apigw"
-	"github.com/edgesync/edgesync/infra/dynamo"
-	"github.com/edgesync/edgesync/internal/dynalite"
+	"github.com/edgesync/edgesync/infra/embedded"
 )
-
-var endpoint string
 
 func TestMain(m *testing.M) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv, err := dynalite.Start(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	endpoint = srv.Endpoint()
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 type pushes struct {
@@ -71,8 +61,6 @@ type clock struct{ ns atomic.Int64 }
 func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-var tables atomic.Int64
-
 type fixture struct {
 	svc   *fleet.Service
 	push  *pushes
@@ -96,19 +84,19 @@ func identify(iss *idp.Issuer) func(*http.Request) (fleet.Principal, error) {
 	}
 }
 
-// newFixture serves the API over real HTTP on DynamoDB (dynalite) with one
+// newFixture serves the API over real HTTP on the embedded store with one
 // online terminal "t1" whose config, status and 30 log lines are synced,
 // and one offline terminal "t2" that never connected.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	client := dynalite.Client(t, endpoint)
-	table := fmt.Sprintf("httpapi-%d", tables.Add(1))
-	if err := dynamo.CreateTable(context.Background(), client, table); err != nil {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "edgesync.db"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	f := &fixture{push: &pushes{}, clock: &clock{}}
 	f.clock.ns.Store(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC).UnixNano())
-	f.svc = fleet.NewService(dynamo.New(client, table), f.push, fleet.DefaultConfig(), fleet.WithClock(f.clock.Now))
+	f.svc = fleet.NewService(st, f.push, fleet.DefaultConfig(), fleet.WithClock(f.clock.Now))
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -121,11 +109,11 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(f.srv.Close)
 
 	ctx := context.Background()
-	token, err := f.svc.CreateTerminal(ctx, "t1", "Press 1", []string{"line-1"})
+	token, err := f.svc.CreateTerminal(ctx, fleet.System("test"), "t1", "Press 1", []string{"line-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.CreateTerminal(ctx, "t2", "", []string{"line-2"}); err != nil {
+	if _, err := f.svc.CreateTerminal(ctx, fleet.System("test"), "t2", "", []string{"line-2"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.svc.Connect(ctx, fleet.ConnectRequest{ConnectionID: "c1", TerminalID: "t1", Token: token}); err != nil {

@@ -158,11 +158,11 @@ func openAPIFixture(t *testing.T) (http.Handler, *fleet.Service) {
 	push := &recording{}
 	svc := fleet.NewService(st, push, fleet.DefaultConfig())
 	ctx := context.Background()
-	token, err := svc.CreateTerminal(ctx, "t1", "Press 1", []string{"line-a"})
+	token, err := svc.CreateTerminal(ctx, fleet.System("test"), "t1", "Press 1", []string{"line-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.CreateTerminal(ctx, "t2", "", nil); err != nil {
+	if _, err := svc.CreateTerminal(ctx, fleet.System("test"), "t2", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Connect(ctx, fleet.ConnectRequest{ConnectionID: "c1", TerminalID: "t1", Token: token}); err != nil {
@@ -232,7 +232,7 @@ func exchanges() []exchange {
 		{"GET", "/terminals/t1/", "viewer", "", 200},
 		{"GET", "/terminals/t2", "admin", "", 200},
 		{"GET", "/terminals/nobody", "admin", "", 404},
-		{"GET", "/terminals/t2", "viewer", "", 403},
+		{"GET", "/terminals/t2", "viewer", "", 404},
 		{"GET", "/terminals/t1/config", "admin", "", 200},
 		{"GET", "/terminals/t1/config/", "viewer", "", 200},
 		{"GET", "/terminals/t2/config", "admin", "", 200},

@@ -57,9 +57,10 @@ type Disconnect struct{ svc *fleet.Service }
 func NewDisconnect(svc *fleet.Service) *Disconnect { return &Disconnect{svc: svc} }
 
 // Handle marks the terminal offline with the close code and reason API
-// Gateway reports, unless a newer connection is current. API Gateway does
-// not retry $disconnect, so a store failure is returned (and logged by the
-// runtime); connection records expire on their own.
+// Gateway reports, unless a newer connection is current. A store failure
+// is logged here and answered 500, not returned to the runtime: API Gateway
+// neither retries $disconnect nor uses its answer, and the connection
+// record expires on its own (ConnectionTTL).
 func (h *Disconnect) Handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	rc := req.RequestContext
 	reason := "closed"

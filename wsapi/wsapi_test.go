@@ -7,8 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,24 +16,13 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/edgesync/edgesync/fleet"
-	"github.com/edgesync/edgesync/infra/dynamo"
-	"github.com/edgesync/edgesync/internal/dynalite"
+	"github.com/edgesync/edgesync/infra/embedded"
 	"github.com/edgesync/edgesync/wsapi"
 )
 
-var endpoint string
-
 func TestMain(m *testing.M) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv, err := dynalite.Start(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	endpoint = srv.Endpoint()
-	code := m.Run()
-	srv.Close()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // pushes records what the service pushes to terminals.
@@ -61,8 +50,6 @@ func (p *pushes) take(connID string) []map[string]any {
 	return out
 }
 
-var tables atomic.Int64
-
 type fixture struct {
 	svc                       *fleet.Service
 	push                      *pushes
@@ -72,13 +59,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	client := dynalite.Client(t, endpoint)
-	table := fmt.Sprintf("wsapi-%d", tables.Add(1))
-	if err := dynamo.CreateTable(context.Background(), client, table); err != nil {
+	st, err := embedded.Open(filepath.Join(t.TempDir(), "edgesync.db"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	f := &fixture{push: &pushes{msgs: map[string][]map[string]any{}}}
-	f.svc = fleet.NewService(dynamo.New(client, table), f.push, fleet.DefaultConfig())
+	f.svc = fleet.NewService(st, f.push, fleet.DefaultConfig())
 	f.connect = lambda.NewHandler(wsapi.NewConnect(f.svc).Handle)
 	f.disconnect = lambda.NewHandler(wsapi.NewDisconnect(f.svc).Handle)
 	f.send = lambda.NewHandler(wsapi.NewMessage(f.svc).Handle)
@@ -158,7 +145,7 @@ func (f *fixture) disconnectEvent(t *testing.T, connID string, code int64) {
 func TestConnectStatusCodes(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	token, err := f.svc.CreateTerminal(context.Background(), "press-07", "", nil)
+	token, err := f.svc.CreateTerminal(context.Background(), fleet.System("test"), "press-07", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,12 +182,12 @@ func TestConnectStatusCodes(t *testing.T) {
 }
 
 // TestFullFlow drives connect → hello → the three pulls answered →
-// logs → disconnect with API Gateway event JSON against DynamoDB (dynalite).
+// logs → disconnect with API Gateway event JSON against the embedded store.
 func TestFullFlow(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
-	token, err := f.svc.CreateTerminal(ctx, "press-07", "Press 7", []string{"hall-a"})
+	token, err := f.svc.CreateTerminal(ctx, fleet.System("test"), "press-07", "Press 7", []string{"hall-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,21 +214,21 @@ func TestFullFlow(t *testing.T) {
 		t.Fatalf("after logs: got %v, want one ack of 3..3", acks)
 	}
 	for _, name := range []string{"get_config", "get_status", "get_logs"} {
-		c, err := f.svc.Command(ctx, "press-07", cmds[name]["request_id"].(string))
+		c, err := f.svc.Command(ctx, fleet.System("test"), "press-07", cmds[name]["request_id"].(string))
 		if err != nil || c.State != fleet.CommandSucceeded {
 			t.Errorf("%s command: state %v err %v, want succeeded", name, c.State, err)
 		}
 	}
-	cfg, _ := f.svc.TerminalConfig(ctx, "press-07")
+	cfg, _ := f.svc.TerminalConfig(ctx, fleet.System("test"), "press-07")
 	if !cfg.Fresh || string(cfg.Data) != `{"camera":{"fps":25},"threshold":0.8}` {
 		t.Errorf("config: fresh=%v data=%s", cfg.Fresh, cfg.Data)
 	}
-	logs, _ := f.svc.TerminalLogs(ctx, "press-07", fleet.LogQuery{})
+	logs, _ := f.svc.TerminalLogs(ctx, fleet.System("test"), "press-07", fleet.LogQuery{})
 	if len(logs.Entries) != 3 || logs.LastSeq != 3 {
 		t.Errorf("logs: got %d lines, last seq %d; want 3, 3", len(logs.Entries), logs.LastSeq)
 	}
 	f.disconnectEvent(t, "R1kmxc2VNjMCFIA=", 1001)
-	v, _ := f.svc.Terminal(ctx, "press-07")
+	v, _ := f.svc.Terminal(ctx, fleet.System("test"), "press-07")
 	if v.Online || v.DisconnectReason != "close 1001" {
 		t.Errorf("after $disconnect: online=%v reason=%q, want offline, close 1001", v.Online, v.DisconnectReason)
 	}
@@ -250,7 +237,7 @@ func TestFullFlow(t *testing.T) {
 func TestMessageErrorsAreAnsweredNotFailed(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	token, _ := f.svc.CreateTerminal(context.Background(), "t1", "", nil)
+	token, _ := f.svc.CreateTerminal(context.Background(), fleet.System("test"), "t1", "", nil)
 	f.connectEvent(t, "c1", map[string]string{"terminal_id": "t1", "token": token}, nil)
 	f.message(t, "c1", `{"type":`)
 	msgs := f.push.take("c1")

@@ -112,7 +112,7 @@ func runCost(ctx context.Context, st *devstack.Stack, m *meter, o costOptions) (
 		agentStats: map[string]agentTotals{}, stored: map[string][]time.Duration{}}
 	admin := st.Admin()
 	register := func(id string) (string, error) {
-		token, err := admin.CreateTerminal(ctx, id, "", []string{"bench"})
+		token, err := admin.CreateTerminal(ctx, fleet.System("bench"), id, "", []string{"bench"})
 		if err != nil {
 			return "", fmt.Errorf("register %s: %w", id, err)
 		}

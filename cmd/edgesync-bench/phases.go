@@ -37,7 +37,7 @@ type runningAgent struct {
 // startBenchAgent registers id and runs an agent for it with the default
 // configuration (what a terminal runs out of the box).
 func startBenchAgent(ctx context.Context, st *devstack.Stack, id, dir string, log *slog.Logger) (*runningAgent, error) {
-	token, err := st.Admin().CreateTerminal(ctx, id, "", []string{"bench"})
+	token, err := st.Admin().CreateTerminal(ctx, fleet.System("bench"), id, "", []string{"bench"})
 	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", id, err)
 	}
@@ -218,7 +218,7 @@ func runThroughput(ctx context.Context, st *devstack.Stack, dir string, log *slo
 	defer ccancel()
 	for i := 1; i <= perLines; i++ {
 		id := fmt.Sprintf("tpb-%d", i)
-		token, err := st.Admin().CreateTerminal(ctx, id, "", []string{"bench"})
+		token, err := st.Admin().CreateTerminal(ctx, fleet.System("bench"), id, "", []string{"bench"})
 		if err != nil {
 			return nil, fmt.Errorf("register %s: %w", id, err)
 		}

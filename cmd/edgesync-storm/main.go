@@ -272,9 +272,9 @@ func storm(ctx context.Context, tg *target, o options) (Report, error) {
 	ids := make([]string, o.terminals)
 	for i := range o.terminals {
 		ids[i] = fmt.Sprintf("%s-%d", o.prefix, i+1)
-		token, err := tg.admin.CreateTerminal(ctx, ids[i], "", []string{"storm"})
+		token, err := tg.admin.CreateTerminal(ctx, fleet.System("storm"), ids[i], "", []string{"storm"})
 		if errors.Is(err, fleet.ErrExists) {
-			token, err = tg.admin.RotateToken(ctx, ids[i], 0)
+			token, err = tg.admin.RotateToken(ctx, fleet.System("storm"), ids[i], 0)
 		}
 		if err != nil {
 			return rep, fmt.Errorf("register %s: %w", ids[i], err)

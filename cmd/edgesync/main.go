@@ -149,29 +149,30 @@ func terminals(ctx context.Context, svc *fleet.Service, cmd string, args []strin
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	// The CLI acts with the table's AWS credentials: it is an admin, and
-	// every credential operation is audited under the operator's login.
+	// The CLI acts with the table's AWS credentials: it is the system
+	// principal (an admin that sees every terminal), and every operation
+	// is audited under the operator's login.
 	who := fleet.System("cli:" + login())
 	switch cmd {
 	case "create":
-		token, err := svc.CreateTerminalAs(ctx, who, id, *name, gs)
+		token, err := svc.CreateTerminal(ctx, who, id, *name, gs)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "created terminal %s\ntoken (shown once, store it on the device): %s\n", id, token)
 	case "rotate":
-		token, err := svc.RotateTokenAs(ctx, who, id, *overlap)
+		token, err := svc.RotateToken(ctx, who, id, *overlap)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "new token for %s (old tokens work for %v more): %s\n", id, *overlap, token)
 	case "revoke":
-		if err := svc.RevokeTokenAs(ctx, who, id, *credential); err != nil {
+		if err := svc.RevokeToken(ctx, who, id, *credential); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "revoked %s of %s\n", orAll(*credential), id)
 	case "list":
-		return list(ctx, svc, stdout)
+		return list(ctx, svc, who, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return errUsage
@@ -197,12 +198,12 @@ func orAll(cred string) string {
 	return "credential " + cred
 }
 
-func list(ctx context.Context, svc *fleet.Service, stdout io.Writer) error {
+func list(ctx context.Context, svc *fleet.Service, who fleet.Principal, stdout io.Writer) error {
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tNAME\tONLINE\tLAST SEEN\tCREDENTIALS")
 	cursor := ""
 	for {
-		ts, next, err := svc.Terminals(ctx, cursor, fleet.MaxPageSize)
+		ts, next, err := svc.Terminals(ctx, who, cursor, fleet.MaxPageSize)
 		if err != nil {
 			return err
 		}

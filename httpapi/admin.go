@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -9,58 +8,16 @@ import (
 	"github.com/edgesync/edgesync/fleet"
 )
 
-type principalKey struct{}
-
-// principal returns the caller protect stored in the request's context.
-func principal(r *http.Request) fleet.Principal {
-	p, _ := r.Context().Value(principalKey{}).(fleet.Principal)
-	return p
-}
-
-// protect identifies the caller and lets the request through if they hold
-// role; a refusal for lack of role is audited.
-func (a *api) protect(role fleet.Role, next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if a.identify == nil {
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "authentication required")
-			return
-		}
-		p, err := a.identify(r)
-		if err != nil {
-			if errors.Is(err, fleet.ErrForbidden) {
-				writeError(w, http.StatusForbidden, "forbidden", clientMessage(err))
-				return
-			}
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "authentication required: send Authorization: Bearer <JWT>")
-			return
-		}
-		if !p.Can(role) {
-			_ = a.svc.Deny(r.Context(), p, r.PathValue("id"), r.Method, r.URL.Path, "role "+string(p.Role)+" may not do this; it needs "+string(role))
-			writeError(w, http.StatusForbidden, "forbidden", "this needs the "+string(role)+" role")
-			return
-		}
-		next(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-	}
-}
-
-// visible checks that the caller may see the terminal of the path; it has
-// answered the request when it returns false.
-func (a *api) visible(w http.ResponseWriter, r *http.Request) (fleet.Terminal, bool) {
-	t, err := a.svc.Visible(r.Context(), principal(r), r.PathValue("id"), r.Method, r.URL.Path)
-	if err != nil {
-		a.fail(w, r, err)
-		return fleet.Terminal{}, false
-	}
-	return t, true
-}
+// The handlers of the caller, terminal registration, credentials and the
+// audit trail (the service requires the admin role for all but GET /me).
 
 func (a *api) me(w http.ResponseWriter, r *http.Request) {
-	p := principal(r)
-	groups := p.Groups
-	if groups == nil {
-		groups = []string{}
+	v, err := a.svc.Caller(r.Context(), principal(r))
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"subject": p.Subject, "role": p.Role, "groups": groups})
+	writeJSON(w, http.StatusOK, v)
 }
 
 // CreateTerminalRequest is the body of POST /terminals.
@@ -75,11 +32,7 @@ func (a *api) createTerminal(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if len(req.Name) > 200 || len(req.Groups) > 50 {
-		writeError(w, http.StatusBadRequest, "invalid", "name is at most 200 bytes and groups at most 50")
-		return
-	}
-	token, err := a.svc.CreateTerminalAs(r.Context(), principal(r), req.ID, req.Name, req.Groups)
+	token, err := a.svc.CreateTerminal(r.Context(), principal(r), req.ID, req.Name, req.Groups)
 	if errors.Is(err, fleet.ErrExists) {
 		writeError(w, http.StatusConflict, "exists", "a terminal with that id exists")
 		return
@@ -93,7 +46,7 @@ func (a *api) createTerminal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) listCredentials(w http.ResponseWriter, r *http.Request) {
-	creds, err := a.svc.Credentials(r.Context(), r.PathValue("id"))
+	creds, err := a.svc.Credentials(r.Context(), principal(r), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -123,7 +76,7 @@ func (a *api) rotateCredentials(w http.ResponseWriter, r *http.Request) {
 		}
 		overlap = time.Duration(*req.OverlapSeconds * float64(time.Second))
 	}
-	token, err := a.svc.RotateTokenAs(r.Context(), principal(r), r.PathValue("id"), overlap)
+	token, err := a.svc.RotateToken(r.Context(), principal(r), r.PathValue("id"), overlap)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -142,7 +95,7 @@ func (a *api) revokeCredentials(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if err := a.svc.RevokeTokenAs(r.Context(), principal(r), r.PathValue("id"), req.CredentialID); err != nil {
+	if err := a.svc.RevokeToken(r.Context(), principal(r), r.PathValue("id"), req.CredentialID); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -179,7 +132,7 @@ func (a *api) auditPage(w http.ResponseWriter, r *http.Request, terminalID strin
 			return
 		}
 	}
-	recs, next, err := a.svc.AuditTrail(r.Context(), aq)
+	recs, next, err := a.svc.AuditTrail(r.Context(), principal(r), aq)
 	if err != nil {
 		a.fail(w, r, err)
 		return
