@@ -63,6 +63,37 @@ func TestPrincipalSees(t *testing.T) {
 	}
 }
 
+func TestPrincipalKinds(t *testing.T) {
+	t.Parallel()
+	own := fleet.Terminal{ID: "t", Groups: []string{"line-1"}}
+	other := fleet.Terminal{ID: "u", Groups: []string{"line-1"}}
+	tests := []struct {
+		name               string
+		p                  fleet.Principal
+		viewer, admin      bool
+		seesOwn, seesOther bool
+		seesSecrets        bool
+	}{
+		{"system", fleet.System("cli:ops"), true, true, true, true, true},
+		{"terminal", fleet.TerminalPrincipal("t"), false, false, true, false, false},
+		{"terminal claiming a role", fleet.Principal{Kind: fleet.KindTerminal, Subject: "t", Role: fleet.RoleAdmin}, false, false, true, false, false},
+		{"terminal without an id", fleet.TerminalPrincipal(""), false, false, false, false, false},
+		{"admin user", fleet.Principal{Subject: "a", Role: fleet.RoleAdmin}, true, true, true, true, true},
+		{"operator user", fleet.Principal{Subject: "o", Role: fleet.RoleOperator, Groups: []string{"line-1"}}, true, false, true, true, false},
+		{"zero principal", fleet.Principal{}, false, false, false, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.p
+			got := []bool{p.Can(fleet.RoleViewer), p.Can(fleet.RoleAdmin), p.Sees(own), p.Sees(other), p.SeesSecrets()}
+			want := []bool{tt.viewer, tt.admin, tt.seesOwn, tt.seesOther, tt.seesSecrets}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("viewer, admin, sees own, sees other, sees secrets: got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
 func TestMaskSecrets(t *testing.T) {
 	t.Parallel()
 	in := `{"threshold":0.8,"password":"a","db":{"Password":"b","host":"h","api_key":"c"},"tokens":["d"],"privateKey":"e","credentials":{"user":"u","secret":"f"},"list":[{"access_token":"g"}],"monkey":"ok?","count":12345678901234567890}`

@@ -1,11 +1,16 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgesync/edgesync/fleet"
 )
 
 func (f *fixture) as(t *testing.T, token, method, path, body string) (int, map[string]any, string) {
@@ -33,10 +38,20 @@ func TestNoSecretInAnyReadByNonAdmins(t *testing.T) {
 		t.Fatalf("pushed: %v, want one set_config", setConfig)
 	}
 	reqID := setConfig[0]["request_id"].(string)
-	secrets := []string{"hunter2", "tok-123", "pw-status", "tok-log", "s3cret-new"}
+	// An operator's command with a secret parameter, answered with a secret.
+	status, sent, body := f.as(t, f.operator, "POST", "/terminals/t1/commands", `{"command":"ping","params":{"password":"cmd-pw"}}`)
+	if status != 202 || strings.Contains(body, "cmd-pw") {
+		t.Fatalf("POST command as operator: %d %s; want 202 with the password masked", status, body)
+	}
+	ping := f.push.take()
+	if len(ping) != 1 || !strings.Contains(fmt.Sprint(ping[0]["params"]), "cmd-pw") {
+		t.Fatalf("pushed %v; want the ping with its real parameters", ping)
+	}
+	f.answer(t, ping[0], true, `{"echo":{"client_secret":"result-pw"}}`)
+	secrets := []string{"hunter2", "tok-123", "pw-status", "tok-log", "s3cret-new", "cmd-pw", "result-pw"}
 	reads := []string{
 		"/terminals/t1", "/terminals/t1/config", "/terminals/t1/status", "/terminals/t1/status/history?since=24h",
-		"/terminals/t1/logs?count=1000", "/terminals/t1/commands/" + reqID, "/terminals",
+		"/terminals/t1/logs?count=1000", "/terminals/t1/commands/" + reqID, "/terminals/t1/commands/" + sent["requestId"].(string), "/terminals",
 	}
 	for _, who := range []struct{ name, token string }{{"viewer", f.viewer}, {"operator", f.operator}} {
 		for _, path := range reads {
@@ -55,6 +70,10 @@ func TestNoSecretInAnyReadByNonAdmins(t *testing.T) {
 	_, _, body = f.as(t, f.admin, "GET", "/terminals/t1/config", "")
 	if !strings.Contains(body, "hunter2") || !strings.Contains(body, "s3cret-new") {
 		t.Errorf("admin config read lacks the secrets: %s", body)
+	}
+	_, _, body = f.as(t, f.admin, "GET", "/terminals/t1/commands/"+sent["requestId"].(string), "")
+	if !strings.Contains(body, "cmd-pw") || !strings.Contains(body, "result-pw") {
+		t.Errorf("admin command read lacks the secrets: %s", body)
 	}
 	_, _, body = f.as(t, f.admin, "GET", "/audit?action=config.set", "")
 	if strings.Contains(body, "s3cret-new") || strings.Contains(body, "hunter2") || !strings.Contains(body, "threshold") {
@@ -126,6 +145,7 @@ func TestRolesAndGroups(t *testing.T) {
 		{"viewer outside groups: as absent", f.viewer, "GET", "/terminals/t2/status", "", 404},
 		{"viewer syncs", f.viewer, "POST", "/terminals/t1/sync", "", 403},
 		{"viewer changes config", f.viewer, "PUT", "/terminals/t1/config", `{"config":{}}`, 403},
+		{"viewer sends command", f.viewer, "POST", "/terminals/t1/commands", `{"command":"ping"}`, 403},
 		{"operator outside groups: as absent", f.operator, "POST", "/terminals/t2/commands", `{"command":"ping"}`, 404},
 		{"operator syncs", f.operator, "POST", "/terminals/t1/sync", "", 202},
 		{"operator creates terminal", f.operator, "POST", "/terminals", `{"id":"t9"}`, 403},
@@ -210,5 +230,145 @@ func TestCredentialsAndAuditThroughAPI(t *testing.T) {
 		if status, _, body := f.as(t, f.admin, "GET", bad, ""); status != 400 {
 			t.Errorf("GET %s: %d %s, want 400", bad, status, body)
 		}
+	}
+}
+
+// TestOutsideGroupsAnswersLikeAbsent: a viewer or operator of group line-1
+// cannot tell a terminal of line-2 from one that does not exist: every
+// route answers both with the same status, headers and body (the id aside),
+// and nothing is done to the terminal.
+func TestOutsideGroupsAnswersLikeAbsent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	token, err := f.svc.CreateTerminal(ctx, fleet.System("test"), "t3", "Press 3", []string{"line-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Connect(ctx, fleet.ConnectRequest{ConnectionID: "c3", TerminalID: "t3", Token: token}); err != nil {
+		t.Fatal(err)
+	}
+	f.push.take()
+	requests := []struct {
+		method, path, body string
+	}{
+		{"GET", "/terminals/ID", ""}, {"GET", "/terminals/ID/", ""}, {"GET", "/terminals/ID/config", ""},
+		{"GET", "/terminals/ID/status", ""}, {"GET", "/terminals/ID/status/history?since=1h", ""},
+		{"GET", "/terminals/ID/logs?count=5", ""}, {"GET", "/terminals/ID/commands/req-1", ""},
+		{"PUT", "/terminals/ID/config", `{"config":{"threshold":1}}`}, {"POST", "/terminals/ID/sync", ""},
+		{"POST", "/terminals/ID/commands", `{"command":"ping"}`},
+	}
+	for _, who := range []struct{ name, token string }{{"viewer", f.viewer}, {"operator", f.operator}} {
+		for _, r := range requests {
+			t.Run(who.name+" "+r.method+" "+r.path, func(t *testing.T) {
+				outsideStatus, outsideHeader, outside := f.do(t, r.method, strings.ReplaceAll(r.path, "ID", "t3"), r.body, "Authorization", "Bearer "+who.token, "Content-Type", "application/json")
+				absentStatus, absentHeader, absent := f.do(t, r.method, strings.ReplaceAll(r.path, "ID", "t9"), r.body, "Authorization", "Bearer "+who.token, "Content-Type", "application/json")
+				o, _ := json.Marshal(outside)
+				a, _ := json.Marshal(absent)
+				if outsideStatus != absentStatus || strings.ReplaceAll(string(o), "t3", "ID") != strings.ReplaceAll(string(a), "t9", "ID") {
+					t.Fatalf("outside the groups: %d %s\nabsent:             %d %s\nwant the same answer", outsideStatus, o, absentStatus, a)
+				}
+				if outsideStatus != 404 && outsideStatus != 403 {
+					t.Errorf("status %d, want 404 (or 403 where the role forbids it either way)", outsideStatus)
+				}
+				for _, h := range []string{"Content-Type", "Cache-Control", "Location", "Retry-After"} {
+					if outsideHeader.Get(h) != absentHeader.Get(h) {
+						t.Errorf("header %s: %q outside the groups, %q absent", h, outsideHeader.Get(h), absentHeader.Get(h))
+					}
+				}
+			})
+		}
+	}
+	if pushed := f.push.take(); len(pushed) != 0 {
+		t.Errorf("pushed to terminals while answering users outside their groups: %v", pushed)
+	}
+}
+
+// TestGroupViewerPagesOnlyTheirGroup: a viewer of line-1 paging the
+// terminal list gets full pages of line-1 terminals only; no page and no
+// nextCursor names a line-2 terminal, whatever the page size or cursor.
+func TestGroupViewerPagesOnlyTheirGroup(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	line2 := map[string]bool{"t2": true}
+	want := []string{"t1"}
+	for i := range 12 {
+		id, group := fmt.Sprintf("p-%02d", i), "line-1"
+		if i%3 != 0 {
+			group = "line-2"
+			line2[id] = true
+		} else {
+			want = append(want, id)
+		}
+		if _, err := f.svc.CreateTerminal(ctx, fleet.System("test"), id, "", []string{group}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(want)
+	for _, limit := range []int{1, 2, 3, 4, 100} {
+		var got []string
+		cursor := ""
+		for page := 0; ; page++ {
+			status, body, raw := f.as(t, f.viewer, "GET", fmt.Sprintf("/terminals?limit=%d&cursor=%s", limit, cursor), "")
+			if status != 200 {
+				t.Fatalf("limit %d page %d: %d %s", limit, page, status, raw)
+			}
+			ts := body["terminals"].([]any)
+			next, _ := body["nextCursor"].(string)
+			for _, v := range ts {
+				got = append(got, v.(map[string]any)["id"].(string))
+			}
+			if line2[next] || strings.Contains(raw, `"line-2"`) {
+				t.Fatalf("limit %d page %d names a line-2 terminal: %s", limit, page, raw)
+			}
+			if next == "" {
+				break
+			}
+			if len(ts) != limit {
+				t.Errorf("limit %d page %d holds %d terminals, want a full page", limit, page, len(ts))
+			}
+			cursor = url.QueryEscape(next)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("limit %d: viewer listed %v, want %v", limit, got, want)
+		}
+	}
+	// A cursor naming a line-2 terminal only positions the listing.
+	_, body, raw := f.as(t, f.viewer, "GET", "/terminals?limit=2&cursor=p-01", "")
+	ts := body["terminals"].([]any)
+	if len(ts) != 2 || ts[0].(map[string]any)["id"] != "p-03" || ts[1].(map[string]any)["id"] != "p-06" {
+		t.Errorf("after p-01 (line-2): %s, want p-03 and p-06", raw)
+	}
+}
+
+// TestViewerCannotCommand: a viewer's command, sync and config change are
+// refused with 403, nothing reaches the terminal, and nothing but the
+// denials is audited.
+func TestViewerCannotCommand(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/terminals/t1/commands", `{"command":"ping"}`},
+		{"POST", "/terminals/t1/commands", `{"command":"get_logs","params":{"count":1000}}`},
+		{"POST", "/terminals/t1/sync", ""},
+		{"PUT", "/terminals/t1/config", `{"config":{"threshold":0.1}}`},
+	} {
+		if status, _, body := f.as(t, f.viewer, r.method, r.path, r.body); status != 403 {
+			t.Errorf("viewer %s %s: %d %s, want 403", r.method, r.path, status, body)
+		}
+	}
+	if pushed := f.push.take(); len(pushed) != 0 {
+		t.Errorf("pushed to the terminal on a viewer's requests: %v", pushed)
+	}
+	_, audit, _ := f.as(t, f.admin, "GET", "/audit?actor=vera", "")
+	for _, r := range audit["records"].([]any) {
+		rec := r.(map[string]any)
+		if rec["action"] != "request.denied" || rec["outcome"] != "denied" {
+			t.Errorf("audit record of the viewer: %v, want denials only", rec)
+		}
+	}
+	if n := len(audit["records"].([]any)); n != 4 {
+		t.Errorf("viewer's audit records: %d, want the 4 denials", n)
 	}
 }

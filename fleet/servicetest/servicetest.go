@@ -51,6 +51,13 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"ReadingLogsGoesLive", testReadingLogsGoesLive},
 		{"CommandLifecycle", testCommandLifecycle},
 		{"RotateAndRevoke", testRotateAndRevoke},
+		{"Access/RolesPerOperation", testRolesPerOperation},
+		{"Access/OutsideGroupsIsAbsent", testOutsideGroupsIsAbsent},
+		{"Access/SecretsMaskedForNonAdmins", testSecretsMaskedForNonAdmins},
+		{"Access/OperationsAreAudited", testOperationsAreAudited},
+		{"Listing/GroupPagesAreFull", testGroupPagesAreFull},
+		{"Listing/TerminalInSeveralGroupsListedOnce", testTerminalInSeveralGroupsListedOnce},
+		{"Listing/AdminsListTheFleet", testAdminsListTheFleet},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
