@@ -54,7 +54,6 @@ type fixture struct {
 	svc                       *fleet.Service
 	push                      *pushes
 	connect, disconnect, send lambda.Handler
-	now                       time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
