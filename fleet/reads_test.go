@@ -2,9 +2,11 @@ package fleet_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/edgesync/edgesync/fleet"
 )
@@ -75,5 +77,56 @@ func TestGroupListingReadsAPage(t *testing.T) {
 	}
 	if want := 2 * terminals / groups; listed != want || pages != want/limit {
 		t.Errorf("listed %d terminals in %d pages, want %d in %d full pages", listed, pages, want, want/limit)
+	}
+}
+
+// discard is a pusher that accepts every message.
+type discard struct{}
+
+func (discard) Push(context.Context, string, []byte) error { return nil }
+
+// TestOneTerminalReadPerCall: each call a request makes reads its terminal
+// record once (GET /terminals/{id}/config used to read it three times).
+func TestOneTerminalReadPerCall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &countingStore{Store: openEmbedded(t)}
+	svc := fleet.NewService(st, discard{}, fleet.DefaultConfig())
+	admin := fleet.System("test")
+	token, err := svc.CreateTerminal(ctx, admin, "t1", "", []string{"g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Connect(ctx, fleet.ConnectRequest{ConnectionID: "c1", TerminalID: "t1", Token: token}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetConfig(ctx, admin, "t1", json.RawMessage(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	operator := fleet.Principal{Subject: "o", Role: fleet.RoleOperator, Groups: []string{"g"}}
+	calls := map[string]func() error{
+		"Terminal":       func() error { _, err := svc.Terminal(ctx, operator, "t1"); return err },
+		"TerminalConfig": func() error { _, err := svc.TerminalConfig(ctx, operator, "t1"); return err },
+		"TerminalStatus": func() error { _, err := svc.TerminalStatus(ctx, operator, "t1"); return err },
+		"StatusHistory":  func() error { _, err := svc.StatusHistory(ctx, operator, "t1", time.Time{}, 10); return err },
+		"TerminalLogs":   func() error { _, err := svc.TerminalLogs(ctx, operator, "t1", fleet.LogQuery{}); return err },
+		"SetConfig": func() error {
+			_, err := svc.SetConfig(ctx, operator, "t1", json.RawMessage(`{"a":2}`))
+			return err
+		},
+		"SendCommand": func() error { _, err := svc.SendCommand(ctx, operator, "t1", "ping", nil, 0); return err },
+		"Sync":        func() error { _, err := svc.Sync(ctx, operator, "t1"); return err },
+		"Credentials": func() error { _, err := svc.Credentials(ctx, admin, "t1"); return err },
+		"RotateToken": func() error { _, err := svc.RotateToken(ctx, admin, "t1", time.Hour); return err },
+		"RevokeToken": func() error { return svc.RevokeToken(ctx, admin, "t1", "") },
+	}
+	for name, call := range calls {
+		st.read.Store(0)
+		if err := call(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := st.read.Load(); n != 1 {
+			t.Errorf("%s read the terminal %d times, want once", name, n)
+		}
 	}
 }
