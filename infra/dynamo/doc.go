@@ -56,6 +56,24 @@
 // completedAt, result (S), error, actor, expiresAt, expiresAtMs.
 // Connection: terminalId, connectedAt, sourceIp, expiresAt, expiresAtMs.
 //
+// # Groups
+//
+// A membership item (pk G#<group>, sk the terminal id, no other
+// attributes) exists for each group of each terminal, so the terminals of
+// one group are a strongly consistent Query of one partition in id order:
+// GroupTerminals queries after its cursor (sk > id) with a Limit of the
+// page and batch-reads the records it names (the items Terminals reads), so
+// a page reads a membership item and a record per terminal listed and never
+// the rest of the fleet (a group-scoped user's listing). CreateTerminal
+// writes the memberships (idempotent PutItems) before the conditional
+// PutItem of the record, so a terminal never exists without them; a
+// membership left by a CreateTerminal that failed, or that found the id
+// taken, names a terminal not in that group, and GroupTerminals skips it
+// after reading the record. Groups never change after creation. A table
+// written before memberships existed gets them from IndexGroups (edgesync
+// terminals index-groups), which writes the memberships of every terminal
+// and is safe to repeat.
+//
 // # Audit trail
 //
 // Each audit record is one item that never expires (no expiresAt): in its
@@ -102,23 +120,6 @@
 //
 // Terminals pages the index and reads the records with BatchGetItem, which
 // retries unprocessed keys with capped exponential backoff and full jitter.
-//
-// # Groups
-//
-// A membership item (pk G#<group>, sk the terminal id, no other
-// attributes) exists for each group of each terminal, so the terminals of
-// one group are a strongly consistent Query of one partition in id order:
-// GroupTerminals queries after its cursor (sk > id) with a Limit of the
-// page and batch-reads the records it names, reading about two items per
-// terminal listed and never the rest of the fleet (a group-scoped user's
-// listing). CreateTerminal writes the memberships (idempotent PutItems)
-// before the conditional PutItem of the record, so a terminal never exists
-// without them; a membership left by a CreateTerminal that failed, or that
-// found the id taken, names a terminal not in that group, and
-// GroupTerminals skips it after reading the record. Groups never change
-// after creation. A table written before memberships existed gets them
-// from IndexGroups (edgesync terminals index-groups), which writes the
-// memberships of every terminal and is safe to repeat.
 // Throttling that outlasts the SDK's own retries (or the batch retries) is
 // reported wrapping fleet.ErrThrottled.
 //
