@@ -1,14 +1,15 @@
 # edgesync developer targets. `make test` is the README's test command and
 # what .ci/run calls: it installs what the tests need (dynalite, TypeScript
 # and playwright-core from npm; aws-lambda-rie and staticcheck from the Go
-# module proxy; Debian's Chromium; schemathesis and moto[server] from
-# PyPI), then runs every test.
+# module proxy; Debian's Chromium and ShellCheck; schemathesis and
+# moto[server] from PyPI), then runs every test.
 #
-# Tests that need a tool (dynalite, moto, aws-lambda-rie, node, chromium)
+# Tests that need a tool (dynalite, moto, aws-lambda-rie, node, chromium,
+# shellcheck)
 # find it in tools/ or .venv (or on PATH) and, with Go alone, skip saying
 # `make tools` installs it (internal/testenv). Under make they must not
 # skip: a missing tool fails the test.
-.PHONY: test tools vet go-test frontend-test api-fuzz chromium bench
+.PHONY: test tools vet go-test frontend-test api-fuzz chromium shellcheck bench
 
 export EDGESYNC_REQUIRE_TOOLS := 1
 
@@ -51,7 +52,7 @@ api-fuzz:
 bench: tools
 	go run ./cmd/edgesync-bench -o BENCHMARKS.md
 
-tools: tools/node_modules/.package-lock.json $(RIE) $(STATICCHECK) chromium
+tools: tools/node_modules/.package-lock.json $(RIE) $(STATICCHECK) chromium shellcheck
 tools: moto
 
 tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
@@ -78,3 +79,8 @@ $(STATICCHECK):
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@chromium --version
+
+# Debian's ShellCheck for the test of localstack/'s scripts (devstack/samlocal).
+shellcheck:
+	@command -v shellcheck >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
+	@shellcheck --version | sed -n 2p
