@@ -5,10 +5,9 @@
 # moto[server] from PyPI), then runs every test.
 #
 # Tests that need a tool (dynalite, moto, aws-lambda-rie, node, chromium,
-# shellcheck)
-# find it in tools/ or .venv (or on PATH) and, with Go alone, skip saying
-# `make tools` installs it (internal/testenv). Under make they must not
-# skip: a missing tool fails the test.
+# shellcheck) find it in tools/ or .venv (or on PATH) and, with Go alone,
+# skip saying `make tools` installs it (internal/testenv). Under make they
+# must not skip: a missing tool fails the test.
 .PHONY: test tools vet go-test frontend-test api-fuzz chromium shellcheck bench
 
 export EDGESYNC_REQUIRE_TOOLS := 1
