@@ -56,6 +56,7 @@ type options struct {
 	ringLines   int
 	queueBytes  int
 	maxInflight int
+	spoolFS     spool.FS
 }
 
 // WithConfigFile makes set_config persist the configuration to path
@@ -100,6 +101,10 @@ func WithRingLines(n int) Option { return func(o *options) { o.ringLines = n } }
 // Log and Handler drop the oldest waiting lines (counted as dropped) and
 // followed files wait.
 func WithQueueBytes(n int) Option { return func(o *options) { o.queueBytes = n } }
+
+// WithSpoolFS sets the filesystem the spool writes to (default spool.OS);
+// tests use it to make the disk full.
+func WithSpoolFS(fs spool.FS) Option { return func(o *options) { o.spoolFS = fs } }
 
 // WithMaxInflight bounds the logs messages awaiting their ack.
 func WithMaxInflight(n int) Option { return func(o *options) { o.maxInflight = n } }
@@ -164,7 +169,11 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	if o.backoffBase <= 0 || o.backoffMax < o.backoffBase {
 		return nil, fmt.Errorf("agent backoff: base %v must be positive and at most max %v", o.backoffBase, o.backoffMax)
 	}
-	sp, err := spool.Open(cfg.SpoolDir, cfg.SpoolMaxBytes)
+	var spoolOpts []spool.Option
+	if o.spoolFS != nil {
+		spoolOpts = append(spoolOpts, spool.WithFS(o.spoolFS))
+	}
+	sp, err := spool.Open(cfg.SpoolDir, cfg.SpoolMaxBytes, spoolOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -274,6 +283,12 @@ type Stats struct {
 	Dropped        uint64
 	DroppedInvalid uint64
 	ConfigVersion  string
+	// SpoolDegraded is true while the spool's disk refuses writes (full,
+	// read-only): new lines are kept in memory (SpoolMemoryLines) until it
+	// takes writes again. SpoolDiskError says why.
+	SpoolDegraded    bool
+	SpoolMemoryLines uint64
+	SpoolDiskError   string
 }
 
 // Stats returns the agent's counters.
@@ -292,6 +307,10 @@ func (a *Agent) Stats() Stats {
 		Dropped:        st.Dropped,
 		DroppedInvalid: st.DroppedInvalid,
 		ConfigVersion:  a.ConfigVersion(),
+
+		SpoolDegraded:    st.Degraded,
+		SpoolMemoryLines: st.MemoryLines,
+		SpoolDiskError:   st.DiskError,
 	}
 }
 
@@ -311,6 +330,11 @@ type StatusReport struct {
 	DroppedLines   uint64    `json:"dropped_lines"`
 	DroppedInvalid uint64    `json:"dropped_invalid"`
 	Reconnects     uint64    `json:"reconnects"`
+	// SpoolDegraded: the spool's disk refuses writes; SpoolMemoryLines are
+	// held in memory meanwhile, DiskError says why.
+	SpoolDegraded    bool   `json:"spool_degraded"`
+	SpoolMemoryLines uint64 `json:"spool_memory_lines"`
+	DiskError        string `json:"disk_error,omitempty"`
 }
 
 // Status samples the host and the agent now.
@@ -330,6 +354,10 @@ func (a *Agent) Status(ctx context.Context) StatusReport {
 		DroppedLines:   st.Dropped,
 		DroppedInvalid: st.DroppedInvalid,
 		Reconnects:     max(st.Sessions, 1) - 1,
+
+		SpoolDegraded:    st.SpoolDegraded,
+		SpoolMemoryLines: st.SpoolMemoryLines,
+		DiskError:        st.SpoolDiskError,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgesync/edgesync/agent/spool"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -100,16 +101,32 @@ func (q *queue) pushWait(ctx context.Context, ps []pending) error {
 	return nil
 }
 
-// take removes everything queued.
-func (q *queue) take() ([]pending, uint64) {
+// take removes the oldest queued items, up to about maxBytes (at least
+// one), and the count of lines pushed out.
+func (q *queue) take(maxBytes int) ([]pending, uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	items, lost := q.items, q.lost
-	q.items, q.bytes, q.lost = nil, 0, 0
-	if len(items) > 0 {
+	n, size := 0, 0
+	for n < len(q.items) && (n == 0 || size+q.items[n].size <= maxBytes) {
+		size += q.items[n].size
+		n++
+	}
+	items, lost := q.items[:n:n], q.lost
+	q.items, q.bytes, q.lost = q.items[n:], q.bytes-size, 0
+	if len(q.items) == 0 {
+		q.items = nil
+	}
+	if n > 0 {
 		q.signal()
 	}
 	return items, lost
+}
+
+// empty reports whether nothing is queued.
+func (q *queue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) == 0 && q.lost == 0
 }
 
 // putBack returns items that could not be committed to the front.
@@ -161,25 +178,49 @@ func (q *queue) isClosed() bool {
 	return q.closed
 }
 
-// writer moves queued lines into the spool, one transaction per wake-up,
-// until the queue is closed and empty.
+// writer moves queued lines into the spool, in pieces of at most
+// spool.ChunkBytes, until the queue is closed and empty. While the spool is
+// degraded (its disk refuses writes) it asks the spool to try the disk
+// again every spool.RetryEvery.
 func (a *Agent) writer() {
 	defer close(a.writerDone)
 	var retry <-chan time.Time
+	degraded := false
 	for {
 		select {
 		case <-a.queue.wake:
 		case <-retry:
+			if degraded {
+				a.spool.Retry()
+			}
 		}
 		retry = nil
 		closed := a.queue.isClosed()
-		if err := a.commit(); err != nil {
-			a.log.Error("spool lines", "err", err)
-			if closed {
-				return
+		for {
+			if err := a.commit(); err != nil {
+				a.log.Error("spool lines", "err", err)
+				if closed {
+					return
+				}
+				retry = time.After(time.Second)
+				break
 			}
-			retry = time.After(time.Second)
-			continue
+			if a.queue.empty() {
+				break
+			}
+		}
+		st := a.spool.Stats()
+		if st.Degraded != degraded {
+			degraded = st.Degraded
+			if degraded {
+				a.log.Error("spool: the disk refuses writes; keeping new lines in memory (beyond its bound the oldest are dropped, counted) and retrying",
+					"err", st.DiskError, "memory_lines", st.MemoryLines)
+			} else {
+				a.log.Info("spool: the disk takes writes again; the lines kept in memory are on disk", "spooled_lines", st.Lines)
+			}
+		}
+		if degraded && retry == nil {
+			retry = time.After(spool.RetryEvery)
 		}
 		if closed {
 			return
@@ -187,9 +228,10 @@ func (a *Agent) writer() {
 	}
 }
 
-// commit appends everything queued to the spool in one transaction.
+// commit appends the oldest queued lines, up to spool.ChunkBytes, to the
+// spool.
 func (a *Agent) commit() error {
-	items, lost := a.queue.take()
+	items, lost := a.queue.take(spool.ChunkBytes)
 	if len(items) == 0 && lost == 0 {
 		return nil
 	}

@@ -5,54 +5,64 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/edgesync/edgesync/agent/atomicfile"
 	"github.com/edgesync/edgesync/protocol"
 )
-
-// FileName is the name of the database inside the spool directory.
-const FileName = "spool.db"
-
-// seqFileName holds a high-water mark above every sequence number ever
-// assigned. It lets a spool whose database had to be set aside (corrupt)
-// continue numbering instead of starting again at 1.
-const seqFileName = "seq.hwm"
-
-// seqReserve is how far ahead of the next sequence number the high-water
-// mark is written, so the file is rewritten once per seqReserve lines.
-const seqReserve = 1 << 16
 
 // MinMaxBytes is the smallest accepted size bound.
 const MinMaxBytes = 64 * 1024
 
+// DefaultMemoryBytes bounds the lines kept in memory while the disk refuses
+// writes (see Stats.Degraded).
+const DefaultMemoryBytes = 4 << 20
+
+// ChunkBytes bounds one write to the disk: Append writes larger batches in
+// pieces of at most this size, making room (evicting) before each.
+const ChunkBytes = 256 << 10
+
+// RetryEvery is how often a degraded spool tries the disk again on its own
+// (Append and Ack try at most this often; Retry tries at once).
+const RetryEvery = time.Second
+
+const (
+	segPrefix   = "seg-"
+	segSuffix   = ".log"
+	lockName    = "lock"
+	reserveName = "reserve"
+	// reserveBytes is kept allocated on disk (the file "reserve") and
+	// given up when the disk is full, so that the spool can still record
+	// that lines are being kept in memory (see recVolatile).
+	reserveBytes = 16 << 10
+	// indexEvery: one in this many lines of a segment has its offset kept
+	// in memory, so reads seek close to the line they want.
+	indexEvery = 64
+	// volatileSpan is how many sequence numbers a volatile record covers.
+	volatileSpan = 1 << 20
+	// corruptSkip is how far numbering jumps after unreadable data, in
+	// case that data held higher sequence numbers.
+	corruptSkip = 1 << 20
+	// Legacy files of the bbolt spool, migrated by Open.
+	legacyDB  = "spool.db"
+	legacyHWM = "seq.hwm"
+)
+
 // ErrLocked is returned by Open when another process holds the spool.
 var ErrLocked = errors.New("spool is in use by another process")
 
-var (
-	bucketLines = []byte("lines")
-	bucketMeta  = []byte("meta")
-	bucketMarks = []byte("marks")
-
-	keyNextSeq        = []byte("next_seq")
-	keyDropped        = []byte("dropped")
-	keyDroppedInvalid = []byte("dropped_invalid")
-	keyLastAck        = []byte("last_ack")
-	keyLines          = []byte("lines")
-	keyBytes          = []byte("bytes")
-)
-
 // Stats describes the spool's content and counters.
 type Stats struct {
-	// Lines and Bytes are the unacknowledged lines held and their stored size.
+	// Lines is how many unacknowledged lines are held, on disk or in memory.
 	Lines uint64
+	// Bytes is the size of the spool's files on disk, what the bound limits.
 	Bytes int64
 	// FirstSeq is the lowest sequence number held, 0 when empty.
 	FirstSeq uint64
@@ -60,130 +70,449 @@ type Stats struct {
 	NextSeq uint64
 	// LastAckSeq is the highest sequence number acknowledged so far.
 	LastAckSeq uint64
-	// Dropped counts lines evicted because the spool was full.
+	// Dropped counts lines lost before delivery: evicted because the
+	// spool was full, lost by the caller (Append's lost), or pushed out of
+	// memory while the disk refused writes.
 	Dropped uint64
 	// DroppedInvalid counts lines the server rejected as invalid for good.
 	DroppedInvalid uint64
+	// Degraded is true while the disk refuses writes (full, read-only, an
+	// I/O error): new lines are then kept in memory (MemoryLines,
+	// MemoryBytes, bounded by WithMemoryBytes) and written out as soon as
+	// a write succeeds again. DegradedSince and DiskError say since when
+	// and why.
+	Degraded      bool
+	DegradedSince time.Time
+	DiskError     string
+	MemoryLines   uint64
+	MemoryBytes   int64
 }
+
+// Option configures a Spool.
+type Option func(*Spool)
+
+// WithFS sets the filesystem (default OS).
+func WithFS(fs FS) Option { return func(s *Spool) { s.fs = fs } }
+
+// WithMemoryBytes bounds the lines kept in memory while the disk refuses
+// writes (default DefaultMemoryBytes, at most the spool's bound).
+func WithMemoryBytes(n int64) Option { return func(s *Spool) { s.memMax = n } }
 
 // Spool is an on-disk, size-bounded queue of log lines keyed by sequence
 // number. It is safe for concurrent use.
 type Spool struct {
-	dir string
-	db  *bolt.DB
+	dir  string
+	fs   FS
+	lock *os.File
+	now  func() time.Time
 
 	mu       sync.Mutex
-	stats    Stats
 	maxBytes int64
-	hwm      uint64 // persisted high-water mark (seq.hwm)
+	memMax   int64
+	segs     []*segment // oldest first
+	active   File       // appends go to segs[len(segs)-1]; nil if none could be started
+	readers  map[uint64]File
+	nextID   uint64
+	closed   bool
 
-	recovered string
+	next, lastAck, dropped, droppedInvalid uint64
+	removed                                rangeSet // sequence numbers no longer held
+	marks                                  map[string][]byte
+	lines                                  uint64
+	firstSeq                               uint64
+	diskBytes                              int64 // segment files
+	reserveOK                              bool
+
+	mem           []memLine // lines held in memory only, by seq
+	memBytes      int64
+	degraded      bool
+	degradedSince time.Time
+	diskErr       error
+	lastTry       time.Time
+
+	recovered []string
 }
 
-// Open opens (creating if needed) the spool in dir, bounded to maxBytes of
-// stored lines. A database that cannot be read is renamed aside (to
-// spool.db.corrupt-<unix time>) and a fresh one started, numbering above
-// every sequence number handed out before; Recovered then says so.
-func Open(dir string, maxBytes int64) (*Spool, error) {
+// segment is one file of records; its lines have sequence numbers
+// first..last (gaps being in Spool.removed).
+type segment struct {
+	id          uint64
+	size        int64 // bytes of valid records
+	first, last uint64
+	index       []indexEntry
+}
+
+type indexEntry struct {
+	seq uint64
+	off int64
+}
+
+func (g *segment) count() uint64 {
+	if g.first == 0 {
+		return 0
+	}
+	return g.last - g.first + 1
+}
+
+// memLine is a line held in memory: its seq and JSON.
+type memLine struct {
+	seq uint64
+	raw []byte
+}
+
+// checkpoint is the state at the start of a segment.
+type checkpoint struct {
+	NextSeq        uint64            `json:"next_seq"`
+	LastAck        uint64            `json:"last_ack,omitempty"`
+	Dropped        uint64            `json:"dropped,omitempty"`
+	DroppedInvalid uint64            `json:"dropped_invalid,omitempty"`
+	Marks          map[string][]byte `json:"marks,omitempty"`
+	Removed        [][2]uint64       `json:"removed,omitempty"`
+}
+
+// Open opens (creating if needed) the spool in dir, bounded to maxBytes on
+// disk. Data that cannot be read (a torn write at the end of the newest
+// file after a crash, or corruption) is cut off; Recovered then says so,
+// and after corruption numbering jumps ahead so that no sequence number
+// handed out before is reused. A bbolt spool of an earlier version
+// (spool.db) is migrated.
+func Open(dir string, maxBytes int64, opts ...Option) (*Spool, error) {
 	if maxBytes < MinMaxBytes {
 		return nil, fmt.Errorf("open spool %s: max bytes %d is below the minimum %d", dir, maxBytes, MinMaxBytes)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	s := &Spool{dir: dir, fs: OS, now: time.Now, maxBytes: maxBytes, memMax: DefaultMemoryBytes,
+		readers: map[uint64]File{}, marks: map[string][]byte{}, next: 1}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := s.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open spool: create %s: %w", dir, err)
 	}
-	hwm, err := readHWM(dir)
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open spool %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, FileName)
-	db, err := openDB(path)
-	recovered := ""
-	if isCorrupt(err) {
-		aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
-		if rerr := os.Rename(path, aside); rerr != nil {
-			return nil, fmt.Errorf("%w (and moving it aside failed: %v)", err, rerr)
+	if ok, err := lockFile(lock); !ok {
+		lock.Close()
+		if err != nil {
+			return nil, fmt.Errorf("open spool %s: lock: %w", dir, err)
 		}
-		recovered = fmt.Sprintf("spool %s was unreadable (%v); moved it to %s and started a new one", path, err, aside)
-		db, err = openDB(path)
+		return nil, fmt.Errorf("open spool %s: %w", dir, ErrLocked)
 	}
-	if err != nil {
-		return nil, err
-	}
-	s := &Spool{dir: dir, db: db, maxBytes: maxBytes, hwm: hwm, recovered: recovered}
+	s.lock = lock
 	if err := s.load(); err != nil {
-		db.Close()
+		s.closeFiles()
 		return nil, err
 	}
 	return s, nil
 }
 
-// Recovered describes the unreadable database Open set aside, or is empty.
-func (s *Spool) Recovered() string { return s.recovered }
+func (s *Spool) path(name string) string { return filepath.Join(s.dir, name) }
 
-// isCorrupt reports whether err says the database file is unreadable
-// (rather than locked, inaccessible or on a full disk).
-func isCorrupt(err error) bool {
-	return errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch)
-}
+func segName(id uint64) string { return fmt.Sprintf("%s%016x%s", segPrefix, id, segSuffix) }
 
-func openDB(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("open spool %s: %w", path, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open spool %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketLines, bucketMeta, bucketMarks} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open spool %s: create buckets: %w", path, err)
-	}
-	return db, nil
-}
+func (s *Spool) budget() int64 { return s.maxBytes - reserveBytes }
 
+func (s *Spool) segTarget() int64 { return min(max(s.maxBytes/16, 16<<10), 4<<20) }
+
+// load reads the segments, migrates a legacy spool, and starts a new
+// segment for this run.
 func (s *Spool) load() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		st := Stats{
-			NextSeq:        getUint(meta, keyNextSeq),
-			Dropped:        getUint(meta, keyDropped),
-			DroppedInvalid: getUint(meta, keyDroppedInvalid),
-			LastAckSeq:     getUint(meta, keyLastAck),
-			Lines:          getUint(meta, keyLines),
-			Bytes:          int64(getUint(meta, keyBytes)),
+	entries, err := s.fs.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("open spool %s: %w", s.dir, err)
+	}
+	var ids []uint64
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, segPrefix) || !strings.HasSuffix(name, segSuffix) {
+			continue
 		}
-		if st.NextSeq == 0 {
-			st.NextSeq = max(1, s.hwm)
+		id, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, segPrefix), segSuffix), 16, 64)
+		if err == nil {
+			ids = append(ids, id)
 		}
-		if k, _ := tx.Bucket(bucketLines).Cursor().First(); k != nil {
-			st.FirstSeq = decodeSeq(k)
+	}
+	slices.Sort(ids)
+	var pending []memLine // lines to write into the first segment (migration)
+	if len(ids) == 0 {
+		if pending, err = s.migrate(); err != nil {
+			return err
 		}
-		s.stats = st
-		return nil
+	}
+	volatile := uint64(0)
+	corrupt := false
+	evicted := map[uint64]bool{}
+	for i, id := range ids {
+		seg, v, bad, err := s.replay(id, i == len(ids)-1, evicted)
+		if err != nil {
+			return err
+		}
+		if v != 0 {
+			volatile = v
+		}
+		corrupt = corrupt || bad
+		s.nextID = id + 1
+		if seg.size == 0 {
+			s.fs.Remove(s.path(segName(id)))
+			continue
+		}
+		s.segs = append(s.segs, seg)
+	}
+	s.segs = slices.DeleteFunc(s.segs, func(g *segment) bool {
+		if evicted[g.id] {
+			s.fs.Remove(s.path(segName(g.id))) // an eviction cut short by a crash
+			return true
+		}
+		return false
 	})
+	s.next = max(s.next, volatile)
+	if corrupt {
+		s.next += corruptSkip
+	}
+	s.recount()
+	s.reserveOK = s.ensureReserve() == nil
+	if err := s.roll(pending); err != nil {
+		if len(pending) > 0 {
+			return fmt.Errorf("open spool %s: migrate: %w", s.dir, err)
+		}
+		s.enterDegraded(err)
+	} else {
+		s.removeLegacy()
+		s.deleteEmpty()
+	}
+	s.recount()
+	return nil
 }
 
-// Close closes the database.
-func (s *Spool) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close spool %s: %w", s.dir, err)
+// replay reads one segment into the state. The last segment's cut-off
+// tail is truncated away.
+func (s *Spool) replay(id uint64, last bool, evicted map[uint64]bool) (seg *segment, volatile uint64, corrupt bool, err error) {
+	name := s.path(segName(id))
+	f, err := s.fs.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("open spool segment %s: %w", name, err)
 	}
-	return nil
+	defer f.Close()
+	seg = &segment{id: id}
+	rr := newRecordReader(io.NewSectionReader(f, 0, 1<<62), 0)
+	for {
+		off, kind, p, err := rr.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if !errors.Is(err, errBadRecord) {
+				return nil, 0, false, fmt.Errorf("read spool segment %s: %w", name, err)
+			}
+			fi, _ := f.Stat()
+			// A power loss tears at most the writes since the last sync
+			// (one Append, and acknowledgements): a bad record near the
+			// end of the newest segment is such a tear, whose lines no
+			// one was told about. Anywhere else it is corruption.
+			if last && fi != nil && fi.Size()-off <= 2*ChunkBytes {
+				if fi != nil && fi.Size() > off {
+					s.recovered = append(s.recovered, fmt.Sprintf("spool %s: discarded %d bytes of an unfinished write at its end (a crash during a write)", name, fi.Size()-off))
+				}
+			} else {
+				corrupt = true
+				s.recovered = append(s.recovered, fmt.Sprintf("spool %s: unreadable from offset %d (%v); kept what came before and continued numbering above every sequence number handed out", name, off, err))
+			}
+			if terr := f.Truncate(off); terr != nil && last {
+				return nil, 0, false, fmt.Errorf("truncate spool segment %s: %w", name, terr)
+			}
+			break
+		}
+		seg.size = rr.off
+		if !s.apply(seg, off, kind, p, evicted, &volatile) {
+			corrupt = true
+			s.recovered = append(s.recovered, fmt.Sprintf("spool %s: record of kind %d at offset %d is malformed; skipped it", name, kind, off))
+		}
+	}
+	return seg, volatile, corrupt, nil
+}
+
+// apply replays one record; false means it was malformed.
+func (s *Spool) apply(seg *segment, off int64, kind byte, p []byte, evicted map[uint64]bool, volatile *uint64) bool {
+	switch kind {
+	case recCheckpoint:
+		var c checkpoint
+		if json.Unmarshal(p, &c) != nil {
+			return false
+		}
+		s.next, s.lastAck, s.dropped, s.droppedInvalid = max(c.NextSeq, 1), c.LastAck, c.Dropped, c.DroppedInvalid
+		s.marks = c.Marks
+		if s.marks == nil {
+			s.marks = map[string][]byte{}
+		}
+		s.removed = nil
+		for _, r := range c.Removed {
+			s.removed.add(r[0], r[1])
+		}
+		*volatile = 0
+	case recLine:
+		if len(p) < 8 {
+			return false
+		}
+		seq := binary.BigEndian.Uint64(p)
+		if seg.first == 0 {
+			seg.first = seq
+		} else if seq != seg.last+1 {
+			if seq <= seg.last {
+				return false
+			}
+			s.removed.add(seg.last+1, seq-1)
+		}
+		if seg.count()%indexEvery == 0 {
+			seg.index = append(seg.index, indexEntry{seq, off})
+		}
+		seg.last = seq
+		s.next = max(s.next, seq+1)
+	case recRemove:
+		if len(p) != 25 {
+			return false
+		}
+		first, last, n := binary.BigEndian.Uint64(p[1:]), binary.BigEndian.Uint64(p[9:]), binary.BigEndian.Uint64(p[17:])
+		s.removed.add(first, last)
+		if p[0] == removeAck {
+			s.lastAck = max(s.lastAck, last)
+		} else {
+			s.droppedInvalid += n
+		}
+	case recLost:
+		if len(p) != 8 {
+			return false
+		}
+		s.dropped += binary.BigEndian.Uint64(p)
+	case recMark:
+		if len(p) < 2 || len(p) < 2+int(binary.BigEndian.Uint16(p)) {
+			return false
+		}
+		n := int(binary.BigEndian.Uint16(p))
+		s.marks[string(p[2:2+n])] = slices.Clone(p[2+n:])
+	case recEvict:
+		if len(p) != 16 {
+			return false
+		}
+		evicted[binary.BigEndian.Uint64(p)] = true
+		s.dropped += binary.BigEndian.Uint64(p[8:])
+	case recVolatile:
+		if len(p) != 8 {
+			return false
+		}
+		*volatile = max(*volatile, binary.BigEndian.Uint64(p))
+	default:
+		return false
+	}
+	return true
+}
+
+// Recovered describes data Open had to discard, or is empty.
+func (s *Spool) Recovered() string { return strings.Join(s.recovered, "; ") }
+
+// ensureReserve makes sure the reserve file exists at its full size.
+func (s *Spool) ensureReserve() error {
+	name := s.path(reserveName)
+	f, err := s.fs.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() == reserveBytes {
+		return nil
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.Write(make([]byte, reserveBytes)); err != nil {
+		f.Truncate(0)
+		return err
+	}
+	return f.Sync()
+}
+
+// liveIn returns how many lines of g are still held.
+func (s *Spool) liveIn(g *segment) uint64 {
+	if g.first == 0 {
+		return 0
+	}
+	return g.count() - s.removed.count(g.first, g.last)
+}
+
+// recount recomputes the derived counters.
+func (s *Spool) recount() {
+	s.lines, s.diskBytes, s.firstSeq = 0, 0, 0
+	for _, g := range s.segs {
+		s.diskBytes += g.size
+		n := s.liveIn(g)
+		s.lines += n
+		if s.firstSeq == 0 && n > 0 {
+			s.firstSeq = s.removed.firstOutside(g.first, g.last)
+		}
+	}
+	s.memBytes = 0
+	for _, m := range s.mem {
+		s.memBytes += int64(len(m.raw))
+	}
+	s.lines += uint64(len(s.mem))
+	if s.firstSeq == 0 && len(s.mem) > 0 {
+		s.firstSeq = s.mem[0].seq
+	}
+}
+
+// Close writes lines kept in memory out if it can, and closes the files.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.degraded {
+		s.recover(true)
+	}
+	var err error
+	if s.active != nil {
+		if serr := s.active.Sync(); serr != nil && !s.degraded {
+			err = fmt.Errorf("close spool %s: %w", s.dir, serr)
+		}
+	}
+	s.closeFiles()
+	return err
+}
+
+func (s *Spool) closeFiles() {
+	if s.active != nil {
+		s.active.Close()
+		s.active = nil
+	}
+	for id, f := range s.readers {
+		f.Close()
+		delete(s.readers, id)
+	}
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
 }
 
 // Stats returns the current counters.
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	st := Stats{
+		Lines: s.lines, Bytes: s.diskBytes, FirstSeq: s.firstSeq, NextSeq: s.next, LastAckSeq: s.lastAck,
+		Dropped: s.dropped, DroppedInvalid: s.droppedInvalid,
+		Degraded: s.degraded, DegradedSince: s.degradedSince,
+		MemoryLines: uint64(len(s.mem)), MemoryBytes: s.memBytes,
+	}
+	if s.reserveOK {
+		st.Bytes += reserveBytes
+	}
+	if s.diskErr != nil {
+		st.DiskError = s.diskErr.Error()
+	}
+	return st
 }
 
 // SetMaxBytes changes the size bound, evicting the oldest lines at once if
@@ -195,252 +524,565 @@ func (s *Spool) SetMaxBytes(n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.maxBytes = n
-	if s.stats.Bytes <= n {
-		return nil
-	}
-	return s.update(func(tx *bolt.Tx, st *Stats) error {
-		return s.evict(tx, st)
-	})
-}
-
-// update runs fn in a write transaction on a copy of the stats, which
-// replace the current ones only if the transaction commits. s.mu is held.
-func (s *Spool) update(fn func(tx *bolt.Tx, st *Stats) error) error {
-	st := s.stats
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := fn(tx, &st); err != nil {
-			return err
-		}
-		if k, _ := tx.Bucket(bucketLines).Cursor().First(); k != nil {
-			st.FirstSeq = decodeSeq(k)
-		} else {
-			st.FirstSeq = 0
-		}
-		meta := tx.Bucket(bucketMeta)
-		for _, kv := range []struct {
-			k []byte
-			v uint64
-		}{
-			{keyNextSeq, st.NextSeq},
-			{keyDropped, st.Dropped},
-			{keyDroppedInvalid, st.DroppedInvalid},
-			{keyLastAck, st.LastAckSeq},
-			{keyLines, st.Lines},
-			{keyBytes, uint64(st.Bytes)},
-		} {
-			if err := meta.Put(kv.k, encodeUint(kv.v)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.stats = st
-	return nil
-}
-
-// evict deletes the oldest lines until the spool is within its bound.
-func (s *Spool) evict(tx *bolt.Tx, st *Stats) error {
-	if st.Bytes <= s.maxBytes {
-		return nil
-	}
-	b := tx.Bucket(bucketLines)
-	var doomed [][]byte
-	bytes := st.Bytes
-	c := b.Cursor()
-	for k, v := c.First(); k != nil && bytes > s.maxBytes; k, v = c.Next() {
-		doomed = append(doomed, k)
-		bytes -= int64(len(k) + len(v))
-	}
-	for _, k := range doomed {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	st.Bytes = bytes
-	st.Lines -= uint64(len(doomed))
-	st.Dropped += uint64(len(doomed))
-	return nil
+	err := s.makeRoom(0)
+	s.recount()
+	return err
 }
 
 // Append stores entries in order, assigning each the next sequence number,
 // and returns them with Seq set. lost adds to the dropped counter (lines the
-// caller had to discard before they reached the spool). marks are stored in
-// the same transaction (see Mark). If the spool goes over its bound, the
-// oldest lines are evicted and counted as dropped.
+// caller had to discard before they reached the spool). marks are stored
+// with the lines (see Mark). If the spool goes over its bound, the oldest
+// lines are evicted and counted as dropped.
+//
+// Lines are written in pieces of at most ChunkBytes, then synced. If the
+// disk refuses a write, Append does not fail: the spool becomes Degraded
+// and keeps the lines in memory until the disk takes writes again.
 func (s *Spool) Append(entries []protocol.LogEntry, lost uint64, marks map[string][]byte) ([]protocol.LogEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	need := s.stats.NextSeq + uint64(len(entries))
-	if need >= s.hwm {
-		if err := writeHWM(s.dir, need+seqReserve); err != nil {
-			return nil, err
-		}
-		s.hwm = need + seqReserve
+	if s.closed {
+		return nil, fmt.Errorf("append to spool %s: closed", s.dir)
 	}
-	out := make([]protocol.LogEntry, len(entries))
-	err := s.update(func(tx *bolt.Tx, st *Stats) error {
-		b := tx.Bucket(bucketLines)
-		for i, e := range entries {
-			e.Seq = st.NextSeq
-			v, err := json.Marshal(e)
-			if err != nil {
-				return fmt.Errorf("encode line: %w", err)
+	defer s.recount()
+	if s.degraded {
+		s.recover(false)
+	}
+	raws := make([][]byte, len(entries))
+	for i, e := range entries {
+		e.Seq = 0
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("append to spool: encode line: %w", err)
+		}
+		raws[i] = raw
+	}
+	out := make([]protocol.LogEntry, 0, len(entries))
+	take := func(k int, g *segment) {
+		e := entries[k]
+		e.Seq = s.next
+		s.next++
+		if g != nil {
+			if g.first == 0 {
+				g.first = e.Seq
 			}
-			k := encodeSeq(e.Seq)
-			if err := b.Put(k, v); err != nil {
+			g.last = e.Seq
+		}
+		out = append(out, e)
+	}
+	i, wrote, metaDone := 0, false, false
+	for !s.degraded && !metaDone {
+		// One piece: lines up to ChunkBytes, and after the last line the
+		// counters and marks.
+		var buf []byte
+		first, seq := i, s.next
+		for i < len(entries) && (i == first || len(buf)+len(raws[i]) < ChunkBytes) {
+			buf = appendRecord(buf, recLine, u64(seq), raws[i])
+			seq, i = seq+1, i+1
+		}
+		last := i == len(entries)
+		if last {
+			buf = s.appendMeta(buf, lost, marks)
+		}
+		if len(buf) == 0 {
+			break
+		}
+		if err := s.write(buf); err != nil {
+			s.enterDegraded(err)
+			i = first
+			break
+		}
+		wrote = true
+		g := s.segs[len(s.segs)-1]
+		g.index = append(g.index, reindex(buf, g.size-int64(len(buf)), g.count())...)
+		for k := first; k < i; k++ {
+			take(k, g)
+		}
+		if last {
+			s.dropped += lost
+			for k, v := range marks {
+				s.marks[k] = slices.Clone(v)
+			}
+			metaDone = true
+		}
+	}
+	if wrote {
+		if err := s.active.Sync(); err != nil {
+			s.enterDegraded(fmt.Errorf("sync spool %s: %w", s.dir, err))
+		}
+	}
+	if metaDone {
+		return out, nil
+	}
+	// The disk refused: the rest is held in memory.
+	for ; i < len(entries); i++ {
+		take(i, nil)
+		s.mem = append(s.mem, memLine{seq: s.next - 1, raw: raws[i]})
+		s.memBytes += int64(len(raws[i]))
+		s.lines++
+	}
+	s.dropped += lost
+	for k, v := range marks {
+		s.marks[k] = slices.Clone(v)
+	}
+	s.boundMemory()
+	return out, nil
+}
+
+// reindex computes the index entries of the line records in buf, written
+// at offset base of a segment that held count lines before.
+func reindex(buf []byte, base int64, count uint64) []indexEntry {
+	var idx []indexEntry
+	for off := 0; off+recordHeader < len(buf); {
+		n := int(binary.BigEndian.Uint32(buf[off:]))
+		if buf[off+recordHeader] == recLine {
+			if count%indexEvery == 0 {
+				idx = append(idx, indexEntry{binary.BigEndian.Uint64(buf[off+recordHeader+1:]), base + int64(off)})
+			}
+			count++
+		}
+		off += recordHeader + n
+	}
+	return idx
+}
+
+// appendMeta appends the records of lost lines and marks to buf.
+func (s *Spool) appendMeta(buf []byte, lost uint64, marks map[string][]byte) []byte {
+	if lost > 0 {
+		buf = appendRecord(buf, recLost, u64(lost))
+	}
+	names := make([]string, 0, len(marks))
+	for k := range marks {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		var n [2]byte
+		binary.BigEndian.PutUint16(n[:], uint16(len(k)))
+		buf = appendRecord(buf, recMark, n[:], []byte(k), marks[k])
+	}
+	return buf
+}
+
+// write appends buf to the active segment, first starting a new segment
+// if the active one is full and evicting the oldest to stay in bounds. On
+// error nothing of buf remains in the file.
+func (s *Spool) write(buf []byte) error {
+	if s.active == nil {
+		return errors.New("no segment open for writing")
+	}
+	if g := s.segs[len(s.segs)-1]; g.size >= s.segTarget() {
+		if err := s.roll(nil); err != nil {
+			return err
+		}
+	}
+	if err := s.makeRoom(int64(len(buf))); err != nil {
+		return err
+	}
+	return s.appendRaw(buf)
+}
+
+// appendRaw appends buf to the active segment as it is.
+func (s *Spool) appendRaw(buf []byte) error {
+	g := s.segs[len(s.segs)-1]
+	if _, err := s.active.Write(buf); err != nil {
+		s.active.Truncate(g.size) // undo a partial write (needs no space)
+		return fmt.Errorf("write spool %s: %w", s.dir, err)
+	}
+	g.size += int64(len(buf))
+	s.diskBytes += int64(len(buf))
+	return nil
+}
+
+// makeRoom evicts the oldest segments until need more bytes fit in the
+// bound. A full active segment is closed (a new one started) so that it
+// can be evicted too.
+func (s *Spool) makeRoom(need int64) error {
+	for s.diskBytes+need > s.budget() {
+		if len(s.segs) < 2 {
+			g := s.segs[len(s.segs)-1]
+			if s.active == nil || g.count() == 0 {
+				return nil // nothing to evict: the write goes over
+			}
+			if err := s.roll(nil); err != nil {
 				return err
 			}
-			st.NextSeq++
-			st.Lines++
-			st.Bytes += int64(len(k) + len(v))
-			out[i] = e
+			continue
 		}
-		st.Dropped += lost
-		mb := tx.Bucket(bucketMarks)
-		for name, v := range marks {
-			if err := mb.Put([]byte(name), v); err != nil {
-				return err
-			}
+		s.evict(s.segs[0])
+	}
+	return nil
+}
+
+// evict deletes segment g (never the newest), counting its lines as
+// dropped.
+func (s *Spool) evict(g *segment) {
+	n := s.liveIn(g)
+	if s.active != nil && !s.degraded {
+		if err := s.appendRaw(appendRecord(nil, recEvict, u64s(g.id, n))); err != nil {
+			s.enterDegraded(err)
 		}
-		return s.evict(tx, st)
-	})
+	}
+	s.dropped += n
+	s.lines -= n
+	s.removeSegment(g)
+}
+
+func (s *Spool) removeSegment(g *segment) {
+	if f, ok := s.readers[g.id]; ok {
+		f.Close()
+		delete(s.readers, g.id)
+	}
+	s.fs.Remove(s.path(segName(g.id)))
+	s.diskBytes -= g.size
+	s.segs = slices.DeleteFunc(s.segs, func(x *segment) bool { return x == g })
+}
+
+// deleteEmpty deletes every segment but the newest whose lines are all
+// gone (acknowledged, rejected or evicted).
+func (s *Spool) deleteEmpty() {
+	for i := 0; i < len(s.segs)-1; i++ {
+		if g := s.segs[i]; s.liveIn(g) == 0 {
+			s.removeSegment(g)
+			i--
+		}
+	}
+}
+
+// roll starts a new segment holding a checkpoint of the state and then
+// lines (the memory's, or migrated ones), written and synced before the
+// segment takes over; on error the new file is deleted and nothing
+// changes.
+func (s *Spool) roll(lines []memLine) error {
+	id := s.nextID
+	name := s.path(segName(id))
+	g := &segment{id: id}
+	// Gaps between the lines (acknowledged while in memory) are removed.
+	removed := slices.Clone(s.removed)
+	for i := 1; i < len(lines); i++ {
+		if lines[i].seq > lines[i-1].seq+1 {
+			removed.add(lines[i-1].seq+1, lines[i].seq-1)
+		}
+	}
+	cp := checkpoint{NextSeq: s.next, LastAck: s.lastAck, Dropped: s.dropped, DroppedInvalid: s.droppedInvalid, Marks: s.marks}
+	low := uint64(0)
+	for _, x := range s.segs {
+		if x.first != 0 && (low == 0 || x.first < low) {
+			low = x.first
+		}
+	}
+	if len(lines) > 0 && (low == 0 || lines[0].seq < low) {
+		low = lines[0].seq
+	}
+	for _, r := range removed {
+		if low != 0 && r.last >= low {
+			cp.Removed = append(cp.Removed, [2]uint64{r.first, r.last})
+		}
+	}
+	raw, err := json.Marshal(cp)
 	if err != nil {
-		return nil, fmt.Errorf("append %d lines to spool: %w", len(entries), err)
+		return fmt.Errorf("encode spool checkpoint: %w", err)
+	}
+	var bufs [][]byte
+	var off int64 // of cur in the file
+	cur := appendRecord(nil, recCheckpoint, raw)
+	for k, m := range lines {
+		if len(cur) >= ChunkBytes {
+			bufs = append(bufs, cur)
+			off += int64(len(cur))
+			cur = nil
+		}
+		if g.first == 0 {
+			g.first = m.seq
+		}
+		if k%indexEvery == 0 {
+			g.index = append(g.index, indexEntry{m.seq, off + int64(len(cur))})
+		}
+		cur = appendRecord(cur, recLine, u64(m.seq), m.raw)
+		g.last = m.seq
+	}
+	bufs = append(bufs, cur)
+	size := off + int64(len(cur))
+	f, err := s.fs.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("start spool segment %s: %w", name, err)
+	}
+	fail := func(err error) error {
+		f.Close()
+		s.fs.Remove(name)
+		return fmt.Errorf("start spool segment %s: %w", name, err)
+	}
+	for _, b := range bufs {
+		if _, err := f.Write(b); err != nil {
+			return fail(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	s.syncDir()
+	g.size = size
+	if s.active != nil {
+		s.active.Close()
+	}
+	s.active = f
+	s.nextID = id + 1
+	s.segs = append(s.segs, g)
+	s.diskBytes += size
+	s.removed = removed
+	return nil
+}
+
+func (s *Spool) syncDir() {
+	if d, err := os.Open(s.dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// enterDegraded switches to keeping new lines in memory after the disk
+// refused a write.
+func (s *Spool) enterDegraded(err error) {
+	s.diskErr = err
+	s.lastTry = s.now()
+	if s.degraded {
+		return
+	}
+	s.degraded = true
+	s.degradedSince = s.lastTry
+	// Say, durably, that sequence numbers up to volatileSpan ahead may be
+	// handed out to lines that only memory holds, so that a crash before
+	// they reach the disk does not reuse them. The reserve file makes room
+	// for this one small write on a full disk.
+	if s.reserveOK {
+		s.fs.Remove(s.path(reserveName))
+		s.reserveOK = false
+	}
+	if s.active != nil {
+		rec := appendRecord(nil, recVolatile, u64(s.next+volatileSpan))
+		if s.appendRaw(rec) == nil {
+			s.active.Sync()
+		}
+	}
+}
+
+// boundMemory keeps the memory within its bound: the oldest lines go
+// first — on disk (evicted, which also frees space for the memory's lines)
+// while any are there, then in memory.
+func (s *Spool) boundMemory() {
+	limit := min(s.memMax, s.maxBytes)
+	for s.memBytes > limit && len(s.mem) > 0 {
+		if len(s.segs) >= 2 {
+			s.evict(s.segs[0])
+			if s.recover(true) {
+				return
+			}
+			continue
+		}
+		m := s.mem[0]
+		s.mem = s.mem[1:]
+		s.memBytes -= int64(len(m.raw))
+		s.lines--
+		s.dropped++
+		s.removed.add(m.seq, m.seq)
+	}
+}
+
+// Retry tries the disk again at once if the spool is degraded, writing the
+// lines kept in memory out. It returns the disk's error if it still
+// refuses.
+func (s *Spool) Retry() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.recount()
+	if !s.degraded || s.closed {
+		return nil
+	}
+	if !s.recover(true) {
+		return s.diskErr
+	}
+	return nil
+}
+
+// recover tries to leave degraded mode (at most every RetryEvery unless
+// force): a new segment with the state and the memory's lines. It reports
+// whether it did.
+func (s *Spool) recover(force bool) bool {
+	if !s.degraded {
+		return true
+	}
+	now := s.now()
+	if !force && now.Sub(s.lastTry) < RetryEvery {
+		return false
+	}
+	s.lastTry = now
+	need := s.memBytes + int64(len(s.mem))*(recordHeader+9) + 4096
+	if len(s.segs) > 0 {
+		// Evict within the bound as a normal write would (the memory's
+		// lines are the newest).
+		for s.diskBytes+need > s.budget() && len(s.segs) >= 2 {
+			s.evict(s.segs[0])
+		}
+	}
+	if err := s.roll(s.mem); err != nil {
+		s.diskErr = err
+		return false
+	}
+	s.mem, s.memBytes = nil, 0
+	s.degraded, s.diskErr, s.degradedSince = false, nil, time.Time{}
+	s.reserveOK = s.ensureReserve() == nil
+	s.deleteEmpty()
+	return true
+}
+
+// Read returns the held lines with first <= Seq <= last, in order,
+// stopping once their stored size reaches maxBytes (at least one line is
+// returned if any is in range).
+func (s *Spool) Read(first, last uint64, maxBytes int) ([]protocol.LogEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []protocol.LogEntry
+	size := 0
+	add := func(seq uint64, raw []byte) (bool, error) {
+		var e protocol.LogEntry
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return false, fmt.Errorf("decode spooled line %d: %w", seq, err)
+		}
+		e.Seq = seq
+		out = append(out, e)
+		size += len(raw)
+		return size >= maxBytes, nil
+	}
+	for _, g := range s.segs {
+		if g.first == 0 || g.last < first || g.first > last {
+			continue
+		}
+		done, err := s.readSegment(g, first, last, add)
+		if err != nil {
+			return nil, fmt.Errorf("read spool lines %d..%d: %w", first, last, err)
+		}
+		if done {
+			return out, nil
+		}
+	}
+	i := sort.Search(len(s.mem), func(i int) bool { return s.mem[i].seq >= first })
+	for ; i < len(s.mem) && s.mem[i].seq <= last; i++ {
+		done, err := add(s.mem[i].seq, s.mem[i].raw)
+		if err != nil || done {
+			return out, err
+		}
 	}
 	return out, nil
 }
 
-// Read returns the stored lines with first <= Seq <= last, in order,
-// stopping once their stored size reaches maxBytes (at least one line is
-// returned if any is in range).
-func (s *Spool) Read(first, last uint64, maxBytes int) ([]protocol.LogEntry, error) {
-	var out []protocol.LogEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketLines).Cursor()
-		size := 0
-		for k, v := c.Seek(encodeSeq(first)); k != nil && decodeSeq(k) <= last; k, v = c.Next() {
-			var e protocol.LogEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode line %d: %w", decodeSeq(k), err)
-			}
-			out = append(out, e)
-			size += len(v)
-			if size >= maxBytes {
-				break
-			}
-		}
-		return nil
-	})
+// readSegment passes the held lines of g in first..last to add until add
+// says it has enough (done).
+func (s *Spool) readSegment(g *segment, first, last uint64, add func(uint64, []byte) (bool, error)) (bool, error) {
+	f, err := s.reader(g)
 	if err != nil {
-		return nil, fmt.Errorf("read spool lines %d..%d: %w", first, last, err)
+		return false, err
 	}
-	return out, nil
+	var off int64
+	for _, ie := range g.index {
+		if ie.seq > first {
+			break
+		}
+		off = ie.off
+	}
+	rr := newRecordReader(io.NewSectionReader(f, off, g.size-off), off)
+	for {
+		_, kind, p, err := rr.next()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("segment %s: %w", segName(g.id), err)
+		}
+		if kind != recLine {
+			continue
+		}
+		seq := binary.BigEndian.Uint64(p)
+		if seq < first || s.removed.contains(seq) {
+			continue
+		}
+		if seq > last {
+			return true, nil
+		}
+		if done, err := add(seq, p[8:]); err != nil || done {
+			return true, err
+		}
+	}
+}
+
+func (s *Spool) reader(g *segment) (File, error) {
+	if f, ok := s.readers[g.id]; ok {
+		return f, nil
+	}
+	f, err := s.fs.OpenFile(s.path(segName(g.id)), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	s.readers[g.id] = f
+	return f, nil
 }
 
 // Ack removes the lines first..last (those still held) as acknowledged and
 // returns how many it removed.
 func (s *Spool) Ack(first, last uint64) (int, error) {
-	return s.remove(first, last, func(st *Stats, n int) {
-		st.LastAckSeq = max(st.LastAckSeq, last)
-	})
+	return s.remove(first, last, removeAck)
 }
 
 // DropInvalid removes the lines first..last (those still held) because the
 // server rejected them for good, counting them in DroppedInvalid.
 func (s *Spool) DropInvalid(first, last uint64) (int, error) {
-	return s.remove(first, last, func(st *Stats, n int) {
-		st.DroppedInvalid += uint64(n)
-	})
+	return s.remove(first, last, removeInvalid)
 }
 
-func (s *Spool) remove(first, last uint64, count func(*Stats, int)) (int, error) {
+func (s *Spool) remove(first, last uint64, why byte) (int, error) {
 	if last < first {
 		return 0, fmt.Errorf("remove lines %d..%d: range is reversed", first, last)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	err := s.update(func(tx *bolt.Tx, st *Stats) error {
-		b := tx.Bucket(bucketLines)
-		c := b.Cursor()
-		var doomed [][]byte
-		var bytes int64
-		for k, v := c.Seek(encodeSeq(first)); k != nil && decodeSeq(k) <= last; k, v = c.Next() {
-			doomed = append(doomed, k)
-			bytes += int64(len(k) + len(v))
-		}
-		for _, k := range doomed {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(doomed)
-		st.Lines -= uint64(n)
-		st.Bytes -= bytes
-		count(st, n)
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("remove lines %d..%d from spool: %w", first, last, err)
+	if s.closed {
+		return 0, fmt.Errorf("remove lines %d..%d from spool %s: closed", first, last, s.dir)
 	}
-	return n, nil
+	defer s.recount()
+	var n uint64
+	for _, g := range s.segs {
+		if g.first == 0 || g.last < first || g.first > last {
+			continue
+		}
+		lo, hi := max(first, g.first), min(last, g.last)
+		n += hi - lo + 1 - s.removed.count(lo, hi)
+	}
+	before := len(s.mem)
+	s.mem = slices.DeleteFunc(s.mem, func(m memLine) bool { return m.seq >= first && m.seq <= last })
+	n += uint64(before - len(s.mem))
+	s.removed.add(first, last)
+	if why == removeAck {
+		s.lastAck = max(s.lastAck, last)
+	} else {
+		s.droppedInvalid += n
+	}
+	if s.degraded {
+		s.recover(false)
+	} else if s.active != nil {
+		rec := appendRecord(nil, recRemove, []byte{why}, u64s(first, last, n))
+		if err := s.write(rec); err != nil {
+			s.enterDegraded(err)
+		}
+	}
+	s.deleteEmpty()
+	return int(n), nil
 }
 
 // Mark returns the value stored under name by Append, or nil.
 func (s *Spool) Mark(name string) ([]byte, error) {
-	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMarks).Get([]byte(name)); v != nil {
-			out = append([]byte(nil), v...)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read spool mark %q: %w", name, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.marks[name]; ok {
+		return slices.Clone(v), nil
 	}
-	return out, nil
-}
-
-func encodeSeq(seq uint64) []byte {
-	k := make([]byte, 8)
-	binary.BigEndian.PutUint64(k, seq)
-	return k
-}
-
-func decodeSeq(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
-
-func encodeUint(v uint64) []byte { return encodeSeq(v) }
-
-func getUint(b *bolt.Bucket, k []byte) uint64 {
-	v := b.Get(k)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
-func readHWM(dir string) (uint64, error) {
-	data, err := os.ReadFile(filepath.Join(dir, seqFileName))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read sequence high-water mark: %w", err)
-	}
-	v, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil {
-		// A torn write; the database still has the authoritative next_seq.
-		return 0, nil
-	}
-	return v, nil
-}
-
-func writeHWM(dir string, v uint64) error {
-	if err := atomicfile.Write(filepath.Join(dir, seqFileName), []byte(strconv.FormatUint(v, 10)+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write sequence high-water mark: %w", err)
-	}
-	return nil
+	return nil, nil
 }

@@ -1,0 +1,8 @@
+package spool
+
+// Crash releases s's files without writing anything, as a process that
+// dies does: lines held only in memory are lost.
+func Crash(s *Spool) { s.closeFiles() }
+
+// ReserveBytes is the size of the reserve file.
+const ReserveBytes = reserveBytes
