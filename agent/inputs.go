@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -143,8 +144,10 @@ func (a *Agent) ingestLines(ctx context.Context, source string, lines []tail.Lin
 		if strings.TrimSpace(l.Text) == "" {
 			continue
 		}
+		// The line's own time when it has one; else now, the time it was
+		// first seen, which the spool keeps with it.
 		p := tail.Parse(l.Text)
-		e := protocol.LogEntry{Time: p.Time, Level: p.Level, Message: p.Message, Source: source, Attrs: p.Attrs}
+		e := protocol.LogEntry{Time: p.Time, Level: p.Level, Message: p.Message, Source: source, Attrs: attrStrings(p.Attrs)}
 		if l.Cut > 0 {
 			if e.Attrs == nil {
 				e.Attrs = map[string]string{}
@@ -168,4 +171,32 @@ func (a *Agent) ingestLines(ctx context.Context, source string, lines []tail.Lin
 	}
 	a.wakeWriter()
 	return nil
+}
+
+// attrStrings renders typed attributes as protocol.LogEntry carries them
+// today, strings: numbers in their shortest form, booleans as true/false,
+// null as "null". (Typed attributes need protocol.LogEntry.Attrs to hold
+// JSON values; this is the one place that changes then.)
+func attrStrings(attrs map[string]any) map[string]string {
+	if len(attrs) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(attrs))
+	for k, v := range attrs {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case int64:
+			out[k] = strconv.FormatInt(v, 10)
+		case float64:
+			out[k] = strconv.FormatFloat(v, 'g', -1, 64)
+		case bool:
+			out[k] = strconv.FormatBool(v)
+		case nil:
+			out[k] = "null"
+		default:
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out
 }

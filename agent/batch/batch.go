@@ -34,7 +34,7 @@ const (
 
 // Normalize returns e ready to be sequenced and sent: a protocol level
 // (an unknown one becomes info and is kept in attribute "level"), a time
-// (now if unset), valid UTF-8 everywhere, a message of at most
+// (now if unset or outside the years 1 to 9999), valid UTF-8 everywhere, a message of at most
 // protocol.MaxMessageLength bytes, bounded source and attributes, and an
 // encoded size of at most EntryLimit. Whatever is cut is replaced by a
 // marker saying so; a line is never dropped.
@@ -48,7 +48,8 @@ func Normalize(e protocol.LogEntry, now time.Time) protocol.LogEntry {
 		level = protocol.LevelInfo
 	}
 	e.Level = level
-	if e.Time.IsZero() {
+	if y := e.Time.Year(); e.Time.IsZero() || y < 1 || y > 9999 {
+		// No time, or one RFC 3339 cannot express.
 		e.Time = now
 	}
 	e.Time = e.Time.UTC()

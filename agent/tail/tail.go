@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -22,12 +25,18 @@ const (
 )
 
 // Position identifies a place in a followed file: the file (by inode, so it
-// is found again after a rename) and the offset just after the last line
-// delivered.
+// is found again after a rename), the offset just after the last line
+// delivered, and a checksum of the bytes before that offset (up to
+// checkWindow of them) that tells whether the file at that inode is still
+// the one that was read, or was truncated and written again (copytruncate).
 type Position struct {
 	Inode  uint64 `json:"inode"`
 	Offset int64  `json:"offset"`
+	Check  uint32 `json:"check,omitempty"`
 }
+
+// checkWindow is how many bytes before a position identify it.
+const checkWindow = 64
 
 // Line is one line of input without its line ending.
 type Line struct {
@@ -37,6 +46,18 @@ type Line struct {
 }
 
 // Follower follows one file. Fill the fields and call Run.
+//
+// Rotation is followed in both styles logrotate has. By rename (create):
+// the rest of the renamed file is read, then the new file from its start.
+// By copy and truncate (copytruncate): the lines written since the last
+// read are in the copy, found among the rotated files by its content at the
+// position reached, and are read from there before the truncated file is
+// read from its start. Rotated files are those in the same directory whose
+// name is the followed file's name followed by ".", "-" or "_" (app.log.1,
+// app.log-20240501), compressed ones (.gz, .xz, .bz2, .zst, .lz4, .zip)
+// excepted. Rotations quicker than Poll lose nothing either: a rotated file
+// the follower never saw (renamed away twice within one poll) is read
+// whole, oldest first.
 type Follower struct {
 	// Path is the file to follow. It need not exist yet.
 	Path string
@@ -44,7 +65,9 @@ type Follower struct {
 	// is followed from its end (like tail -f -n 0) and a file that appears
 	// later from its beginning. If the file at Path is no longer the one
 	// Start names, the rest of that file is read first when it can still be
-	// found (renamed in the same directory), then Path from its beginning.
+	// found among the rotated files (by inode, or for copytruncate by its
+	// content), then rotated files written after it, then Path from its
+	// beginning.
 	Start *Position
 	// Poll is how often to look for new data, rotation and truncation.
 	Poll time.Duration
@@ -58,6 +81,15 @@ type Follower struct {
 	// Opened, if set, is called whenever a file is opened for following,
 	// with where reading starts.
 	Opened func(path string, pos Position)
+	// Check, if set, is called with every file opened for reading, the
+	// followed one or a rotated one, before anything is read from it. An
+	// error refuses the file: Run fails with it for the followed file, a
+	// rotated file is skipped.
+	Check func(path string, fi os.FileInfo) error
+
+	// known holds the inodes of rotated files already read or present
+	// before the follower started: the others appeared since.
+	known map[uint64]bool
 }
 
 // Run follows the file until ctx ends or Emit fails. It returns nil when
@@ -80,45 +112,33 @@ func (f *Follower) Run(ctx context.Context) error {
 }
 
 func (f *Follower) run(ctx context.Context) error {
-	var cur *openFile
-	if f.Start != nil {
-		if old := f.findRotated(f.Start.Inode); old != "" {
-			// The file we were reading was rotated while we were away.
-			of, err := openAt(old, f.Start.Offset)
-			if err == nil {
-				if err := f.drain(ctx, of); err != nil {
-					of.close()
-					return err
-				}
-				of.close()
-			}
-		}
-		of, err := openAt(f.Path, 0)
-		if err == nil {
-			if of.ino == f.Start.Inode && of.size() >= f.Start.Offset {
-				if _, err := of.f.Seek(f.Start.Offset, io.SeekStart); err != nil {
-					of.close()
-					return fmt.Errorf("follow %s: %w", f.Path, err)
-				}
-				of.offset, of.lineEnd = f.Start.Offset, f.Start.Offset
-			}
-			cur = of
-		}
-	} else if of, err := openAt(f.Path, -1); err == nil {
-		cur = of
+	cur, err := f.resume(ctx)
+	if err != nil {
+		return err
+	}
+	f.known = map[uint64]bool{}
+	for _, c := range f.rotated() {
+		f.known[c.ino] = true
 	}
 	for cur == nil {
 		// Not there yet: wait for it and read it whole.
 		if err := sleep(ctx, f.Poll); err != nil {
 			return err
 		}
-		if of, err := openAt(f.Path, 0); err == nil {
-			cur = of
+		if cur, err = f.open(f.Path, 0); err != nil {
+			return err
 		}
 	}
 	defer func() { cur.close() }()
 	f.opened(cur)
 	for {
+		if !cur.unchanged() {
+			// Truncated (and maybe written again past where we were).
+			if err := f.truncated(ctx, cur); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := f.readAvailable(ctx, cur); err != nil {
 			return err
 		}
@@ -127,12 +147,20 @@ func (f *Follower) run(ctx context.Context) error {
 		case err != nil:
 			// Renamed away and not recreated yet: keep reading the old file.
 		case inode(fi) != cur.ino:
-			// Rotated: finish the old file, then start the new one.
+			// Rotated: finish the old file and any rotated since, then
+			// start the new one.
 			if err := f.drain(ctx, cur); err != nil {
 				return err
 			}
-			next, err := openAt(f.Path, 0)
+			f.known[cur.ino] = true
+			if err := f.readNew(ctx, inode(fi), time.Time{}); err != nil {
+				return err
+			}
+			next, err := f.open(f.Path, 0)
 			if err != nil {
+				return err
+			}
+			if next == nil {
 				break // gone again; retry on the next poll
 			}
 			cur.close()
@@ -140,13 +168,7 @@ func (f *Follower) run(ctx context.Context) error {
 			f.opened(cur)
 			continue
 		case fi.Size() < cur.offset:
-			// Truncated in place (copytruncate): start over.
-			if _, err := cur.f.Seek(0, io.SeekStart); err != nil {
-				return fmt.Errorf("follow %s: %w", f.Path, err)
-			}
-			cur.offset, cur.lineEnd = 0, 0
-			cur.split.reset()
-			continue
+			continue // truncated: handled at the top
 		}
 		if cur.split.pending() && time.Since(cur.lastData) >= f.PartialFlush {
 			line := cur.split.take()
@@ -159,6 +181,259 @@ func (f *Follower) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// resume opens the file to follow after a restart at Start, first reading
+// what was written to it (or to its rotated successors) while the follower
+// was away. It returns nil when the file does not exist yet.
+func (f *Follower) resume(ctx context.Context) (*openFile, error) {
+	if f.Start == nil {
+		return f.open(f.Path, -1)
+	}
+	start := *f.Start
+	pathIno := uint64(0)
+	if fi, err := os.Stat(f.Path); err == nil {
+		pathIno = inode(fi)
+	}
+	var since time.Time // rotated files newer than the one read are read too
+	if pathIno == start.Inode && start.Inode != 0 {
+		of, err := f.open(f.Path, start.Offset)
+		if err != nil || of == nil {
+			return of, err
+		}
+		if of.matches(start) {
+			return of, nil
+		}
+		// Truncated while we were away (copytruncate): the rest is in the copy.
+		of.close()
+		if c, ok := f.findCopy(start); ok {
+			if err := f.readRotated(ctx, c, start.Offset, nil); err != nil {
+				return nil, err
+			}
+			since = c.mtime
+			f.known = map[uint64]bool{start.Inode: true, c.ino: true}
+		}
+	} else if c, ok := f.findInode(start.Inode); ok {
+		// Rotated while we were away.
+		if err := f.readRotated(ctx, c, start.Offset, nil); err != nil {
+			return nil, err
+		}
+		since = c.mtime
+		f.known = map[uint64]bool{start.Inode: true}
+	}
+	if !since.IsZero() {
+		if err := f.readNew(ctx, pathIno, since); err != nil {
+			return nil, err
+		}
+	}
+	return f.open(f.Path, 0)
+}
+
+// truncated handles cur truncated in place: the lines written since the
+// last read are read from the copy, if one can be found, then any other
+// new rotated file, and cur is read again from its start.
+func (f *Follower) truncated(ctx context.Context, cur *openFile) error {
+	if c, ok := f.findCopy(Position{Offset: cur.offset, Check: crc(cur.win)}); ok {
+		if err := f.readRotated(ctx, c, cur.offset, cur); err != nil {
+			return err
+		}
+		f.known[c.ino] = true
+	} else if cur.split.pending() {
+		// The copy is gone: deliver the partial line as it is.
+		line := cur.split.take()
+		cur.lineEnd = cur.offset
+		if err := f.Emit(ctx, []Line{line}, cur.position()); err != nil {
+			return err
+		}
+	}
+	if err := f.readNew(ctx, cur.ino, time.Time{}); err != nil {
+		return err
+	}
+	if _, err := cur.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("follow %s: %w", f.Path, err)
+	}
+	cur.offset, cur.lineEnd, cur.win = 0, 0, cur.win[:0]
+	cur.split.reset()
+	return nil
+}
+
+// readNew reads whole, oldest first, the rotated files not seen before
+// (renamed away within one poll), modified at or after since if set;
+// skip is the followed file's inode.
+func (f *Follower) readNew(ctx context.Context, skip uint64, since time.Time) error {
+	var fresh []candidate
+	for _, c := range f.rotated() {
+		if c.ino == skip || f.known[c.ino] || c.mtime.Before(since) {
+			continue
+		}
+		fresh = append(fresh, c)
+	}
+	sort.Slice(fresh, func(i, j int) bool { return fresh[i].mtime.Before(fresh[j].mtime) })
+	for _, c := range fresh {
+		if err := f.readRotated(ctx, c, 0, nil); err != nil {
+			return err
+		}
+		f.known[c.ino] = true
+	}
+	return nil
+}
+
+// readRotated reads a rotated file from offset to its end. If from is
+// set, its partial last line continues in this file.
+func (f *Follower) readRotated(ctx context.Context, c candidate, offset int64, from *openFile) error {
+	of, err := openAt(c.path, offset)
+	if err != nil {
+		return nil // gone meanwhile
+	}
+	defer of.close()
+	if of.ino != c.ino {
+		return nil
+	}
+	if f.Check != nil {
+		if fi, err := of.f.Stat(); err != nil || f.Check(c.path, fi) != nil {
+			return nil
+		}
+	}
+	if from != nil {
+		of.split = from.split
+		of.split.buf = slices.Clone(from.split.buf)
+		of.lineEnd = from.lineEnd
+		from.split.reset()
+	}
+	f.opened(of)
+	return f.drain(ctx, of)
+}
+
+// candidate is a rotated file.
+type candidate struct {
+	path  string
+	ino   uint64
+	size  int64
+	mtime time.Time
+}
+
+var compressed = []string{".gz", ".xz", ".bz2", ".zst", ".lz4", ".zip", ".z"}
+
+// rotated lists the rotated files of Path (see Follower).
+func (f *Follower) rotated() []candidate {
+	dir, base := filepath.Split(f.Path)
+	entries, err := os.ReadDir(filepath.Clean(dir))
+	if err != nil {
+		return nil
+	}
+	var out []candidate
+	for _, e := range entries {
+		name := e.Name()
+		if len(name) <= len(base) || !strings.HasPrefix(name, base) || !strings.ContainsRune(".-_", rune(name[len(base)])) {
+			continue
+		}
+		lower := strings.ToLower(name)
+		if slices.ContainsFunc(compressed, func(s string) bool { return strings.HasSuffix(lower, s) }) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		out = append(out, candidate{path: p, ino: inode(fi), size: fi.Size(), mtime: fi.ModTime()})
+	}
+	return out
+}
+
+// findInode finds the rotated file with inode ino (the followed file
+// renamed by rotation), looking at every file of the directory.
+func (f *Follower) findInode(ino uint64) (candidate, bool) {
+	if ino == 0 {
+		return candidate{}, false
+	}
+	dir := filepath.Dir(f.Path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return candidate{}, false
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if p == filepath.Clean(f.Path) {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && inode(fi) == ino {
+			return candidate{path: p, ino: ino, size: fi.Size(), mtime: fi.ModTime()}, true
+		}
+	}
+	return candidate{}, false
+}
+
+// findCopy finds the copy copytruncate made of the followed file: a rotated
+// file holding, before pos.Offset, the bytes pos.Check names.
+func (f *Follower) findCopy(pos Position) (candidate, bool) {
+	if pos.Offset == 0 {
+		return candidate{}, false
+	}
+	// Content decides; among files that match, one not seen before (the
+	// copy is new) and the oldest (the first of several rotations).
+	var best candidate
+	found := false
+	better := func(c candidate) bool {
+		if f.known[c.ino] != f.known[best.ino] {
+			return !f.known[c.ino]
+		}
+		return c.mtime.Before(best.mtime)
+	}
+	for _, c := range f.rotated() {
+		if c.size < pos.Offset || checkAt(c.path, pos.Offset) != pos.Check {
+			continue
+		}
+		if !found || better(c) {
+			best, found = c, true
+		}
+	}
+	return best, found
+}
+
+// checkAt returns the checksum of the bytes before offset in the file at
+// path.
+func checkAt(path string, offset int64) uint32 {
+	file, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer file.Close()
+	return windowCheck(file, offset)
+}
+
+func windowCheck(r io.ReaderAt, offset int64) uint32 {
+	n := min(offset, checkWindow)
+	buf := make([]byte, n)
+	if _, err := r.ReadAt(buf, offset-n); err != nil {
+		return 0
+	}
+	return crc(buf)
+}
+
+func crc(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// open opens path for following at offset (its end when negative) and
+// checks it; it returns nil, nil when the file does not exist.
+func (f *Follower) open(path string, offset int64) (*openFile, error) {
+	of, err := openAt(path, offset)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("follow %s: %w", path, err)
+	}
+	if f.Check != nil {
+		fi, err := of.f.Stat()
+		if err == nil {
+			err = f.Check(path, fi)
+		}
+		if err != nil {
+			of.close()
+			return nil, fmt.Errorf("follow %s: %w", path, err)
+		}
+	}
+	return of, nil
 }
 
 func (f *Follower) opened(of *openFile) {
@@ -194,6 +469,7 @@ func (f *Follower) readAvailable(ctx context.Context, of *openFile) error {
 				of.lineEnd = of.offset + int64(end)
 			}
 			of.offset += int64(n)
+			of.remember(buf[:n])
 			of.lastData = time.Now()
 			if len(lines) > 0 {
 				if err := f.Emit(ctx, lines, of.position()); err != nil {
@@ -210,43 +486,19 @@ func (f *Follower) readAvailable(ctx context.Context, of *openFile) error {
 	}
 }
 
-// findRotated looks in the followed file's directory for another file with
-// inode ino (the followed file renamed by rotation).
-func (f *Follower) findRotated(ino uint64) string {
-	if ino == 0 {
-		return ""
-	}
-	if fi, err := os.Stat(f.Path); err == nil && inode(fi) == ino {
-		return "" // not rotated
-	}
-	dir := filepath.Dir(f.Path)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return ""
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		if fi, err := os.Stat(p); err == nil && inode(fi) == ino {
-			return p
-		}
-	}
-	return ""
-}
-
 type openFile struct {
 	path     string
 	f        *os.File
 	ino      uint64
-	offset   int64 // bytes read so far
-	lineEnd  int64 // offset after the last delivered line
+	offset   int64  // bytes read so far
+	lineEnd  int64  // offset after the last delivered line
+	win      []byte // the last bytes read, up to checkWindow, before offset
 	split    splitter
 	lastData time.Time
 }
 
-// openAt opens path at offset, or at its end when offset is negative.
+// openAt opens path at offset, or at its end when offset is negative (or
+// past the end).
 func openAt(path string, offset int64) (*openFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -257,14 +509,52 @@ func openAt(path string, offset int64) (*openFile, error) {
 		f.Close()
 		return nil, err
 	}
-	if offset < 0 {
+	if offset < 0 || offset > fi.Size() {
 		offset = fi.Size()
 	}
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &openFile{path: path, f: f, ino: inode(fi), offset: offset, lineEnd: offset, lastData: time.Now()}, nil
+	of := &openFile{path: path, f: f, ino: inode(fi), offset: offset, lineEnd: offset, lastData: time.Now()}
+	n := min(offset, checkWindow)
+	of.win = make([]byte, n, checkWindow)
+	if _, err := f.ReadAt(of.win, offset-n); err != nil {
+		of.win = of.win[:0]
+	}
+	return of, nil
+}
+
+// remember keeps the last checkWindow bytes read.
+func (of *openFile) remember(p []byte) {
+	if len(p) >= checkWindow {
+		of.win = append(of.win[:0], p[len(p)-checkWindow:]...)
+		return
+	}
+	if drop := len(of.win) + len(p) - checkWindow; drop > 0 {
+		of.win = append(of.win[:0], of.win[drop:]...)
+	}
+	of.win = append(of.win, p...)
+}
+
+// unchanged reports whether the bytes before offset are still those read:
+// false when the file was truncated, or truncated and written again.
+func (of *openFile) unchanged() bool {
+	if len(of.win) == 0 {
+		return of.size() >= of.offset
+	}
+	buf := make([]byte, len(of.win))
+	n, _ := of.f.ReadAt(buf, of.offset-int64(len(of.win)))
+	return n == len(buf) && bytes.Equal(buf, of.win)
+}
+
+// matches reports whether of, opened at start.Offset, is the file start
+// was taken from.
+func (of *openFile) matches(start Position) bool {
+	if of.offset != start.Offset {
+		return false // shorter than the position
+	}
+	return start.Check == 0 || crc(of.win) == start.Check
 }
 
 func (of *openFile) size() int64 {
@@ -275,7 +565,9 @@ func (of *openFile) size() int64 {
 	return fi.Size()
 }
 
-func (of *openFile) position() Position { return Position{Inode: of.ino, Offset: of.lineEnd} }
+func (of *openFile) position() Position {
+	return Position{Inode: of.ino, Offset: of.lineEnd, Check: windowCheck(of.f, of.lineEnd)}
+}
 
 func (of *openFile) close() {
 	if of != nil {
