@@ -30,8 +30,6 @@ var Capabilities = append([]string{"gzip", "get_logs.since_seq", "set_config.ver
 
 // Defaults of the options.
 const (
-	DefaultBackoffBase = time.Second
-	DefaultBackoffMax  = time.Minute
 	// DefaultRingLines is how many recent lines get_logs can return.
 	DefaultRingLines = 1000
 	// DefaultQueueBytes bounds lines waiting in memory for the spool.
@@ -74,8 +72,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithAgentVersion overrides the version reported to the cloud.
 func WithAgentVersion(v string) Option { return func(o *options) { o.version = v } }
 
-// WithBackoff sets the reconnect backoff: attempt n waits a random duration
-// in [0, min(max, base·2^(n-1))) ("full jitter").
+// WithBackoff sets the reconnect backoff (default DefaultBackoff): after
+// the n-th failure in a row the agent waits a random duration in
+// [0, min(max, base·2^(n-1))) ("full jitter").
 func WithBackoff(base, max time.Duration) Option {
 	return func(o *options) { o.backoffBase, o.backoffMax = base, max }
 }
@@ -90,8 +89,9 @@ func WithSleep(fn func(ctx context.Context, d time.Duration) error) Option {
 	return func(o *options) { o.sleep = fn }
 }
 
-// WithHTTPClient sets the client used for the WebSocket handshake (custom
-// TLS roots, proxies).
+// WithHTTPClient sets the client used for the WebSocket handshake instead
+// of one built from the config's ca_file, proxy_url and client
+// certificate (which it then ignores).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // WithRingLines sets how many recent lines get_logs can return.
@@ -130,7 +130,8 @@ type Agent struct {
 	inputsChanged chan struct{} // a new config for the inputs
 	newLines      chan struct{} // lines reached the spool
 	appended      atomic.Int64  // estimated bytes ever appended
-	liveUntil     atomic.Int64  // unix nanoseconds: live until then (see protocol.Live)
+	epoch         time.Time     // when New ran, with its monotonic clock reading
+	liveUntil     atomic.Int64  // live until this long after epoch, monotonic (see protocol.Live)
 
 	running   atomic.Bool
 	runDone   chan struct{}
@@ -158,7 +159,6 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		backoffMax:  DefaultBackoffMax,
 		jitter:      rand.Float64,
 		sleep:       sleepCtx,
-		httpClient:  http.DefaultClient,
 		ringLines:   DefaultRingLines,
 		queueBytes:  DefaultQueueBytes,
 		maxInflight: DefaultMaxInflight,
@@ -189,6 +189,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		ring:          newRing(max(o.ringLines, 1)),
 		cfg:           cfg,
 		version:       cfg.Version(),
+		epoch:         time.Now(),
 		cfgChanged:    make(chan struct{}, 1),
 		inputsChanged: make(chan struct{}, 1),
 		newLines:      make(chan struct{}, 1),
@@ -239,19 +240,28 @@ func (a *Agent) enqueue(e protocol.LogEntry) {
 	}
 }
 
-// isLive reports whether a live hint is in force at now.
-func (a *Agent) isLive(now time.Time) bool { return now.UnixNano() < a.liveUntil.Load() }
+// isLive reports whether a live hint is in force. The live period is
+// measured on the monotonic clock (time since the agent started): a wall
+// clock set back or forward (NTP, an RTC reset) neither prolongs nor cuts
+// it.
+func (a *Agent) isLive() bool { return a.sinceStart() < time.Duration(a.liveUntil.Load()) }
 
+// sinceStart is the monotonic time since New.
+func (a *Agent) sinceStart() time.Duration { return time.Since(a.epoch) }
+
+// liveUntilTime is when the live period ends, on the wall clock as it
+// reads now (zero if there never was one).
 func (a *Agent) liveUntilTime() time.Time {
-	if n := a.liveUntil.Load(); n != 0 {
-		return time.Unix(0, n)
+	n := time.Duration(a.liveUntil.Load())
+	if n == 0 {
+		return time.Time{}
 	}
-	return time.Time{}
+	return time.Now().Add(n - a.sinceStart()).Round(0)
 }
 
 // goLive extends the live period to at least d from now.
 func (a *Agent) goLive(d time.Duration) {
-	until := time.Now().Add(d).UnixNano()
+	until := int64(a.sinceStart() + d)
 	for {
 		old := a.liveUntil.Load()
 		if until <= old || a.liveUntil.CompareAndSwap(old, until) {
@@ -296,7 +306,7 @@ func (a *Agent) Stats() Stats {
 	st := a.spool.Stats()
 	return Stats{
 		Connected:      a.connected.Load(),
-		Live:           a.isLive(time.Now()),
+		Live:           a.isLive(),
 		LiveUntil:      a.liveUntilTime(),
 		Dials:          a.dials.Load(),
 		Sessions:       a.sessions.Load(),

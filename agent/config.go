@@ -88,10 +88,25 @@ type Config struct {
 	TokenFile string `json:"token_file,omitempty"`
 	// AllowInsecure permits ws:// to hosts other than localhost.
 	AllowInsecure bool `json:"allow_insecure,omitempty"`
+	// CAFile is an absolute path to a PEM bundle of certificate
+	// authorities trusted for the server's certificate besides the
+	// system's (a private gateway, a TLS-inspecting corporate proxy).
+	CAFile string `json:"ca_file,omitempty"`
+	// ProxyURL is the HTTPS proxy wss:// connections go through
+	// (http://host:port or https://host:port, CONNECT). Empty: the
+	// HTTPS_PROXY and NO_PROXY environment variables decide, as for other
+	// programs. ws:// connections never use a proxy.
+	ProxyURL string `json:"proxy_url,omitempty"`
+	// ClientCertFile and ClientKeyFile are absolute paths to a PEM client
+	// certificate and its key, presented to a gateway fronted by mutual
+	// TLS. Both or neither.
+	ClientCertFile string `json:"client_cert_file,omitempty"`
+	ClientKeyFile  string `json:"client_key_file,omitempty"`
 	// WebSocketTimeout bounds connecting and each write.
 	WebSocketTimeout Seconds `json:"websocket_timeout"`
 	// ReconnectAttempts is how many connection attempts in a row may fail
-	// before Run gives up; 0 retries forever.
+	// before Run gives up; 0 (the default) retries forever, with the
+	// capped backoff of DefaultBackoff.
 	ReconnectAttempts int `json:"reconnect_attempts"`
 	// StatusInterval is how often a status message is pushed.
 	StatusInterval Seconds `json:"status_interval"`
@@ -132,7 +147,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		WebSocketTimeout:  30,
-		ReconnectAttempts: 10,
+		ReconnectAttempts: DefaultReconnectAttempts,
 		StatusInterval:    30,
 		HeartbeatInterval: 30,
 		AckTimeout:        10,
@@ -172,18 +187,30 @@ func ParseConfig(doc []byte, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	if err := applyEnv(fields, getenv); err != nil {
-		return Config{}, err
-	}
+	// Every problem at once: those of the environment, of each key's
+	// type, then of the values (except keys already reported).
+	problems, failed := applyEnv(fields, getenv)
 	cfg := DefaultConfig()
-	if err := decodeFields(fields, &cfg); err != nil {
-		return Config{}, err
+	decodeProblems, decodeFailed := decodeFields(fields, &cfg)
+	problems = append(problems, decodeProblems...)
+	for k := range decodeFailed {
+		failed[k] = true
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
+	for _, p := range cfg.problems() {
+		if !failed[p.key] {
+			problems = append(problems, p)
+		}
+	}
+	if len(problems) > 0 {
+		return Config{}, errors.Join(problems...)
 	}
 	return cfg, nil
 }
+
+// fieldError is a problem with one config key.
+type fieldError struct{ key, msg string }
+
+func (e *fieldError) Error() string { return e.key + ": " + e.msg }
 
 // parseDocument splits a JSON object into its keys.
 func parseDocument(doc []byte) (map[string]json.RawMessage, error) {
@@ -243,10 +270,12 @@ func knownKeys() string {
 	return strings.Join(keys, ", ")
 }
 
-// applyEnv overrides fields with EDGESYNC_<KEY> variables.
-func applyEnv(fields map[string]json.RawMessage, getenv func(string) string) error {
+// applyEnv overrides fields with EDGESYNC_<KEY> variables. It returns the
+// problems and the keys they concern.
+func applyEnv(fields map[string]json.RawMessage, getenv func(string) string) ([]error, map[string]bool) {
+	failed := map[string]bool{}
 	if getenv == nil {
-		return nil
+		return nil, failed
 	}
 	t := reflect.TypeFor[Config]()
 	var errs []error
@@ -262,6 +291,7 @@ func applyEnv(fields map[string]json.RawMessage, getenv func(string) string) err
 			s, err := parseSeconds(v)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				failed[key] = true
 				continue
 			}
 			raw = s
@@ -271,6 +301,7 @@ func applyEnv(fields map[string]json.RawMessage, getenv func(string) string) err
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: want an integer, got %q", name, v))
+				failed[key] = true
 				continue
 			}
 			raw = n
@@ -278,6 +309,7 @@ func applyEnv(fields map[string]json.RawMessage, getenv func(string) string) err
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: want true or false, got %q", name, v))
+				failed[key] = true
 				continue
 			}
 			raw = b
@@ -292,12 +324,15 @@ func applyEnv(fields map[string]json.RawMessage, getenv func(string) string) err
 		}
 		fields[key], _ = json.Marshal(raw)
 	}
-	return errors.Join(errs...)
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errs, failed
 }
 
 // decodeFields decodes each key into its Config field, naming the key in
-// errors and refusing unknown keys.
-func decodeFields(fields map[string]json.RawMessage, cfg *Config) error {
+// errors and refusing unknown keys. It returns the problems and the keys
+// they concern.
+func decodeFields(fields map[string]json.RawMessage, cfg *Config) ([]error, map[string]bool) {
+	failed := map[string]bool{}
 	v := reflect.ValueOf(cfg).Elem()
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -308,18 +343,20 @@ func decodeFields(fields map[string]json.RawMessage, cfg *Config) error {
 	for _, k := range keys {
 		i, ok := configFields[k]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s: unknown key (known keys: %s)", k, knownKeys()))
+			errs = append(errs, &fieldError{k, "unknown key (known keys: " + knownKeys() + ")"})
+			failed[k] = true
 			continue
 		}
 		f := v.Field(i)
 		ptr := reflect.New(f.Type())
 		if err := json.Unmarshal(fields[k], ptr.Interface()); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s", k, describeJSONError(err, f.Type())))
+			errs = append(errs, &fieldError{k, describeJSONError(err, f.Type())})
+			failed[k] = true
 			continue
 		}
 		f.Set(ptr.Elem())
 	}
-	return errors.Join(errs...)
+	return errs, failed
 }
 
 func describeJSONError(err error, t reflect.Type) string {
@@ -338,10 +375,19 @@ func describeJSONError(err error, t reflect.Type) string {
 }
 
 // Validate checks every key and reports all problems, each naming its key.
+// It does not read files (see CheckFiles).
 func (c Config) Validate() error {
 	var errs []error
+	for _, p := range c.problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) problems() []*fieldError {
+	var errs []*fieldError
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, &fieldError{key, fmt.Sprintf(format, args...)})
 	}
 	switch {
 	case c.TerminalID == "":
@@ -368,14 +414,31 @@ func (c Config) Validate() error {
 	if c.Token == "" && c.TokenFile == "" {
 		bad("token", "required (or token_file)")
 	}
-	if c.TokenFile != "" && !filepath.IsAbs(c.TokenFile) {
-		bad("token_file", "must be an absolute path, got %q", c.TokenFile)
+	for _, f := range []struct{ key, path string }{
+		{"token_file", c.TokenFile}, {"ca_file", c.CAFile},
+		{"client_cert_file", c.ClientCertFile}, {"client_key_file", c.ClientKeyFile},
+	} {
+		if f.path != "" && !filepath.IsAbs(f.path) {
+			bad(f.key, "must be an absolute path, got %q", f.path)
+		}
+	}
+	if (c.ClientCertFile == "") != (c.ClientKeyFile == "") {
+		bad("client_cert_file", "client_cert_file and client_key_file go together: set both or neither")
+	}
+	if c.ProxyURL != "" {
+		if u, err := url.Parse(c.ProxyURL); err != nil {
+			bad("proxy_url", "not a URL: %v", err)
+		} else if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			bad("proxy_url", "want http://host:port or https://host:port, got %q", c.ProxyURL)
+		} else if u.User != nil {
+			bad("proxy_url", "must not carry credentials (they would show in get_config); put an authenticated proxy in the HTTPS_PROXY environment variable")
+		}
 	}
 	if c.WebSocketTimeout <= 0 || c.WebSocketTimeout > 600 {
 		bad("websocket_timeout", "must be more than 0 and at most 600 seconds, got %v", float64(c.WebSocketTimeout))
 	}
 	if c.ReconnectAttempts < 0 {
-		bad("reconnect_attempts", "must be 0 (forever) or more, got %d", c.ReconnectAttempts)
+		bad("reconnect_attempts", "must be 0 (retry forever, the default) or more, got %d", c.ReconnectAttempts)
 	}
 	if c.StatusInterval <= 0 {
 		bad("status_interval", "must be more than 0 seconds, got %v", float64(c.StatusInterval))
@@ -417,7 +480,7 @@ func (c Config) Validate() error {
 	if _, ok := parseLevel(c.LogLevel); !ok {
 		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func isLoopback(host string) bool {
@@ -475,5 +538,23 @@ func (c Config) token() (string, error) {
 // sameConnection reports whether c and o connect the same way.
 func (c Config) sameConnection(o Config) bool {
 	return c.TerminalID == o.TerminalID && c.ServerURL == o.ServerURL && c.Token == o.Token &&
-		c.TokenFile == o.TokenFile && c.AllowInsecure == o.AllowInsecure
+		c.TokenFile == o.TokenFile && c.AllowInsecure == o.AllowInsecure && c.CAFile == o.CAFile &&
+		c.ProxyURL == o.ProxyURL && c.ClientCertFile == o.ClientCertFile && c.ClientKeyFile == o.ClientKeyFile
+}
+
+// CheckFiles reads the files the configuration names, as connecting will:
+// the token file (when token is empty), the CA bundle and the client
+// certificate and key. It reports every problem at once, each naming its
+// key. (Validate checks the values; -check runs both.)
+func (c Config) CheckFiles() error {
+	var errs []error
+	if c.Token == "" && c.TokenFile != "" {
+		if _, err := c.token(); err != nil {
+			errs = append(errs, &fieldError{"token_file", err.Error()})
+		}
+	}
+	if _, err := c.tlsConfig(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }

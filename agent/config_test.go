@@ -33,7 +33,7 @@ func TestLoadConfig(t *testing.T) {
 				if c.Version() != want.Version() {
 					t.Errorf("config = %+v, want %+v", c, want)
 				}
-				if c.WebSocketTimeout != 30 || c.ReconnectAttempts != 10 || c.StatusInterval != 30 || c.BatchWindowMS != 250 || c.IdleBatchWindowMS != 30000 || c.BatchMaxBytes != 32768 {
+				if c.WebSocketTimeout != 30 || c.ReconnectAttempts != 0 || c.StatusInterval != 30 || c.BatchWindowMS != 250 || c.IdleBatchWindowMS != 30000 || c.BatchMaxBytes != 32768 {
 					t.Errorf("defaults = %+v", c)
 				}
 			},
@@ -97,6 +97,13 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad env value", file: valid, env: map[string]string{"EDGESYNC_STATUS_INTERVAL": "often"}, wantErr: []string{"EDGESYNC_STATUS_INTERVAL:"}},
 		{name: "several problems at once", file: `{"terminal_id":"T-1","server_url":"wss://h","token":"x","status_interval":0,"log_level":"loud"}`,
 			wantErr: []string{"status_interval:", "log_level:"}},
+		{name: "an unknown key and a wrong type hide nothing", file: `{"terminal_id":"T 1","server_url":"https://h","token":"x","status_intervall":5,"ack_timeout":"soon","heartbeat_interval":900}`,
+			env:     map[string]string{"EDGESYNC_BATCH_WINDOW_MS": "fast"},
+			wantErr: []string{"status_intervall: unknown key", "ack_timeout: want a number", "terminal_id:", "server_url: scheme", "heartbeat_interval:", "EDGESYNC_BATCH_WINDOW_MS:"}},
+		{name: "proxy with credentials", file: strings.Replace(valid, `{`, `{"proxy_url":"http://u:p@proxy:3128",`, 1), wantErr: []string{"proxy_url: must not carry credentials"}},
+		{name: "proxy not http", file: strings.Replace(valid, `{`, `{"proxy_url":"socks5://proxy:1080",`, 1), wantErr: []string{"proxy_url: want http://"}},
+		{name: "client certificate without key", file: strings.Replace(valid, `{`, `{"client_cert_file":"/etc/edgesync/client.pem",`, 1), wantErr: []string{"client_cert_file: client_cert_file and client_key_file go together"}},
+		{name: "relative CA file", file: strings.Replace(valid, `{`, `{"ca_file":"ca.pem",`, 1), wantErr: []string{"ca_file: must be an absolute path"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,10 +13,6 @@ import (
 	"github.com/edgesync/edgesync/protocol"
 )
 
-// healthyAfter is how long a connection must last, if the server says
-// nothing, for the next failure to count as the first of a new series.
-const healthyAfter = time.Minute
-
 // ErrAlreadyRunning is returned by a second call to Run.
 var ErrAlreadyRunning = errors.New("agent is already running (Run may be called once)")
 
@@ -97,13 +93,7 @@ func (a *Agent) isStopping() bool {
 // backoff returns the wait before attempt n+1 after n failures: full
 // jitter over an exponentially growing, capped ceiling.
 func (a *Agent) backoff(n int) time.Duration {
-	ceiling := a.opts.backoffMax
-	if n <= 30 {
-		ceiling = min(a.opts.backoffMax, a.opts.backoffBase<<(n-1))
-	}
-	j := a.opts.jitter()
-	j = min(max(j, 0), 1)
-	return time.Duration(j * float64(ceiling))
+	return Backoff{Base: a.opts.backoffBase, Max: a.opts.backoffMax}.Delay(n, a.opts.jitter())
 }
 
 // pause waits d, returning ctx's error if ctx ends first and nil early if
@@ -141,10 +131,14 @@ func (a *Agent) dial(ctx context.Context, cfg Config) (*websocket.Conn, error) {
 	q := u.Query()
 	q.Set("terminal_id", cfg.TerminalID)
 	u.RawQuery = q.Encode()
+	client, err := a.httpClient(cfg)
+	if err != nil {
+		return nil, err
+	}
 	dctx, cancel := context.WithTimeout(ctx, cfg.WebSocketTimeout.Duration())
 	defer cancel()
 	conn, resp, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{
-		HTTPClient: a.opts.httpClient,
+		HTTPClient: client,
 		HTTPHeader: http.Header{"Authorization": {"Bearer " + token}},
 	})
 	if err != nil {

@@ -152,7 +152,7 @@ func (a *Agent) runSession(ctx context.Context, conn *websocket.Conn, cfg Config
 	}()
 
 	end := s.loop(sctx, msgs, readErr)
-	end.healthy = end.healthy || s.healthy || time.Since(s.started) >= healthyAfter
+	end.healthy = end.healthy || s.healthy || time.Since(s.started) >= HealthyAfter
 	if end.reason == endLost {
 		conn.CloseNow()
 	}
@@ -463,7 +463,7 @@ func (s *session) statusAcked(ctx context.Context, stored bool) error {
 // while after a live hint, the idle window otherwise.
 func (s *session) batchWindow() time.Duration {
 	live := time.Duration(s.cfg.BatchWindowMS) * time.Millisecond
-	if s.a.isLive(time.Now()) {
+	if s.a.isLive() {
 		return live
 	}
 	return max(live, time.Duration(s.cfg.IdleBatchWindowMS)*time.Millisecond)

@@ -2,9 +2,14 @@ package agenttest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -59,6 +64,7 @@ type Server struct {
 	refuse      int
 	refuseAll   bool
 	dials       []time.Time
+	auths       []string
 	conns       []*websocket.Conn
 	closes      []websocket.StatusCode
 	lines       map[uint64]protocol.LogEntry
@@ -87,7 +93,29 @@ type Server struct {
 
 // NewServer starts a server for one terminal and token. Close it when done.
 func NewServer(terminalID, token string) *Server {
-	s := &Server{
+	s := newServer(terminalID, token)
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = "ws://" + s.srv.Listener.Addr().String() + "/prod"
+	return s
+}
+
+// NewTLSServer starts a server on wss:// with a certificate of its own
+// (valid for 127.0.0.1, ::1 and example.com; see CertificatePEM). With
+// clientCAs set, it requires a client certificate signed by one of them.
+func NewTLSServer(terminalID, token string, clientCAs *x509.CertPool) *Server {
+	s := newServer(terminalID, token)
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
+	if clientCAs != nil {
+		s.srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
+	}
+	s.srv.StartTLS()
+	s.URL = "wss://" + s.srv.Listener.Addr().String() + "/prod"
+	return s
+}
+
+func newServer(terminalID, token string) *Server {
+	return &Server{
 		TerminalID: terminalID,
 		Token:      token,
 		changed:    make(chan struct{}),
@@ -95,10 +123,16 @@ func NewServer(terminalID, token string) *Server {
 		acks:       map[uint64]int{},
 		responses:  map[string]protocol.CommandResponse{},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.URL = "ws://" + s.srv.Listener.Addr().String() + "/prod"
-	return s
 }
+
+// CertificatePEM returns the certificate of a server started with
+// NewTLSServer, PEM-encoded (what a terminal's ca_file holds).
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
+
+// Addr returns the server's host:port.
+func (s *Server) Addr() string { return s.srv.Listener.Addr().String() }
 
 // Close stops the server and its connections.
 func (s *Server) Close() {
@@ -190,6 +224,7 @@ func (s *Server) EchoRequestIDs(on bool) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.dials = append(s.dials, time.Now())
+	s.auths = append(s.auths, r.Header.Get("Authorization"))
 	refuse := s.refuseAll || s.refuse > 0
 	if s.refuse > 0 {
 		s.refuse--
@@ -407,6 +442,10 @@ type View struct{ s *Server }
 
 // Dials returns the times of every handshake attempt.
 func (v View) Dials() []time.Time { return slices.Clone(v.s.dials) }
+
+// Authorizations returns the Authorization header of every handshake
+// attempt, in order (empty when there was none).
+func (v View) Authorizations() []string { return slices.Clone(v.s.auths) }
 
 // Connections returns how many connections were accepted.
 func (v View) Connections() int { return len(v.s.conns) }

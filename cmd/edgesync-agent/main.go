@@ -40,6 +40,12 @@ func run(args []string, getenv func(string) string, stderr, stdout io.Writer) in
 		return 2
 	}
 	if *check {
+		// What connecting will read too: a missing token file fails here,
+		// not in a restart loop.
+		if err := cfg.CheckFiles(); err != nil {
+			fmt.Fprintf(stderr, "edgesync-agent: config %s: %v\n", *configPath, err)
+			return 2
+		}
 		fmt.Fprintf(stdout, "%s\nconfig_version %s\n", cfg.Document(), cfg.Version())
 		return 0
 	}

@@ -46,6 +46,7 @@ func TestRunFlags(t *testing.T) {
 	t.Parallel()
 	valid := writeConfig(t, map[string]any{"terminal_id": "T-1", "server_url": "wss://h/prod", "token": "s3cret", "spool_dir": t.TempDir()})
 	invalid := writeConfig(t, map[string]any{"terminal_id": "T-1", "server_url": "https://h", "token": "x", "heartbeat_interval": 900})
+	missingToken := writeConfig(t, map[string]any{"terminal_id": "T-1", "server_url": "wss://h/prod", "token_file": "/nonexistent/token", "spool_dir": t.TempDir()})
 	tests := []struct {
 		name     string
 		args     []string
@@ -63,6 +64,7 @@ func TestRunFlags(t *testing.T) {
 		{"invalid config names the fields", []string{"-config", invalid}, nil, 2, nil,
 			[]string{"server_url: scheme must be wss", "heartbeat_interval:"}, nil},
 		{"missing config file", []string{"-config", filepath.Join(t.TempDir(), "none.json")}, nil, 2, nil, []string{"none.json"}, nil},
+		{"check reads the token file", []string{"-config", missingToken, "-check"}, nil, 2, nil, []string{"token_file:", "/nonexistent/token"}, nil},
 		{"unknown flag", []string{"-bogus"}, nil, 2, nil, []string{"bogus"}, nil},
 	}
 	for _, tt := range tests {

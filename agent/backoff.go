@@ -1,0 +1,53 @@
+package agent
+
+import "time"
+
+// The reconnect policy, in one place: a simulation of a fleet's reconnect
+// storm imports these so that it models what the agent does.
+const (
+	// DefaultBackoffBase is the backoff ceiling after the first failure.
+	DefaultBackoffBase = time.Second
+	// DefaultBackoffMax caps the backoff ceiling: a device retries at
+	// least this often, forever unless reconnect_attempts says otherwise.
+	DefaultBackoffMax = time.Minute
+	// HealthyAfter is how long a connection must last, if the server says
+	// nothing, for the next failure to count as the first of a new series
+	// (a connection on which the server sent anything counts at once).
+	HealthyAfter = time.Minute
+	// DefaultReconnectAttempts is reconnect_attempts' default: 0, retry
+	// forever.
+	DefaultReconnectAttempts = 0
+)
+
+// Backoff is the reconnect backoff: exponential with full jitter. After
+// the n-th failure in a row the agent waits Delay(n, j) with j uniform in
+// [0, 1).
+type Backoff struct {
+	// Base is the ceiling after the first failure; it doubles with each
+	// further one.
+	Base time.Duration
+	// Max caps the ceiling.
+	Max time.Duration
+}
+
+// DefaultBackoff is the policy of an agent without WithBackoff.
+var DefaultBackoff = Backoff{Base: DefaultBackoffBase, Max: DefaultBackoffMax}
+
+// Ceiling returns the longest wait after n failures in a row (n >= 1):
+// min(Max, Base·2^(n-1)).
+func (b Backoff) Ceiling(n int) time.Duration {
+	if n < 1 {
+		return 0
+	}
+	if n > 30 || b.Base<<(n-1) <= 0 {
+		return b.Max
+	}
+	return min(b.Max, b.Base<<(n-1))
+}
+
+// Delay returns the wait after n failures in a row for a jitter j in
+// [0, 1] (values outside are clamped): j·Ceiling(n), "full jitter".
+func (b Backoff) Delay(n int, j float64) time.Duration {
+	j = min(max(j, 0), 1)
+	return time.Duration(j * float64(b.Ceiling(n)))
+}
