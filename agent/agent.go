@@ -55,6 +55,7 @@ type options struct {
 	queueBytes  int
 	maxInflight int
 	spoolFS     spool.FS
+	policy      Policy
 }
 
 // WithConfigFile makes set_config persist the configuration to path
@@ -101,6 +102,10 @@ func WithRingLines(n int) Option { return func(o *options) { o.ringLines = n } }
 // Log and Handler drop the oldest waiting lines (counted as dropped) and
 // followed files wait.
 func WithQueueBytes(n int) Option { return func(o *options) { o.queueBytes = n } }
+
+// WithPolicy sets the device policy that bounds what set_config may change
+// (default DefaultPolicy(): only DefaultRemoteKeys). See LoadPolicy.
+func WithPolicy(p Policy) Option { return func(o *options) { o.policy = p } }
 
 // WithSpoolFS sets the filesystem the spool writes to (default spool.OS);
 // tests use it to make the disk full.
@@ -162,12 +167,17 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		ringLines:   DefaultRingLines,
 		queueBytes:  DefaultQueueBytes,
 		maxInflight: DefaultMaxInflight,
+		policy:      DefaultPolicy(),
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.backoffBase <= 0 || o.backoffMax < o.backoffBase {
 		return nil, fmt.Errorf("agent backoff: base %v must be positive and at most max %v", o.backoffBase, o.backoffMax)
+	}
+	// The agent's own files are never log inputs, whoever asks.
+	if err := (&Agent{opts: o}).checkOwnInputs(cfg); err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
 	}
 	var spoolOpts []spool.Option
 	if o.spoolFS != nil {
@@ -444,6 +454,21 @@ func (a *Agent) SetConfig(doc json.RawMessage, expectVersion string) (string, er
 	}
 	if cfg.SpoolDir != a.cfg.SpoolDir {
 		return "", fmt.Errorf("config: spool_dir: cannot change while running (edit the file and restart)")
+	}
+	// The device bounds what the cloud may change: the keys of its policy
+	// only, never toward the agent's own files, and never the current
+	// credential to a new origin.
+	oldFile, newFile := DefaultConfig(), DefaultConfig()
+	decodeFields(current, &oldFile)
+	decodeFields(fields, &newFile)
+	if err := a.opts.policy.checkRemote(oldFile, newFile, a.cfg, cfg); err != nil {
+		return "", fmt.Errorf("config refused: %w", err)
+	}
+	if err := a.checkOwnInputs(cfg, a.cfg); err != nil {
+		return "", fmt.Errorf("config refused: %w", err)
+	}
+	if err := checkOrigin(a.cfg, cfg); err != nil {
+		return "", fmt.Errorf("config refused: %w", err)
 	}
 	if a.opts.configFile != "" {
 		if err := atomicfile.Write(a.opts.configFile, append(persisted, '\n'), 0o600); err != nil {

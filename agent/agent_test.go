@@ -198,7 +198,9 @@ func TestCommands(t *testing.T) {
 	if err := os.WriteFile(file, doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := newAgent(t, cfg, agent.WithConfigFile(file))
+	// The device lets the cloud size its spool.
+	policy := agent.Policy{RemoteKeys: append(slices.Clone(agent.DefaultRemoteKeys), "spool_max_bytes")}
+	a := newAgent(t, cfg, agent.WithConfigFile(file), agent.WithPolicy(policy))
 	start(t, a)
 	waitFor(t, srv, "hello", func(v agenttest.View) bool { return len(v.Hellos()) == 1 })
 	srv.Inspect(func(v agenttest.View) {

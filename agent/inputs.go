@@ -106,6 +106,20 @@ func (a *Agent) follow(ctx context.Context, path string) {
 		Opened: func(p string, pos tail.Position) {
 			a.log.Info("following log input", "input", path, "file", p, "offset", pos.Offset)
 		},
+		// Checked at every open, so that a symbolic link or a rename
+		// made after the config was accepted cannot ship an own file.
+		Check: func(p string, fi os.FileInfo) error {
+			cfg := a.Config()
+			for _, own := range a.ownFiles(cfg) {
+				if ofi, err := os.Stat(own.path); err == nil && os.SameFile(fi, ofi) {
+					return fmt.Errorf("%s is the agent's own %s; the agent never ships it", p, own.kind)
+				}
+			}
+			if within(resolve(p), resolve(cfg.SpoolDir)) {
+				return fmt.Errorf("%s is in the agent's spool directory; the agent never ships it", p)
+			}
+			return nil
+		},
 	}
 	for ctx.Err() == nil {
 		if err := f.Run(ctx); err != nil {
