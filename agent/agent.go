@@ -56,6 +56,7 @@ type options struct {
 	maxInflight int
 	spoolFS     spool.FS
 	policy      Policy
+	stallAfter  time.Duration
 }
 
 // WithConfigFile makes set_config persist the configuration to path
@@ -136,7 +137,8 @@ type Agent struct {
 	newLines      chan struct{} // lines reached the spool
 	appended      atomic.Int64  // estimated bytes ever appended
 	epoch         time.Time     // when New ran, with its monotonic clock reading
-	liveUntil     atomic.Int64  // live until this long after epoch, monotonic (see protocol.Live)
+	prog          progress
+	liveUntil     atomic.Int64 // live until this long after epoch, monotonic (see protocol.Live)
 
 	running   atomic.Bool
 	runDone   chan struct{}
@@ -176,7 +178,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		return nil, fmt.Errorf("agent backoff: base %v must be positive and at most max %v", o.backoffBase, o.backoffMax)
 	}
 	// The agent's own files are never log inputs, whoever asks.
-	if err := (&Agent{opts: o}).checkOwnInputs(cfg); err != nil {
+	if err := CheckLogInputs(cfg, o.configFile, o.policy); err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)
 	}
 	var spoolOpts []spool.Option
@@ -306,9 +308,10 @@ type Stats struct {
 	// SpoolDegraded is true while the spool's disk refuses writes (full,
 	// read-only): new lines are kept in memory (SpoolMemoryLines) until it
 	// takes writes again. SpoolDiskError says why.
-	SpoolDegraded    bool
-	SpoolMemoryLines uint64
-	SpoolDiskError   string
+	SpoolDegraded      bool
+	SpoolDegradedSince time.Time
+	SpoolMemoryLines   uint64
+	SpoolDiskError     string
 }
 
 // Stats returns the agent's counters.
@@ -328,9 +331,10 @@ func (a *Agent) Stats() Stats {
 		DroppedInvalid: st.DroppedInvalid,
 		ConfigVersion:  a.ConfigVersion(),
 
-		SpoolDegraded:    st.Degraded,
-		SpoolMemoryLines: st.MemoryLines,
-		SpoolDiskError:   st.DiskError,
+		SpoolDegraded:      st.Degraded,
+		SpoolDegradedSince: st.DegradedSince,
+		SpoolMemoryLines:   st.MemoryLines,
+		SpoolDiskError:     st.DiskError,
 	}
 }
 
@@ -464,7 +468,7 @@ func (a *Agent) SetConfig(doc json.RawMessage, expectVersion string) (string, er
 	if err := a.opts.policy.checkRemote(oldFile, newFile, a.cfg, cfg); err != nil {
 		return "", fmt.Errorf("config refused: %w", err)
 	}
-	if err := a.checkOwnInputs(cfg, a.cfg); err != nil {
+	if err := checkOwnInputs(a.ownFiles(cfg, a.cfg), cfg); err != nil {
 		return "", fmt.Errorf("config refused: %w", err)
 	}
 	if err := checkOrigin(a.cfg, cfg); err != nil {

@@ -34,6 +34,7 @@ type queue struct {
 	settled uint64 // lines ever committed or lost
 	closed  bool
 	changed chan struct{} // closed and replaced when settled grows or room frees
+	since   time.Time     // when the queue last became non-empty
 }
 
 func newQueue(maxBytes int) *queue {
@@ -61,6 +62,9 @@ func (q *queue) push(p pending) bool {
 			q.lost++
 			q.settled++
 		}
+	}
+	if len(q.items) == 0 {
+		q.since = time.Now()
 	}
 	q.items = append(q.items, p)
 	q.bytes += p.size
@@ -90,6 +94,9 @@ func (q *queue) pushWait(ctx context.Context, ps []pending) error {
 	defer q.mu.Unlock()
 	if q.closed {
 		return context.Canceled
+	}
+	if len(q.items) == 0 {
+		q.since = time.Now()
 	}
 	for _, p := range ps {
 		q.items = append(q.items, p)
@@ -127,6 +134,17 @@ func (q *queue) empty() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items) == 0 && q.lost == 0
+}
+
+// waiting returns how long lines have been waiting in the queue without
+// it becoming empty (0 when empty).
+func (q *queue) waiting() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return 0
+	}
+	return time.Since(q.since)
 }
 
 // putBack returns items that could not be committed to the front.
@@ -247,10 +265,16 @@ func (a *Agent) commit() error {
 			marks[p.mark] = p.markValue
 		}
 	}
+	wasEmpty := a.spool.Stats().Lines == 0
 	stored, err := a.spool.Append(entries, lost, marks)
 	if err != nil {
 		a.queue.putBack(items, lost)
 		return err
+	}
+	a.mark(&a.prog.committed)
+	if wasEmpty {
+		// Delivery had nothing to do until now: its clock starts here.
+		a.mark(&a.prog.moved)
 	}
 	if lost > 0 {
 		a.log.Warn("log lines arrived faster than they could be spooled; dropped the oldest", "dropped", lost)

@@ -228,13 +228,17 @@ type ownFile struct{ path, kind string }
 // ownFiles lists the agent's own files: its config file, the policy file,
 // and in each given configuration the token file and the client
 // certificate and key. (The spool directory is protected as a whole.)
-func (a *Agent) ownFiles(cfgs ...Config) []ownFile {
-	out := []ownFile{{a.opts.configFile, "config file"}, {a.opts.policy.File, "policy file"}}
+func ownFiles(configFile, policyFile string, cfgs ...Config) []ownFile {
+	out := []ownFile{{configFile, "config file"}, {policyFile, "policy file"}}
 	for _, c := range cfgs {
 		out = append(out, ownFile{c.TokenFile, "token_file"}, ownFile{c.ClientKeyFile, "client_key_file"},
 			ownFile{c.ClientCertFile, "client_cert_file"})
 	}
 	return slices.DeleteFunc(out, func(f ownFile) bool { return f.path == "" })
+}
+
+func (a *Agent) ownFiles(cfgs ...Config) []ownFile {
+	return ownFiles(a.opts.configFile, a.opts.policy.File, cfgs...)
 }
 
 // ownFileError says whether path is one of the agent's own files or lies
@@ -255,9 +259,16 @@ func ownFileError(path string, own []ownFile, spoolDir string) error {
 	return nil
 }
 
-// checkOwnInputs refuses log inputs that are the agent's own files.
-func (a *Agent) checkOwnInputs(cfg Config, also ...Config) error {
-	own := a.ownFiles(append([]Config{cfg}, also...)...)
+// CheckLogInputs reports the log_inputs of cfg that the agent would
+// refuse to follow: its config file (configFile), the policy's file, the
+// token file, the client certificate and key, and anything in the spool
+// directory. New refuses such a configuration too.
+func CheckLogInputs(cfg Config, configFile string, p Policy) error {
+	return checkOwnInputs(ownFiles(configFile, p.File, cfg), cfg)
+}
+
+// checkOwnInputs refuses log inputs that are own files.
+func checkOwnInputs(own []ownFile, cfg Config) error {
 	var errs []error
 	for i, in := range cfg.LogInputs {
 		if err := ownFileError(in, own, cfg.SpoolDir); err != nil {

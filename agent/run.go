@@ -43,7 +43,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		cfg := a.Config()
 		conn, err := a.dial(ctx, cfg)
+		a.mark(&a.prog.dialed)
 		if err != nil {
+			a.setLastError(err)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -70,6 +72,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if end.healthy {
 			failures = 0
 		}
+		a.setLastError(end.err)
 		failures++
 		a.log.Warn("connection lost", "err", end.err, "attempt", failures)
 		if cfg.ReconnectAttempts > 0 && failures >= cfg.ReconnectAttempts {

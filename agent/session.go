@@ -112,7 +112,13 @@ func (a *Agent) runSession(ctx context.Context, conn *websocket.Conn, cfg Config
 	defer cancel()
 	a.sessions.Add(1)
 	a.connected.Store(true)
-	defer a.connected.Store(false)
+	a.prog.connectedSince.Store(time.Now().UnixNano())
+	a.mark(&a.prog.moved)
+	a.setLastError(nil)
+	defer func() {
+		a.connected.Store(false)
+		a.prog.connectedSince.Store(0)
+	}()
 
 	st := a.spool.Stats()
 	s := &session{
@@ -287,8 +293,10 @@ func (s *session) salvage(msgs <-chan []byte, readErr <-chan error) {
 			var ack protocol.Ack
 			if json.Unmarshal(data, &ack) == nil && ack.Type == protocol.TypeAck && ack.Of == protocol.TypeLogs &&
 				ack.FirstSeq > 0 && ack.LastSeq >= ack.FirstSeq {
-				if _, err := s.a.spool.Ack(ack.FirstSeq, ack.LastSeq); err != nil {
+				if n, err := s.a.spool.Ack(ack.FirstSeq, ack.LastSeq); err != nil {
 					s.log.Error("record ack", "err", err)
+				} else {
+					s.a.acked(n)
 				}
 			}
 		case <-readErr:
@@ -754,9 +762,11 @@ func (s *session) handle(ctx context.Context, data []byte) error {
 }
 
 func (s *session) onAck(ctx context.Context, ack protocol.Ack) error {
-	if _, err := s.a.spool.Ack(ack.FirstSeq, ack.LastSeq); err != nil {
+	n, err := s.a.spool.Ack(ack.FirstSeq, ack.LastSeq)
+	if err != nil {
 		return err
 	}
+	s.a.acked(n)
 	carried := false
 	for k, f := range s.inflight {
 		if f.first >= ack.FirstSeq && f.last <= ack.LastSeq {

@@ -102,10 +102,17 @@ type child struct {
 	done   chan error
 }
 
-func startChild(t *testing.T, config string) *child {
+func startChild(t *testing.T, config string, extra ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-config", config, "-shutdown-timeout", "10s")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	return startChildEnv(t, config, nil, extra...)
+}
+
+// startChildEnv starts an agent process with config, more environment
+// variables and flags.
+func startChildEnv(t *testing.T, config string, environ []string, extra ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-config", config, "-shutdown-timeout", "10s"}, extra...)...)
+	cmd.Env = append(append(os.Environ(), childEnv+"=1"), environ...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
