@@ -138,17 +138,17 @@ func run(args []string, getenv func(string) string, stderr, stdout io.Writer) in
 	} else {
 		defer stopStatus()
 	}
-	go notifyLoop(runCtx, a, notifier, getenv, logger)
-	if *summaryEvery > 0 {
-		go summaryLoop(runCtx, a, *summaryEvery, logger)
-	}
-
 	logger.Info("edgesync agent starting", "version", agent.Version, "server_url", cfg.ServerURL,
 		"config_version", cfg.Version(), "spool_dir", cfg.SpoolDir, "log_inputs", cfg.LogInputs,
 		"policy", policyName(policy), "remote_keys", policy.RemoteKeys, "status_socket", *socketPath)
 	// Ready once the spool is open and the status socket answers; the
-	// cloud may well be unreachable (that is no start-up failure).
+	// cloud may well be unreachable (that is no start-up failure). Then
+	// the status and the watchdog.
 	notifier.Notify("READY=1\n" + sdnotify.Status("starting"))
+	go notifyLoop(runCtx, a, notifier, getenv, logger)
+	if *summaryEvery > 0 {
+		go summaryLoop(runCtx, a, *summaryEvery, logger)
+	}
 	err = a.Run(runCtx)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("agent stopped", "err", err)
