@@ -17,7 +17,16 @@
 //
 // Lines come from Log, from the slog.Handler returned by Handler, and from
 // the files (or standard input) listed in the config's log_inputs, which
-// are followed across rotation and resumed where they stopped.
+// are followed across both kinds of rotation and resumed where they
+// stopped; text, logfmt and JSON lines are parsed for their own time,
+// level and attributes (package tail).
+//
+// The device bounds what the cloud may change with a Policy (WithPolicy):
+// set_config may change only the keys it names, add log inputs only in its
+// directories, never make the agent follow its own files, and never send
+// the credential in use to a new origin. Health tells whether delivery
+// makes progress (the binary feeds systemd's watchdog with it) and
+// LocalStatus is the state the local status command shows.
 //
 // The messages are those of package protocol; docs/agent.md describes
 // installation, configuration and behaviour.

@@ -461,6 +461,7 @@ func (s *Spool) recount() {
 }
 
 // Close writes lines kept in memory out if it can, and closes the files.
+// It reports lines held in memory that the disk still refused.
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -468,11 +469,11 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	if s.degraded {
-		s.recover(true)
-	}
 	var err error
-	if s.active != nil {
+	if s.degraded && !s.recover(true) && len(s.mem) > 0 {
+		err = fmt.Errorf("close spool %s: %d lines held in memory could not be written (%v); their sequence numbers are not reused", s.dir, len(s.mem), s.diskErr)
+	}
+	if s.active != nil && err == nil {
 		if serr := s.active.Sync(); serr != nil && !s.degraded {
 			err = fmt.Errorf("close spool %s: %w", s.dir, serr)
 		}
@@ -698,7 +699,7 @@ func (s *Spool) appendRaw(buf []byte) error {
 // bound. A full active segment is closed (a new one started) so that it
 // can be evicted too.
 func (s *Spool) makeRoom(need int64) error {
-	for s.diskBytes+need > s.budget() {
+	for s.diskBytes+need > s.budget() && len(s.segs) > 0 {
 		if len(s.segs) < 2 {
 			g := s.segs[len(s.segs)-1]
 			if s.active == nil || g.count() == 0 {

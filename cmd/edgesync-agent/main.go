@@ -96,7 +96,11 @@ func run(args []string, getenv func(string) string, stderr, stdout io.Writer) in
 		logger.Error("start", "err", err)
 		return exitConfig
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil {
+			logger.Error("close", "err", err)
+		}
+	}()
 	if err := cfg.CheckFiles(); err != nil {
 		// Not fatal: the files are read again at every connection attempt.
 		logger.Error("config names files that cannot be used yet; retrying at every connection attempt", "err", err)
