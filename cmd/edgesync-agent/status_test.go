@@ -33,7 +33,8 @@ func TestStatusAnswersWhileTheCloudIsDown(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		code = run([]string{"status", "-config", config}, func(string) string { return "" }, &stderr, &stdout)
 		out = stdout.String()
-		if strings.Contains(out, "25 lines") || time.Now().After(deadline) {
+		// Every line spooled, and a connection attempt refused.
+		if strings.Contains(out, "25 lines") && strings.Contains(out, "retrying:") || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
