@@ -19,7 +19,7 @@ func TestLivePeriodIsMonotonic(t *testing.T) {
 		if !a.isLive() {
 			t.Errorf("not live 59 s after a 60 s hint")
 		}
-		if got := a.liveUntilTime(); got.Sub(time.Now()) != time.Second {
+		if got := a.liveUntilTime(); time.Until(got) != time.Second {
 			t.Errorf("live until %v, want a second from now", got)
 		}
 		time.Sleep(time.Second)

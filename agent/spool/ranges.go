@@ -53,15 +53,3 @@ func (s rangeSet) firstOutside(first, last uint64) uint64 {
 	}
 	return seq
 }
-
-// within returns the parts of the set inside first..last.
-func (s rangeSet) within(first, last uint64) rangeSet {
-	var out rangeSet
-	for _, r := range s {
-		if r.last < first || r.first > last {
-			continue
-		}
-		out = append(out, seqRange{max(r.first, first), min(r.last, last)})
-	}
-	return out
-}
