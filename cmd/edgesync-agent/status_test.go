@@ -113,7 +113,8 @@ func TestWatchdogFedOnlyWhileDeliveryProgresses(t *testing.T) {
 		"log_inputs": []string{"-"}, "batch_window_ms": 20, "idle_batch_window_ms": 0, "ack_timeout": 0.2,
 	})
 	notify := listenNotify(t)
-	c := startChildEnv(t, config, []string{"NOTIFY_SOCKET=" + notify.path, "WATCHDOG_USEC=100000"}, "-stall-after", "300ms")
+	c := startChildEnv(t, config, []string{"NOTIFY_SOCKET=" + notify.path, "WATCHDOG_USEC=100000"},
+		"-stall-after", "300ms", "-summary-interval", "100ms")
 
 	if d := notify.next(t); !strings.HasPrefix(d, "READY=1") {
 		t.Errorf("first notification %q, want READY=1", d)
@@ -142,5 +143,18 @@ func TestWatchdogFedOnlyWhileDeliveryProgresses(t *testing.T) {
 	notify.until(t, "STOPPING=1")
 	if err := c.wait(t); err != nil {
 		t.Errorf("exit after SIGTERM: %v; stderr:\n%s", err, c.stderr)
+	}
+	// The journal got one-line summaries, the stall among them.
+	var summaries, stalledSummaries int
+	for _, line := range strings.Split(c.stderr.String(), "\n") {
+		if strings.Contains(line, "msg=summary") && strings.Contains(line, "spool_lines=") && strings.Contains(line, "dropped_lines=0") {
+			summaries++
+			if strings.Contains(line, `health="stalled: `) {
+				stalledSummaries++
+			}
+		}
+	}
+	if summaries == 0 || stalledSummaries == 0 {
+		t.Errorf("%d summary lines (%d while stalled) in the log:\n%s", summaries, stalledSummaries, c.stderr)
 	}
 }
