@@ -1,4 +1,4 @@
 package dynalite
 
 // PID returns the dynalite process id, for tests.
-func PID(s *Server) int { return s.cmd.Process.Pid }
+func PID(s *Server) int { return s.PID() }

@@ -1,4 +1,4 @@
 package moto
 
 // PID returns the moto_server process id, for tests.
-func PID(s *Server) int { return s.cmd.Process.Pid }
+func PID(s *Server) int { return s.PID() }

@@ -1,14 +1,14 @@
 //go:build unix && !linux
 
-package dynalite
+package localserver
 
 import (
 	"os"
 	"syscall"
 )
 
-// processAttributes puts dynalite in its own process group, so Close can
-// kill node and anything it spawned.
+// processAttributes puts the server in its own process group, so Close can
+// kill it and anything it spawned.
 func processAttributes() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
