@@ -1,6 +1,7 @@
 // Browser tests of the operator dashboard in headless Chromium against the
-// real local stack (cmd/edgesync-local with demo terminals). Screenshots go
-// to artifacts/browsertest/.
+// real local stack (cmd/edgesync-local with demo terminals): an operator
+// watches the fleet and a terminal. Screenshots go to artifacts/browsertest/
+// (and, with EDGESYNC_SCREENSHOTS=docs, the README's to docs/screenshots/).
 //
 //   make tools   # Node tools (tsc, playwright-core) and Debian's Chromium
 //   node --test --test-concurrency=1 browsertest/*.test.mjs
@@ -99,7 +100,7 @@ describe("dashboard in Chromium", () => {
     const newest = await api.getTerminalLogs(id, { since: seqs.at(-1) - 1, count: 1 });
     const shown = await lines.last().locator(".log-msg").innerText();
     assert.equal(shown, newest.entries[0].msg);
-    await page.screenshot({ path: join(artifactsDir, "terminal.png"), fullPage: true });
+    await screenshot(page, "terminal", { docs: true });
   });
 
   it("filters the logs by level and search", { timeout: 60_000 }, async () => {

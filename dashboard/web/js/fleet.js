@@ -9,10 +9,12 @@ const PAGE_SIZES = [25, 50, 100, 200];
 const DEFAULT_PAGE_SIZE = 50;
 /**
  * MAX_READS bounds the requests that fill one page: with filters the API
- * may answer short pages (it reads a bounded number of terminals per
- * request), so the page follows nextCursor until it is full, up to this.
+ * may answer short pages (it examines about 5 × limit terminals per
+ * request), so the page follows nextCursor until it is full, up to this
+ * many requests (a page of 50 then scans up to 5,000 terminals); past it,
+ * Next continues the search.
  */
-const MAX_READS = 8;
+const MAX_READS = 20;
 const COLUMNS = [
     { label: "Terminal", sort: "id" },
     { label: "State", sort: "state" },
@@ -259,7 +261,7 @@ function pollFleet(app, signal, load, onFail) {
 function row(t, now) {
     const s = t.summary;
     const dropped = s?.dropped ?? t.dropped;
-    return h("tr", { "data-terminal-id": t.id, "data-online": String(t.online) }, h("td", {}, h("a", { href: `#/terminals/${encodeURIComponent(t.id)}`, class: "terminal-link" }, t.id), t.name && t.name !== t.id ? h("div", { class: "muted" }, t.name) : null, t.groups?.length ? h("div", { class: "groups" }, t.groups.map((g) => h("span", { class: "group" }, g))) : null), h("td", {}, stateBadge(t)), h("td", { title: fullTime(t.lastSeen) }, ago(t.lastSeen, now)), h("td", { class: "num", "data-metric": "cpu" }, meter(s?.cpu)), h("td", { class: "num", "data-metric": "memory" }, meter(s?.memory)), h("td", { class: "num", "data-metric": "disk" }, meter(s?.disk)), h("td", {}, freshnessBadge(t.status, "status")), h("td", {}, freshnessBadge(t.config, "config")), h("td", { "data-metric": "agent" }, t.agentVersion ?? "—"), h("td", { class: dropped > 0 ? "num warn-text" : "num", "data-metric": "dropped" }, String(dropped)));
+    return h("tr", { "data-terminal-id": t.id, "data-online": String(t.online) }, h("td", {}, h("a", { href: `#/terminals/${encodeURIComponent(t.id)}`, class: "terminal-link" }, t.id), t.name && t.name !== t.id ? h("span", { class: "muted terminal-name" }, ` ${t.name}`) : null, t.groups?.length ? h("span", { class: "groups" }, t.groups.map((g) => h("span", { class: "group" }, g))) : null), h("td", {}, stateBadge(t)), h("td", { title: fullTime(t.lastSeen) }, ago(t.lastSeen, now)), h("td", { class: "num", "data-metric": "cpu" }, meter(s?.cpu)), h("td", { class: "num", "data-metric": "memory" }, meter(s?.memory)), h("td", { class: "num", "data-metric": "disk" }, meter(s?.disk)), h("td", {}, freshnessBadge(t.status, "status")), h("td", {}, freshnessBadge(t.config, "config")), h("td", { "data-metric": "agent" }, t.agentVersion ?? "—"), h("td", { class: dropped > 0 ? "num warn-text" : "num", "data-metric": "dropped" }, String(dropped)));
 }
 /** meter shows a percentage with a small bar; high use is marked. */
 function meter(v) {
