@@ -58,7 +58,7 @@ export function terminalView(app: App, root: HTMLElement, id: string): View {
         "div",
         { class: "panel-head" },
         title,
-        operator ? h("div", { class: "actions" }, resync, buttons) : h("span", { class: "muted", id: "read-only-note" }, app.needs("operator", "Commands and config changes").replace(/\.$/, ": read only.")),
+        operator ? h("div", { class: "actions" }, resync, buttons) : h("span", { class: "muted", id: "read-only-note" }, `Read only: ${app.needs("operator", "sending commands and changing config")}`),
       ),
       facts,
       outcomes,

@@ -40,7 +40,7 @@ export function terminalView(app, root, id) {
     const config = configPanel(app, id, signal, () => kickConfig());
     const credentials = app.can("admin") ? credentialsPanel(app, id, signal) : undefined;
     let terminal;
-    replace(root, h("p", {}, h("a", { href: "#/", class: "back" }, "← Fleet")), h("section", { class: "panel terminal-head" }, h("div", { class: "panel-head" }, title, operator ? h("div", { class: "actions" }, resync, buttons) : h("span", { class: "muted", id: "read-only-note" }, app.needs("operator", "Commands and config changes").replace(/\.$/, ": read only."))), facts, outcomes), h("div", { class: "columns" }, h("section", { class: "panel", id: "status-panel" }, h("div", { class: "panel-head" }, h("h3", {}, "Status"), statusFresh), statusBody, chartBox), config.element), logsSlot, credentials?.element);
+    replace(root, h("p", {}, h("a", { href: "#/", class: "back" }, "← Fleet")), h("section", { class: "panel terminal-head" }, h("div", { class: "panel-head" }, title, operator ? h("div", { class: "actions" }, resync, buttons) : h("span", { class: "muted", id: "read-only-note" }, `Read only: ${app.needs("operator", "sending commands and changing config")}`)), facts, outcomes), h("div", { class: "columns" }, h("section", { class: "panel", id: "status-panel" }, h("div", { class: "panel-head" }, h("h3", {}, "Status"), statusFresh), statusBody, chartBox), config.element), logsSlot, credentials?.element);
     const loadTerminal = async () => {
         const t = await app.api.getTerminal(id, { signal });
         terminal = t;
