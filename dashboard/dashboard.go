@@ -6,10 +6,14 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"html"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -24,9 +28,92 @@ var site embed.FS
 const AssetPrefix = "/ui/"
 
 // contentSecurityPolicy lets the page load only its own scripts and styles
-// and call any API origin (the API may live on another host).
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'"
+// and connect only to its own origin and the API origins it was given: the
+// page sends the user's token to the API it calls, so the browser enforces
+// the same allow-list as the page's script (see Options.APIOrigins).
+func contentSecurityPolicy(apiOrigins []string) string {
+	connect := strings.Join(append([]string{"'self'"}, apiOrigins...), " ")
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"connect-src " + connect + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'"
+}
+
+// Options configure the page New serves.
+type Options struct {
+	// APIOrigins are the origins of the HTTP API the page may call besides
+	// its own, each scheme://host[:port] (e.g.
+	// https://abc123.execute-api.eu-west-1.amazonaws.com). The page sends
+	// the user's token only to its own origin and these: it refuses any
+	// other ?api= or API field value, and its Content-Security-Policy
+	// (connect-src) names the same list. Empty: the page's own origin only.
+	APIOrigins []string
+	// AgentServerURL is the WebSocket URL terminals connect to
+	// (wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}); the page
+	// puts it in the agent configuration it shows for a newly registered
+	// terminal. Empty: the page shows a placeholder to fill in.
+	AgentServerURL string
+}
+
+// Meta tags of web/index.html that New fills in; a copy of web/ served by
+// another host sets them by hand.
+const (
+	metaAPIOrigins     = `<meta name="edgesync-api-origins" content="">`
+	metaAgentServerURL = `<meta name="edgesync-agent-server-url" content="">`
+)
+
+// ParseAPIOrigins splits a comma-separated list of origins (the query
+// function's DASHBOARD_API_ORIGINS) and checks each as Options.APIOrigins
+// wants it: http or https, a host, an optional port, nothing else (no path,
+// no wildcard). It returns them in canonical form (lower case, default port
+// dropped), as a browser writes an origin. An empty list is no error.
+func ParseAPIOrigins(list string) ([]string, error) {
+	var out []string
+	var errs []error
+	for _, o := range strings.Split(list, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		c, err := canonicalOrigin(o)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// hostPort is a host name, IPv4 or bracketed IPv6 address with an optional
+// port: nothing that could end a CSP source or an HTML attribute.
+var hostPort = regexp.MustCompile(`^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(:[0-9]{1,5})?$`)
+
+func canonicalOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("API origin %q: want http(s)://host[:port], e.g. https://abc123.execute-api.eu-west-1.amazonaws.com", o)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
+		return "", fmt.Errorf("API origin %q: an origin is scheme://host[:port], without user, path, query or fragment", o)
+	}
+	host := strings.ToLower(u.Host)
+	if !hostPort.MatchString(host) {
+		return "", fmt.Errorf("API origin %q: %q is not a host name or address with an optional port (no wildcards)", o, u.Host)
+	}
+	if (u.Scheme == "https" && strings.HasSuffix(host, ":443")) || (u.Scheme == "http" && strings.HasSuffix(host, ":80")) {
+		host = host[:strings.LastIndexByte(host, ':')]
+	}
+	return u.Scheme + "://" + host, nil
+}
+
+func checkAgentServerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("agent server URL %q: want ws(s)://host[:port]/stage, the URL terminals connect to", s)
+	}
+	return nil
+}
 
 // contentTypes are set explicitly: module scripts need a JavaScript MIME
 // type and the host's MIME database may not have one.
@@ -47,21 +134,63 @@ type asset struct {
 
 type handler struct {
 	index  asset
+	csp    string
 	assets map[string]asset // by path under web/, e.g. "js/main.js"
 }
 
-// Handler returns the handler of the dashboard: GET or HEAD of "/" (and
-// "/index.html") answers the page, of AssetPrefix+name the asset name;
-// anything else is 404, and other methods are 405. Responses carry an ETag
-// and Cache-Control: no-cache, so browsers revalidate cheaply and never run
-// a stale script after a deploy.
-func Handler() http.Handler {
+// New returns the handler of the dashboard configured by opts: GET or HEAD
+// of "/" (and "/index.html") answers the page, of AssetPrefix+name the
+// asset name; anything else is 404, and other methods are 405. Responses
+// carry an ETag and Cache-Control: no-cache, so browsers revalidate cheaply
+// and never run a stale script after a deploy. The error names an origin or
+// URL in opts that is not one.
+func New(opts Options) (http.Handler, error) {
+	origins := make([]string, 0, len(opts.APIOrigins))
+	for _, o := range opts.APIOrigins {
+		c, err := canonicalOrigin(o)
+		if err != nil {
+			return nil, fmt.Errorf("dashboard: %w", err)
+		}
+		origins = append(origins, c)
+	}
+	if opts.AgentServerURL != "" {
+		if err := checkAgentServerURL(opts.AgentServerURL); err != nil {
+			return nil, fmt.Errorf("dashboard: %w", err)
+		}
+	}
 	h, err := load(site)
 	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	page := string(h.index.body)
+	for _, fill := range []struct{ tag, value string }{
+		{metaAPIOrigins, strings.Join(origins, ",")},
+		{metaAgentServerURL, opts.AgentServerURL},
+	} {
+		if !strings.Contains(page, fill.tag) {
+			return nil, fmt.Errorf("dashboard: web/index.html has no %s to fill in", fill.tag)
+		}
+		page = strings.Replace(page, fill.tag, strings.Replace(fill.tag, `content=""`, `content="`+html.EscapeString(fill.value)+`"`, 1), 1)
+	}
+	h.index = newAsset([]byte(page), h.index.contentType)
+	h.csp = contentSecurityPolicy(origins)
+	return h, nil
+}
+
+// Handler returns the dashboard with default options: the page calls the
+// API at its own origin only.
+func Handler() http.Handler {
+	h, err := New(Options{})
+	if err != nil {
 		// The files are embedded at build time; failing here is a build defect.
-		panic(fmt.Sprintf("dashboard: %v", err))
+		panic(err.Error())
 	}
 	return h
+}
+
+func newAsset(body []byte, contentType string) asset {
+	sum := sha256.Sum256(body)
+	return asset{body: body, contentType: contentType, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
 }
 
 func load(fsys fs.FS) (*handler, error) {
@@ -78,9 +207,7 @@ func load(fsys fs.FS) (*handler, error) {
 		if !ok {
 			ct = "application/octet-stream"
 		}
-		sum := sha256.Sum256(body)
-		a := asset{body: body, contentType: ct, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
-		h.assets[strings.TrimPrefix(p, "web/")] = a
+		h.assets[strings.TrimPrefix(p, "web/")] = newAsset(body, ct)
 		return nil
 	})
 	if err != nil {
@@ -105,7 +232,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == "/" || p == "/index.html":
 		a = h.index
-		w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
+		w.Header().Set("Content-Security-Policy", h.csp)
 		w.Header().Set("Referrer-Policy", "no-referrer")
 	case strings.HasPrefix(p, AssetPrefix):
 		var ok bool

@@ -138,3 +138,117 @@ func TestReferencesResolve(t *testing.T) {
 		t.Fatalf("found %d scripts with %d imports under web/js, want some of each", scripts, resolved)
 	}
 }
+
+// TestAPIOrigins checks the allow-list as the page and the browser get it:
+// the meta tag the page's script reads and the CSP connect-src, which must
+// name the same origins and nothing else (no wildcard).
+func TestAPIOrigins(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		opts        Options
+		wantMeta    string
+		wantConnect string
+		wantServer  string
+	}{
+		{name: "default: own origin only", wantMeta: `<meta name="edgesync-api-origins" content="">`, wantConnect: "connect-src 'self';"},
+		{
+			name:        "listed origins, canonical",
+			opts:        Options{APIOrigins: []string{"https://ABC.execute-api.eu-west-1.amazonaws.com:443", "http://127.0.0.1:8080/"}},
+			wantMeta:    `<meta name="edgesync-api-origins" content="https://abc.execute-api.eu-west-1.amazonaws.com,http://127.0.0.1:8080">`,
+			wantConnect: "connect-src 'self' https://abc.execute-api.eu-west-1.amazonaws.com http://127.0.0.1:8080;",
+		},
+		{
+			name:        "agent server URL",
+			opts:        Options{AgentServerURL: "wss://abc.execute-api.eu-west-1.amazonaws.com/prod"},
+			wantMeta:    `content="">`,
+			wantConnect: "connect-src 'self';",
+			wantServer:  `<meta name="edgesync-agent-server-url" content="wss://abc.execute-api.eu-west-1.amazonaws.com/prod">`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, err := New(tc.opts)
+			if err != nil {
+				t.Fatalf("New(%+v): %v", tc.opts, err)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			body, csp := rec.Body.String(), rec.Header().Get("Content-Security-Policy")
+			if !strings.Contains(body, tc.wantMeta) {
+				t.Errorf("page does not contain %s", tc.wantMeta)
+			}
+			if tc.wantServer != "" && !strings.Contains(body, tc.wantServer) {
+				t.Errorf("page does not contain %s", tc.wantServer)
+			}
+			if !strings.Contains(csp, tc.wantConnect) {
+				t.Errorf("Content-Security-Policy = %q, want it to contain %q", csp, tc.wantConnect)
+			}
+			if strings.Contains(csp, "*") {
+				t.Errorf("Content-Security-Policy = %q: a wildcard lets the page send the token anywhere", csp)
+			}
+		})
+	}
+}
+
+func TestAPIOriginsRefused(t *testing.T) {
+	t.Parallel()
+	bad := []string{
+		"*",
+		"https://*.amazonaws.com",
+		"abc.execute-api.eu-west-1.amazonaws.com",
+		"ftp://host",
+		"https://host/prod",
+		"https://host?x=1",
+		"https://user@host",
+		"https://host; script-src *",
+		`https://host" onload="x`,
+		"https://host,",
+		"null",
+	}
+	for _, o := range bad {
+		t.Run(o, func(t *testing.T) {
+			t.Parallel()
+			if _, err := New(Options{APIOrigins: []string{o}}); err == nil {
+				t.Errorf("New with API origin %q: no error, want one", o)
+			}
+		})
+	}
+	if _, err := New(Options{AgentServerURL: "https://host/prod"}); err == nil {
+		t.Error("New with an https agent server URL: no error, want one (terminals connect with ws or wss)")
+	}
+}
+
+func TestParseAPIOrigins(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr string
+	}{
+		{in: "", want: nil},
+		{in: " , ", want: nil},
+		{in: "https://a.example, http://127.0.0.1:9000", want: []string{"https://a.example", "http://127.0.0.1:9000"}},
+		{in: "http://A.example:80", want: []string{"http://a.example"}},
+		{in: "https://a.example,*,https://b/x", wantErr: `API origin "*"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseAPIOrigins(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), `"https://b/x"`) {
+					t.Fatalf("ParseAPIOrigins(%q) error = %v, want one naming %s and https://b/x", tc.in, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseAPIOrigins(%q): %v", tc.in, err)
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("ParseAPIOrigins(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

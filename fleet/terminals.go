@@ -21,6 +21,9 @@ type TerminalView struct {
 	ConfigVersion string    `json:"configVersion,omitempty"`
 	Config        Freshness `json:"config"`
 	Status        Freshness `json:"status"`
+	// Summary is the last status's CPU, memory and disk use and the
+	// dropped log lines: a fleet table's row.
+	Summary TerminalSummary `json:"summary"`
 }
 
 // view is t as p sees it at now.
@@ -29,6 +32,7 @@ func (s *Service) view(p Principal, t Terminal, now time.Time) TerminalView {
 	v.Inactive = t.Online && !v.Online
 	v.Config = freshness(t.Config.SyncedAt, s.cfg.ConfigTTL, now)
 	v.Status = freshness(t.Status.SyncedAt, s.cfg.StatusTTL, now)
+	v.Summary = summarize(t)
 	return v
 }
 
@@ -56,43 +60,22 @@ const MaxPageSize = 500
 // cursor of the next page ("" with the last). Admins page the whole fleet;
 // anyone else pages the terminals of their groups only (see
 // groupTerminals): pages are full and never name another group's terminal.
+// It is QueryTerminals without filters.
 func (s *Service) Terminals(ctx context.Context, p Principal, cursor string, limit int) ([]TerminalView, string, error) {
-	if err := s.allow(ctx, p, opListTerminals, ""); err != nil {
-		return nil, "", err
-	}
-	if limit < 1 || limit > MaxPageSize {
-		return nil, "", fmt.Errorf("limit %d: must be from 1 to %d: %w", limit, MaxPageSize, ErrInvalid)
-	}
-	var ts []Terminal
-	var next string
-	var err error
-	if p.seesAll() {
-		ts, next, err = s.store.Terminals(ctx, cursor, limit)
-	} else {
-		ts, next, err = s.groupTerminals(ctx, p, cursor, limit)
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("list terminals: %w", err)
-	}
-	now := s.now()
-	out := make([]TerminalView, len(ts))
-	for i, t := range ts {
-		out[i] = s.view(p, t, now)
-	}
-	return out, next, nil
+	return s.QueryTerminals(ctx, p, TerminalQuery{Cursor: cursor, Limit: limit})
 }
 
-// groupTerminals lists the terminals of p's groups in id order after
-// cursor (the last id of the previous page): a merge of the store's
+// groupTerminals lists the terminals of groups that p sees in id order
+// after cursor (the last id of the previous page): a merge of the store's
 // listing of each group (Store.GroupTerminals), each read after cursor.
 // A page reads at most about limit+1 terminals per group and never the
-// rest of the fleet; a terminal in several of p's groups is listed once.
-func (s *Service) groupTerminals(ctx context.Context, p Principal, cursor string, limit int) ([]Terminal, string, error) {
+// rest of the fleet; a terminal in several of the groups is listed once.
+func (s *Service) groupTerminals(ctx context.Context, p Principal, groups []string, cursor string, limit int) ([]Terminal, string, error) {
 	if cursor != "" && !protocol.ValidID(cursor) {
 		return nil, "", fmt.Errorf("cursor %q: %w", truncate(cursor, 64), ErrInvalid)
 	}
 	var streams []*groupStream
-	for _, g := range p.Groups {
+	for _, g := range groups {
 		if validGroup(g) && !slices.ContainsFunc(streams, func(st *groupStream) bool { return st.group == g }) {
 			streams = append(streams, &groupStream{group: g, after: cursor})
 		}

@@ -3,12 +3,14 @@ package functions
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/edgesync/edgesync/dashboard"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/httpapi"
 	"github.com/edgesync/edgesync/infra/apigw"
@@ -37,39 +39,76 @@ type Clients struct {
 }
 
 // function is one registry entry: whether it pushes to terminals (and so
-// needs CONNECTIONS_URL) and how its handler is built on a service.
+// needs CONNECTIONS_URL) and how its handler is built on a service (an
+// error names a variable whose value the handler cannot use).
 type function struct {
 	pushing Pushing
-	build   func(svc *fleet.Service, getenv func(string) string, c Clients) any
+	build   func(svc *fleet.Service, getenv func(string) string, c Clients) (any, error)
 }
 
 var registry = map[string]function{
-	Connect: {NeverPushes, func(svc *fleet.Service, _ func(string) string, _ Clients) any {
-		return wsapi.NewConnect(svc).Handle
+	Connect: {NeverPushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
+		return wsapi.NewConnect(svc).Handle, nil
 	}},
-	Disconnect: {NeverPushes, func(svc *fleet.Service, _ func(string) string, _ Clients) any {
-		return wsapi.NewDisconnect(svc).Handle
+	Disconnect: {NeverPushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
+		return wsapi.NewDisconnect(svc).Handle, nil
 	}},
-	Message: {Pushes, func(svc *fleet.Service, _ func(string) string, _ Clients) any {
-		return wsapi.NewMessage(svc).Handle
+	Message: {Pushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
+		return wsapi.NewMessage(svc).Handle, nil
 	}},
 	Query: {Pushes, queryHandler},
 }
 
-// queryHandler is the HTTP API behind API Gateway's payload format 2.0.
-func queryHandler(svc *fleet.Service, getenv func(string) string, c Clients) any {
+// VarDashboardAPIOrigins lists the API origins, besides its own, that the
+// dashboard the query function serves may send the user's token to
+// (comma-separated scheme://host[:port]; empty: its own origin only). See
+// dashboard.Options.APIOrigins.
+const VarDashboardAPIOrigins = "DASHBOARD_API_ORIGINS"
+
+// queryHandler is the HTTP API behind API Gateway's payload format 2.0,
+// with the dashboard.
+func queryHandler(svc *fleet.Service, getenv func(string) string, c Clients) (any, error) {
+	origins, err := dashboard.ParseAPIOrigins(getenv(VarDashboardAPIOrigins))
+	if err != nil {
+		return nil, fmt.Errorf("function environment: %s: %w", VarDashboardAPIOrigins, err)
+	}
+	ui, err := dashboard.New(dashboard.Options{APIOrigins: origins, AgentServerURL: agentServerURL(getenv(VarConnectionsURL))})
+	if err != nil {
+		return nil, fmt.Errorf("function environment: %w", err)
+	}
 	api := httpapi.New(svc, httpapi.Options{
 		AllowedOrigins: httpapi.OriginsFromEnv(getenv("CORS_ALLOW_ORIGINS")),
 		Identify: apigw.Identify(fleet.ClaimsConfig{
 			RoleClaim:   getenv("AUTH_ROLE_CLAIM"),
 			GroupsClaim: getenv("AUTH_GROUPS_CLAIM"),
 		}),
-		Metrics: c.Metrics,
+		Metrics:   c.Metrics,
+		Dashboard: ui,
 	})
 	adapter := httpadapter.NewV2(api)
 	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return adapter.ProxyWithContext(ctx, req)
+	}, nil
+}
+
+// agentServerURL is the WebSocket URL terminals connect to, derived from
+// the stage's management endpoint (CONNECTIONS_URL: the same host and
+// stage over https), or "" without one.
+func agentServerURL(connectionsURL string) string {
+	u, err := url.Parse(strings.TrimSpace(connectionsURL))
+	if err != nil || u.Host == "" {
+		return ""
 	}
+	switch u.Scheme {
+	case "https":
+		u.Scheme = "wss"
+	case "http":
+		u.Scheme = "ws"
+	default:
+		return ""
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
 }
 
 // Names returns the registered functions' names, sorted.
@@ -95,10 +134,10 @@ func Handler(name string, getenv func(string) string, c Clients) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(fn, env, getenv, c), nil
+	return build(fn, env, getenv, c)
 }
 
-func build(fn function, env Env, getenv func(string) string, c Clients) any {
+func build(fn function, env Env, getenv func(string) string, c Clients) (any, error) {
 	opts := []fleet.Option{}
 	if c.Metrics != nil {
 		opts = append(opts, fleet.WithMetrics(c.Metrics))
@@ -124,5 +163,5 @@ func FromEnvironment(name string, getenv func(string) string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(fn, env, getenv, c), nil
+	return build(fn, env, getenv, c)
 }

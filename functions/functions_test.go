@@ -1,9 +1,12 @@
 package functions_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/edgesync/edgesync"
 	"github.com/edgesync/edgesync/devstack/template"
@@ -62,5 +65,53 @@ func TestHandlerFromTemplateEnvironment(t *testing.T) {
 	}
 	if _, err := functions.Handler("NoSuchFunction", func(string) string { return "" }, functions.Clients{}); err == nil || !strings.Contains(err.Error(), "ConnectFunction") {
 		t.Errorf("Handler(NoSuchFunction) error = %v, want one listing the known functions", err)
+	}
+}
+
+// TestQueryDashboardFromEnvironment: the query function's dashboard gets
+// its API allow-list from DASHBOARD_API_ORIGINS and the agent's WebSocket
+// URL from CONNECTIONS_URL, in the page and in its CSP; a malformed list
+// fails at start-up naming the variable.
+func TestQueryDashboardFromEnvironment(t *testing.T) {
+	t.Parallel()
+	store, err := embedded.Open(t.TempDir() + "/edgesync.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	env := map[string]string{
+		"TABLE_NAME":            "t",
+		"CONNECTIONS_URL":       "https://abc.execute-api.eu-west-1.amazonaws.com/prod",
+		"DASHBOARD_API_ORIGINS": "https://api.example.com, https://other.example.com:8443",
+	}
+	h, err := functions.Handler(functions.Query, func(k string) string { return env[k] }, functions.Clients{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle, ok := h.(func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error))
+	if !ok {
+		t.Fatalf("the query handler is a %T", h)
+	}
+	res, err := handle(context.Background(), events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RawPath: "/", RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: "/"}},
+	})
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET / = %d, %v", res.StatusCode, err)
+	}
+	for _, want := range []string{
+		`<meta name="edgesync-api-origins" content="https://api.example.com,https://other.example.com:8443">`,
+		`<meta name="edgesync-agent-server-url" content="wss://abc.execute-api.eu-west-1.amazonaws.com/prod">`,
+	} {
+		if !strings.Contains(res.Body, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if csp := res.Headers["Content-Security-Policy"]; !strings.Contains(csp, "connect-src 'self' https://api.example.com https://other.example.com:8443;") {
+		t.Errorf("Content-Security-Policy = %q", csp)
+	}
+
+	env["DASHBOARD_API_ORIGINS"] = "https://api.example.com,*"
+	if _, err := functions.Handler(functions.Query, func(k string) string { return env[k] }, functions.Clients{Store: store}); err == nil || !strings.Contains(err.Error(), "DASHBOARD_API_ORIGINS") || !strings.Contains(err.Error(), `"*"`) {
+		t.Errorf("a wildcard in DASHBOARD_API_ORIGINS: error %v, want one naming the variable and the value", err)
 	}
 }

@@ -26,6 +26,10 @@ type Options struct {
 	Identify func(*http.Request) (fleet.Principal, error)
 	// Metrics receives each request's response time (nil: none).
 	Metrics fleet.Metrics
+	// Dashboard serves the operator dashboard at / and under
+	// dashboard.AssetPrefix (nil: dashboard.Handler(), a page that calls
+	// this API's origin only; see dashboard.Options for other API origins).
+	Dashboard http.Handler
 }
 
 // OriginsFromEnv splits a comma-separated CORS_ALLOW_ORIGINS value.
@@ -78,7 +82,10 @@ func New(svc *fleet.Service, opts Options) http.Handler {
 	mux.HandleFunc("GET /terminals/{id}/audit", a.identified(a.terminalAudit))
 	mux.HandleFunc("GET /audit", a.identified(a.audit))
 	// The operator dashboard: the page at / and its assets under /ui/.
-	ui := dashboard.Handler()
+	ui := opts.Dashboard
+	if ui == nil {
+		ui = dashboard.Handler()
+	}
 	mux.Handle("GET /{$}", ui)
 	mux.Handle("GET "+dashboard.AssetPrefix+"{file...}", ui)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

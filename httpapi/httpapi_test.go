@@ -211,6 +211,49 @@ func TestReadsWithAndWithoutTrailingSlash(t *testing.T) {
 	}
 }
 
+// TestListTerminalsFilters: the listing's query parameters reach the
+// service's filters, and each row carries its status summary.
+func TestListTerminalsFilters(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	tests := []struct {
+		query, token string
+		want         []string
+	}{
+		{"", f.admin, []string{"t1", "t2"}},
+		{"?q=PRESS", f.admin, []string{"t1"}},
+		{"?q=t2", f.admin, []string{"t2"}},
+		{"?online=true", f.admin, []string{"t1"}},
+		{"?online=false", f.admin, []string{"t2"}},
+		{"?stale=false", f.admin, []string{"t1", "t2"}},
+		{"?stale=true", f.admin, nil},
+		{"?group=line-2", f.admin, []string{"t2"}},
+		{"?group=line-2", f.viewer, nil},
+		{"?group=line-1&online=true&q=press", f.viewer, []string{"t1"}},
+		{"?agentVersion=nope", f.admin, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			status, _, body := f.do(t, "GET", "/terminals"+tt.query, "", "Authorization", "Bearer "+tt.token)
+			if status != 200 {
+				t.Fatalf("status %d: %v", status, body)
+			}
+			var got []string
+			for _, v := range body["terminals"].([]any) {
+				got = append(got, v.(map[string]any)["id"].(string))
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") || body["nextCursor"] != "" {
+				t.Errorf("GET /terminals%s: %v next %q, want %v and no next page", tt.query, got, body["nextCursor"], tt.want)
+			}
+		})
+	}
+	_, _, body := f.do(t, "GET", "/terminals?q=t1", "")
+	summary := body["terminals"].([]any)[0].(map[string]any)["summary"]
+	if want := map[string]any{"cpu": 12.5, "dropped": float64(0)}; fmt.Sprint(summary) != fmt.Sprint(want) {
+		t.Errorf("t1 summary = %v, want %v", summary, want)
+	}
+}
+
 func TestBadRequests(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -235,6 +278,12 @@ func TestBadRequests(t *testing.T) {
 		{"GET", "/terminals/t1/logs?count=1&count=2", "", 400, "invalid"},
 		{"GET", "/terminals/t1/logs?since=3&cursor=after:4", "", 400, "invalid"},
 		{"GET", "/terminals?limit=0", "", 400, "invalid"},
+		{"GET", "/terminals?online=yes", "", 400, "invalid"},
+		{"GET", "/terminals?stale=1", "", 400, "invalid"},
+		{"GET", "/terminals?group=a%20b", "", 400, "invalid"},
+		{"GET", "/terminals?q=" + strings.Repeat("x", 201), "", 400, "invalid"},
+		{"GET", "/terminals?online=true&online=false", "", 400, "invalid"},
+		{"GET", "/terminals?cursor=~garbage", "", 400, "invalid"},
 		{"GET", "/terminals/t1/status/history?since=yesterday", "", 400, "invalid"},
 		{"POST", "/terminals/t1/commands", `{"command":"reboot"}`, 400, "invalid"},
 		{"POST", "/terminals/t1/commands", `{"command":"ping","params":[1]}`, 400, "invalid"},

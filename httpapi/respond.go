@@ -93,6 +93,22 @@ func intParam(w http.ResponseWriter, q url.Values, name string, def, lo, hi int)
 	return n, true
 }
 
+// boolParam reads an optional true/false parameter: nil when absent.
+func boolParam(w http.ResponseWriter, q url.Values, name string) (*bool, bool) {
+	switch q.Get(name) {
+	case "":
+		return nil, true
+	case "true":
+		v := true
+		return &v, true
+	case "false":
+		v := false
+		return &v, true
+	}
+	writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("query parameter %q: want true or false", name))
+	return nil, false
+}
+
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json")

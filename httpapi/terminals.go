@@ -16,16 +16,25 @@ import (
 // may do, which terminals it sees (one outside its groups answers 404 like
 // an absent one) and which values are masked is decided by the service.
 
+// listTerminals answers a page of terminals, filtered by the service as it
+// pages (fleet.QueryTerminals): a filtered page may be short, even empty,
+// with a nextCursor that continues the scan.
 func (a *api) listTerminals(w http.ResponseWriter, r *http.Request) {
-	q, ok := params(w, r, "limit", "cursor")
+	q, ok := params(w, r, "limit", "cursor", "group", "q", "online", "stale", "agentVersion")
 	if !ok {
 		return
 	}
-	limit, ok := intParam(w, q, "limit", 100, 1, fleet.MaxPageSize)
-	if !ok {
+	tq := fleet.TerminalQuery{Cursor: q.Get("cursor"), Group: q.Get("group"), Search: q.Get("q"), AgentVersion: q.Get("agentVersion")}
+	if tq.Limit, ok = intParam(w, q, "limit", 100, 1, fleet.MaxPageSize); !ok {
 		return
 	}
-	ts, next, err := a.svc.Terminals(r.Context(), principal(r), q.Get("cursor"), limit)
+	if tq.Online, ok = boolParam(w, q, "online"); !ok {
+		return
+	}
+	if tq.Stale, ok = boolParam(w, q, "stale"); !ok {
+		return
+	}
+	ts, next, err := a.svc.QueryTerminals(r.Context(), principal(r), tq)
 	if err != nil {
 		a.fail(w, r, err)
 		return

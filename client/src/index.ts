@@ -61,20 +61,49 @@ export interface Terminal {
   config: Freshness;
   /** status is the freshness of the terminal's synced status. */
   status: Freshness;
+  /** summary is the row of the fleet table: the last status's figures and the dropped lines. */
+  summary?: TerminalSummary;
 }
 
-/** TerminalPage is one page of GET /terminals; nextCursor is "" on the last page. */
+/**
+ * TerminalSummary condenses a terminal's last reported status for a fleet
+ * listing: CPU, memory and disk use in percent (absent when the status has
+ * no such number) and the log lines its spool dropped.
+ */
+export interface TerminalSummary {
+  cpu?: number;
+  memory?: number;
+  disk?: number;
+  dropped: number;
+}
+
+/**
+ * TerminalPage is one page of GET /terminals, in id order; nextCursor is ""
+ * on the last page. With filters a page may hold fewer terminals than the
+ * limit (even none) while nextCursor is not empty: the server reads a
+ * bounded number of terminals per request, so keep following nextCursor.
+ */
 export interface TerminalPage {
   terminals: Terminal[];
   nextCursor: string;
 }
 
-/** ListTerminalsParams select a page of terminals. */
+/** ListTerminalsParams select a page of terminals; every filter given must hold. */
 export interface ListTerminalsParams {
   /** limit is the page size, 1 to 500 (default 100). */
   limit?: number;
-  /** cursor is a nextCursor from the previous page. */
+  /** cursor is a nextCursor from the previous page (of the same filters). */
   cursor?: string;
+  /** group keeps the terminals in that group. */
+  group?: string;
+  /** q keeps the terminals whose id or name contains it, ignoring case. */
+  q?: string;
+  /** online keeps the terminals online (true) or not (false). */
+  online?: boolean;
+  /** stale keeps the terminals whose config or status is stale (true) or neither (false). */
+  stale?: boolean;
+  /** agentVersion keeps the terminals that run exactly that agent version. */
+  agentVersion?: string;
 }
 
 /**
@@ -233,6 +262,103 @@ export interface SyncResult {
   commands: Command[];
 }
 
+/** Role is what a user of the API may do; each includes the ones before it. */
+export type Role = "viewer" | "operator" | "admin";
+
+/** Me is the caller as the API sees them (GET /me). */
+export interface Me {
+  subject: string;
+  role: Role;
+  /** groups are the terminal groups the caller sees (admins see every terminal). */
+  groups: string[];
+}
+
+/** hasRole reports whether role includes want (admin ⊇ operator ⊇ viewer). */
+export function hasRole(role: Role | string | undefined, want: Role): boolean {
+  const rank = (r: string | undefined) => (r === "admin" ? 3 : r === "operator" ? 2 : r === "viewer" ? 1 : 0);
+  return rank(role) > 0 && rank(role) >= rank(want);
+}
+
+/** NewTerminal registers a terminal (createTerminal). */
+export interface NewTerminal {
+  /** id is 1–128 of A-Z a-z 0-9 . _ : - */
+  id: string;
+  name?: string;
+  /** groups decide who sees the terminal: users who share a group with it (and admins). */
+  groups?: string[];
+}
+
+/** CreatedTerminal is a registered terminal's id and its token, shown only this once. */
+export interface CreatedTerminal {
+  id: string;
+  token: string;
+}
+
+/** Credential is one of a terminal's accepted tokens, without the token. */
+export interface Credential {
+  id: string;
+  createdAt: TimeString;
+  /** notAfter, when present, is when the token stops (or stopped) being accepted. */
+  notAfter?: TimeString;
+}
+
+/** CredentialList is the answer of listCredentials. */
+export interface CredentialList {
+  terminalId: string;
+  credentials: Credential[];
+}
+
+/** RotatedToken is a new token, shown only this once, and until when the old ones work. */
+export interface RotatedToken {
+  terminalId: string;
+  token: string;
+  oldTokensUntil: TimeString;
+}
+
+/** RevokeResult says which credential was revoked ("" for all of them). */
+export interface RevokeResult {
+  terminalId: string;
+  revoked: string;
+}
+
+/**
+ * AuditRecord is one entry of the audit trail: who did what to which
+ * terminal, and whether it was requested, failed or denied. detail is
+ * action-specific (a config diff, a command, the denied request), secrets
+ * masked.
+ */
+export interface AuditRecord {
+  id: string;
+  at: TimeString;
+  actor: string;
+  role?: string;
+  action: string;
+  terminalId?: string;
+  outcome: "requested" | "failed" | "denied" | string;
+  detail?: unknown;
+}
+
+/** AuditQuery selects audit records (newest first); every filter given must hold. */
+export interface AuditQuery {
+  /** terminal keeps one terminal's records. */
+  terminal?: string;
+  /** actor and action keep records with exactly that actor or action. */
+  actor?: string;
+  action?: string;
+  /** since (inclusive) and until (exclusive) bound the time: a Date, an RFC 3339 time or a duration back from now ("24h"). */
+  since?: Date | string;
+  until?: Date | string;
+  /** limit is the page size, 1 to 1000 (default 100). */
+  limit?: number;
+  cursor?: string;
+}
+
+/** AuditPage is one page of the audit trail; nextCursor is "" on the last page. */
+export interface AuditPage {
+  records: AuditRecord[];
+  nextCursor: string;
+}
+
 /** APIErrorBody is the body of every API error response. */
 export interface APIErrorBody {
   code: string;
@@ -312,18 +438,106 @@ export class EdgesyncError extends Error {
   }
 }
 
-/** SECRET_KEY_PATTERN matches the config keys whose values are secrets. */
-export const SECRET_KEY_PATTERN = /pass|secret|token|key|credential/i;
-
-/** MASK replaces a secret value in maskSecrets' output. */
+/** MASK replaces a secret value in maskSecrets' output by default. */
 export const MASK = "••••••";
 
 /**
- * maskSecrets returns a copy of value in which the value of every object
- * key matching pattern (at any depth) is replaced by MASK. null and empty
- * strings stay as they are: they hide nothing.
+ * REDACTED is how the API and terminals write a secret value they hide. In
+ * a config sent back with updateConfig (or a terminal's set_config), a value
+ * of REDACTED keeps the current one, so an edited config can carry secrets
+ * without anyone seeing them: pass REDACTED as maskSecrets' mask.
  */
-export function maskSecrets<T>(value: T, pattern: RegExp = SECRET_KEY_PATTERN): T {
+export const REDACTED = "[redacted]";
+
+/** SECRET_WORD_PARTS: a key word containing one of these names a secret. */
+const SECRET_WORD_PARTS = ["passw", "passphrase", "secret", "token", "credential", "authoriz", "private", "cookie"];
+
+/** LOCATION_WORDS: a key whose last word is one of these says where a secret is kept. */
+const LOCATION_WORDS = new Set(["file", "path", "dir", "filename"]);
+
+/**
+ * isSecretKey reports whether a JSON object key names a secret value. It is
+ * edgesync's one rule (protocol.IsSecretKey in Go, which the API and the
+ * agent apply; both are tested against protocol/testdata/secret-keys.json).
+ *
+ * The key is split into words at punctuation, at lower-to-upper case
+ * changes ("apiKey" → api, key; "APIKey" → api, key) and between letters
+ * and digits ("api_key2" → api, key, 2). The key is secret when a word
+ *
+ * - contains passw, passphrase, secret, token, credential, authoriz,
+ *   private or cookie, or
+ * - is pem, or is or ends with key or keys (apikey, signingkeys),
+ *
+ * unless its last word is file, path, dir or filename: such a key says
+ * where a secret is kept ("token_file"), not what it is.
+ */
+export function isSecretKey(key: string): boolean {
+  const words = keyWords(key);
+  if (words.length === 0 || LOCATION_WORDS.has(words[words.length - 1])) {
+    return false;
+  }
+  return words.some(
+    (w) => SECRET_WORD_PARTS.some((part) => w.includes(part)) || w === "pem" || w.endsWith("key") || w.endsWith("keys"),
+  );
+}
+
+// Character classes as Go's unicode package defines them: IsLetter (L),
+// IsDigit (Nd), IsUpper (Lu), IsLower (Ll).
+const LETTER = /^\p{L}$/u;
+const DIGIT = /^\p{Nd}$/u;
+const UPPER = /^\p{Lu}$/u;
+const LOWER = /^\p{Ll}$/u;
+
+/** keyWords splits a key into lower-case words, code point by code point as protocol.keyWords does. */
+function keyWords(key: string): string[] {
+  const words: string[] = [];
+  let cur: string[] = [];
+  const flush = () => {
+    if (cur.length > 0) {
+      words.push(cur.map(lowerRune).join(""));
+      cur = [];
+    }
+  };
+  const rs = Array.from(key);
+  for (let i = 0; i < rs.length; i++) {
+    const r = rs[i];
+    const digit = DIGIT.test(r);
+    if (!digit && !LETTER.test(r)) {
+      flush();
+      continue;
+    }
+    if (cur.length > 0) {
+      const prev = cur[cur.length - 1];
+      if (digit !== DIGIT.test(prev)) {
+        flush();
+      } else if (UPPER.test(r) && LOWER.test(prev)) {
+        flush();
+      } else if (UPPER.test(r) && UPPER.test(prev) && i + 1 < rs.length && LOWER.test(rs[i + 1])) {
+        flush(); // "APIKey": the K starts a word
+      }
+    }
+    cur.push(r);
+  }
+  flush();
+  return words;
+}
+
+/**
+ * lowerRune lower-cases one code point by Unicode's simple mapping, as Go's
+ * unicode.ToLower does; JavaScript's toLowerCase applies the full mapping,
+ * which differs only for U+0130 (İ → "i̇", two code points, where Go gives "i").
+ */
+function lowerRune(r: string): string {
+  return r === "\u0130" ? "i" : r.toLowerCase();
+}
+
+/**
+ * maskSecrets returns a copy of value in which the value of every object
+ * key that isSecretKey names (at any depth, whatever the value) is replaced
+ * by mask (MASK unless given; REDACTED for a config that will be sent back).
+ * null and empty strings stay as they are: they hide nothing.
+ */
+export function maskSecrets<T>(value: T, mask: string = MASK): T {
   const walk = (v: unknown): unknown => {
     if (Array.isArray(v)) {
       return v.map(walk);
@@ -331,8 +545,7 @@ export function maskSecrets<T>(value: T, pattern: RegExp = SECRET_KEY_PATTERN): 
     if (v !== null && typeof v === "object") {
       const out: Record<string, unknown> = {};
       for (const [k, inner] of Object.entries(v as Record<string, unknown>)) {
-        pattern.lastIndex = 0;
-        out[k] = pattern.test(k) && inner !== null && inner !== "" ? MASK : walk(inner);
+        out[k] = isSecretKey(k) && inner !== null && inner !== "" ? mask : walk(inner);
       }
       return out;
     }
@@ -520,6 +733,48 @@ export class EdgesyncClient {
     return this.#request<DesiredConfig>("PUT", `/terminals/${seg(id)}/config`, { body: { config }, signal: options.signal });
   }
 
+  /** getMe returns the caller as the API sees them: subject, role and groups (GET /me). */
+  getMe(options: RequestOptions = {}): Promise<Me> {
+    return this.#request<Me>("GET", "/me", options);
+  }
+
+  /**
+   * createTerminal registers a terminal (POST /terminals) and returns its
+   * first token, which is shown only this once (the API keeps a hash).
+   * Rejects with code "exists" (409) for a taken id; needs the admin role.
+   */
+  createTerminal(terminal: NewTerminal, options: RequestOptions = {}): Promise<CreatedTerminal> {
+    return this.#request<CreatedTerminal>("POST", "/terminals", { body: terminal, signal: options.signal });
+  }
+
+  /** listCredentials returns the terminal's tokens, without the tokens (GET /terminals/{id}/credentials); admin. */
+  listCredentials(id: TerminalID, options: RequestOptions = {}): Promise<CredentialList> {
+    return this.#request<CredentialList>("GET", `/terminals/${seg(id)}/credentials`, options);
+  }
+
+  /**
+   * rotateCredentials issues a new token (POST /terminals/{id}/credentials/rotate),
+   * shown only this once; the old tokens keep working for overlapSeconds
+   * (default 86400, 0 ends them now). Admin.
+   */
+  rotateCredentials(id: TerminalID, params: { overlapSeconds?: number } = {}, options: RequestOptions = {}): Promise<RotatedToken> {
+    return this.#request<RotatedToken>("POST", `/terminals/${seg(id)}/credentials/rotate`, { body: params, signal: options.signal });
+  }
+
+  /**
+   * revokeCredentials ends one token by its credential id, or with no id
+   * every token of the terminal (POST /terminals/{id}/credentials/revoke). Admin.
+   */
+  revokeCredentials(id: TerminalID, credentialId = "", options: RequestOptions = {}): Promise<RevokeResult> {
+    const body = credentialId ? { credentialId } : {};
+    return this.#request<RevokeResult>("POST", `/terminals/${seg(id)}/credentials/revoke`, { body, signal: options.signal });
+  }
+
+  /** getAuditTrail returns a page of the audit trail, newest first (GET /audit); admin. */
+  getAuditTrail(query: AuditQuery = {}, options: RequestOptions = {}): Promise<AuditPage> {
+    return this.#request<AuditPage>("GET", "/audit", { query: auditQuery(query), ...options });
+  }
+
   async #request<T>(
     method: "GET" | "POST" | "PUT",
     path: string,
@@ -594,6 +849,11 @@ function queryString(q: Record<string, unknown> | undefined): string {
   }
   const s = p.toString();
   return s ? "?" + s : "";
+}
+
+function auditQuery(q: AuditQuery): Record<string, unknown> {
+  const time = (t: Date | string | undefined) => (t instanceof Date ? t.toISOString() : t);
+  return { ...q, since: time(q.since), until: time(q.until) };
 }
 
 function isErrorBody(v: unknown): v is APIErrorBody {

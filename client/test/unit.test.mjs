@@ -4,9 +4,12 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadClient } from "./build.mjs";
+import { repoRoot } from "./stack.mjs";
 
-const { EdgesyncClient, EdgesyncError, maskSecrets, MASK } = await loadClient();
+const { EdgesyncClient, EdgesyncError, maskSecrets, isSecretKey, hasRole, MASK, REDACTED } = await loadClient();
 
 /** recorder returns a fetch that answers from respond(url, init) and records the calls. */
 function recorder(respond) {
@@ -32,6 +35,20 @@ describe("EdgesyncClient URLs", () => {
     { name: "id escaped", base: "http://h:1", call: (a) => a.getTerminal("a/b c"), want: "http://h:1/terminals/a%2Fb%20c" },
     { name: "history since date", base: "http://h:1", call: (a) => a.getStatusHistory("t", { since: new Date("2026-01-02T03:04:05Z"), limit: 3 }), want: "http://h:1/terminals/t/status/history?since=2026-01-02T03%3A04%3A05.000Z&limit=3" },
     { name: "command", base: "http://h:1", call: (a) => a.getCommand("t", "r1"), want: "http://h:1/terminals/t/commands/r1" },
+    { name: "me", base: "http://h:1", call: (a) => a.getMe(), want: "http://h:1/me" },
+    {
+      name: "terminal filters",
+      base: "http://h:1",
+      call: (a) => a.listTerminals({ limit: 50, cursor: "c1", group: "line 3", q: "cam", online: false, stale: true, agentVersion: "1.2.0" }),
+      want: "http://h:1/terminals?limit=50&cursor=c1&group=line+3&q=cam&online=false&stale=true&agentVersion=1.2.0",
+    },
+    { name: "credentials", base: "http://h:1", call: (a) => a.listCredentials("t"), want: "http://h:1/terminals/t/credentials" },
+    {
+      name: "audit filters",
+      base: "http://h:1",
+      call: (a) => a.getAuditTrail({ terminal: "t", actor: "ann", action: "config.set", since: new Date("2026-01-02T03:04:05Z"), until: "1h", limit: 20 }),
+      want: "http://h:1/audit?terminal=t&actor=ann&action=config.set&since=2026-01-02T03%3A04%3A05.000Z&until=1h&limit=20",
+    },
   ];
   for (const tc of cases) {
     it(tc.name, async () => {
@@ -62,6 +79,24 @@ describe("EdgesyncClient URLs", () => {
     assert.deepEqual(JSON.parse(update.init.body), { config: { a: 1 } });
     assert.equal(sync.url, "http://h:1/terminals/t/sync");
     assert.equal(sync.init.method, "POST");
+  });
+
+  it("posts admin calls as JSON", async () => {
+    const rec = recorder(() => ({ body: {} }));
+    const api = new EdgesyncClient({ baseURL: "http://h:1", fetch: rec.fetch });
+    await api.createTerminal({ id: "t9", name: "Press 9", groups: ["line-3"] });
+    await api.rotateCredentials("t9", { overlapSeconds: 0 });
+    await api.revokeCredentials("t9", "c1");
+    await api.revokeCredentials("t9");
+    const [create, rotate, revokeOne, revokeAll] = rec.calls;
+    assert.equal(create.url, "http://h:1/terminals");
+    assert.equal(create.init.method, "POST");
+    assert.deepEqual(JSON.parse(create.init.body), { id: "t9", name: "Press 9", groups: ["line-3"] });
+    assert.equal(rotate.url, "http://h:1/terminals/t9/credentials/rotate");
+    assert.deepEqual(JSON.parse(rotate.init.body), { overlapSeconds: 0 });
+    assert.equal(revokeOne.url, "http://h:1/terminals/t9/credentials/revoke");
+    assert.deepEqual(JSON.parse(revokeOne.init.body), { credentialId: "c1" });
+    assert.deepEqual(JSON.parse(revokeAll.init.body), {});
   });
 
   it("rejects a missing or relative baseURL", () => {
@@ -148,11 +183,61 @@ describe("EdgesyncClient.waitForCommand", () => {
   });
 });
 
+// The shared table of the one secret rule: protocol.IsSecretKey (Go) is
+// tested against the same file.
+const secretTable = JSON.parse(readFileSync(join(repoRoot, "protocol", "testdata", "secret-keys.json"), "utf8"));
+
+describe("isSecretKey", () => {
+  const cases = Object.entries(secretTable.cases);
+  it("has the shared table", () => {
+    assert.ok(cases.length >= 40, `${cases.length} cases in protocol/testdata/secret-keys.json`);
+  });
+  for (const [key, want] of cases) {
+    it(`${JSON.stringify(key)} → ${want}`, () => {
+      assert.equal(isSecretKey(key), want, `isSecretKey(${JSON.stringify(key)})`);
+    });
+  }
+  // Where JavaScript and Go could part: code points outside the BMP, case
+  // mapping beyond ASCII, digits of other scripts (Go's unicode package
+  // decides; these follow it).
+  const unicode = [
+    { key: "ΑPIKey", want: true, why: "Greek capital alpha starts an upper-case run like A" },
+    { key: "passwörter", want: true, why: "a word containing passw" },
+    { key: "\u0130token", want: true, why: "İ lower-cases to i as in Go, the word still contains token" },
+    { key: "api٣key", want: true, why: "an Arabic-Indic digit splits words as 3 does" },
+    { key: "𝐀𝐏𝐈key", want: true, why: "mathematical letters outside the BMP are letters, one code point each" },
+    { key: "keyΣ", want: true, why: "Σ after y starts a word, so key is a word of its own" },
+    { key: "tokenFILE", want: false, why: "F after n starts the word file, a location word" },
+    { key: "TOKENFile", want: false, why: "the F of File starts a word inside the upper-case run" },
+  ];
+  for (const tc of unicode) {
+    it(`${tc.key}: ${tc.why}`, () => assert.equal(isSecretKey(tc.key), tc.want));
+  }
+});
+
+describe("hasRole", () => {
+  const cases = [
+    ["admin", "operator", true],
+    ["admin", "admin", true],
+    ["operator", "viewer", true],
+    ["operator", "admin", false],
+    ["viewer", "operator", false],
+    ["", "viewer", false],
+    ["Admin", "viewer", false],
+    [undefined, "viewer", false],
+  ];
+  for (const [role, want, ok] of cases) {
+    it(`${role} has ${want}: ${ok}`, () => assert.equal(hasRole(role, want), ok));
+  }
+});
+
 describe("maskSecrets", () => {
   const cases = [
     { name: "flat", in: { token: "abc", password: "p", name: "cam" }, want: { token: MASK, password: MASK, name: "cam" } },
-    { name: "case and substrings", in: { API_KEY: "k", clientSecret: "s", Credentials: ["a"], keep: 1 }, want: { API_KEY: MASK, clientSecret: MASK, Credentials: MASK, keep: 1 } },
-    { name: "nested and arrays", in: { mqtt: { passwd: "x", pass_phrase: "y" }, list: [{ token: "t" }] }, want: { mqtt: { passwd: MASK, pass_phrase: MASK }, list: [{ token: MASK }] } },
+    { name: "words, not substrings", in: { API_KEY: "k", clientSecret: "s", Credentials: ["a"], keep: 1, keyboard: "de", monkey: "x" }, want: { API_KEY: MASK, clientSecret: MASK, Credentials: MASK, keep: 1, keyboard: "de", monkey: MASK } },
+    { name: "where a secret is kept is no secret", in: { token_file: "/etc/edgesync/token", tls: { key_path: "/k.pem", private_key: "x" } }, want: { token_file: "/etc/edgesync/token", tls: { key_path: "/k.pem", private_key: MASK } } },
+    { name: "nested and arrays", in: { mqtt: { passwd: "x", pass_phrase: "y" }, list: [{ token: "t" }] }, want: { mqtt: { passwd: MASK, pass_phrase: "y" }, list: [{ token: MASK }] } },
+    { name: "whole values", in: { token: { value: "v" }, apiKeys: ["a", "b"] }, want: { token: MASK, apiKeys: MASK } },
     { name: "empty values stay", in: { token: "", secret: null }, want: { token: "", secret: null } },
     { name: "non objects", in: "token", want: "token" },
     { name: "null", in: null, want: null },
@@ -164,4 +249,18 @@ describe("maskSecrets", () => {
       assert.deepEqual(input, tc.in, "input unchanged");
     });
   }
+
+  it("masks with REDACTED for a config sent back", () => {
+    assert.equal(REDACTED, "[redacted]");
+    assert.deepEqual(maskSecrets({ token: "abc", status_interval: 30 }, REDACTED), { token: "[redacted]", status_interval: 30 });
+  });
+
+  it("agrees with isSecretKey on every key of the shared table", () => {
+    const doc = Object.fromEntries(Object.keys(secretTable.cases).filter((k) => k !== "").map((k) => [k, "v"]));
+    const masked = maskSecrets(doc);
+    for (const [k, secret] of Object.entries(secretTable.cases)) {
+      if (k === "") continue;
+      assert.equal(masked[k], secret ? MASK : "v", `key ${k}`);
+    }
+  });
 });

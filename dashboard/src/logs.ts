@@ -2,7 +2,7 @@
 // is stored (a read with since=<last seq> every second), filtered by
 // minimum level and a search text that the API applies (q).
 
-import type { LogEntry, LogPage } from "./client.js";
+import type { LogEntry, LogPage, Terminal } from "./client.js";
 import type { App } from "./app.js";
 import { h, replace, fullTime } from "./dom.js";
 
@@ -11,8 +11,12 @@ const FIRST_PAGE = 200;
 const TAIL_PAGE = 500;
 const MAX_LINES = 2000;
 
-/** logViewer builds the viewer for terminal id; it polls until signal aborts. */
-export function logViewer(app: App, id: string, signal: AbortSignal): HTMLElement {
+/**
+ * logViewer builds the viewer for terminal id; it polls until signal
+ * aborts. terminal returns the terminal as last read, to say whether new
+ * lines can arrive: "live" only while it is connected.
+ */
+export function logViewer(app: App, id: string, signal: AbortSignal, terminal: () => Terminal | undefined = () => undefined): HTMLElement {
   const level = h(
     "select",
     { id: "log-level", "aria-label": "Minimum level" },
@@ -36,8 +40,24 @@ export function logViewer(app: App, id: string, signal: AbortSignal): HTMLElemen
       stats,
       `${shown} line${shown === 1 ? "" : "s"} shown · last seq ${lastPage.lastSeq}`,
       lastPage.dropped > 0 ? h("span", { class: "warn-text" }, ` · ${lastPage.dropped} dropped by the terminal`) : "",
-      paused ? " · paused" : " · live",
+      h("span", { id: "log-mode", "data-mode": mode() }, modeText[mode()]),
     );
+  };
+
+  /** mode says whether new lines can show up now. */
+  const mode = (): "paused" | "live" | "offline" | "never" => {
+    if (paused) return "paused";
+    const t = terminal();
+    const online = t ? t.online : lastPage?.online;
+    if (online) return "live";
+    if (t && !t.connectedAt && !t.lastSeen && !t.disconnectedAt) return "never";
+    return "offline";
+  };
+  const modeText = {
+    paused: " · paused",
+    live: " · live",
+    offline: " · offline: new lines appear when it reconnects",
+    never: " · never connected: no lines until its agent connects",
   };
 
   const add = (entries: LogEntry[]) => {

@@ -1,17 +1,21 @@
-// One terminal: its state, status with a chart of recent history, config
-// with secrets masked, the live log viewer, and resync and command buttons
-// that show each command's outcome.
+// One terminal: its state, status with a chart of recent history, its
+// config (reported beside desired, with an editor for operators), the live
+// log viewer, resync and command buttons that show each command's outcome
+// (operators), and its credentials (admins). A user sees only the buttons
+// their role can use.
 
-import { EdgesyncError, maskSecrets, type Command, type CommandName, type DocumentView, type TerminalConfigData, type TerminalStatusData } from "./client.js";
+import { EdgesyncError, maskSecrets, type Command, type CommandName, type DocumentView, type Terminal, type TerminalStatusData } from "./client.js";
 import type { App, View } from "./app.js";
 import { h, replace, ago, clock, fullTime, percent, duration, badge, freshnessBadge } from "./dom.js";
 import { statusChart } from "./chart.js";
 import { stateBadge } from "./fleet.js";
 import { logViewer } from "./logs.js";
+import { configPanel } from "./config.js";
+import { credentialsPanel } from "./admin.js";
 
 const TERMINAL_MS = 5000;
 const STATUS_MS = 5000;
-const CONFIG_MS = 15000;
+const CONFIG_MS = 5000;
 const HISTORY_SINCE = "30m";
 const HISTORY_LIMIT = 360;
 const COMMAND_POLL_MS = 400;
@@ -38,9 +42,11 @@ export function terminalView(app: App, root: HTMLElement, id: string): View {
   const statusFresh = h("span", { id: "status-freshness" });
   const statusBody = h("div", { id: "status-body" }, "Loading…");
   const chartBox = h("div", { id: "status-chart" });
-  const configFresh = h("span", { id: "config-freshness" });
-  const configBody = h("div", { id: "config-body" }, "Loading…");
   const logsSlot = h("section", { class: "panel" }, h("h3", {}, "Logs"), h("p", { class: "empty" }, "Loading…"));
+  const operator = app.can("operator");
+  const config = configPanel(app, id, signal, () => kickConfig());
+  const credentials = app.can("admin") ? credentialsPanel(app, id, signal) : undefined;
+  let terminal: Terminal | undefined;
 
   replace(
     root,
@@ -48,7 +54,12 @@ export function terminalView(app: App, root: HTMLElement, id: string): View {
     h(
       "section",
       { class: "panel terminal-head" },
-      h("div", { class: "panel-head" }, title, h("div", { class: "actions" }, resync, buttons)),
+      h(
+        "div",
+        { class: "panel-head" },
+        title,
+        operator ? h("div", { class: "actions" }, resync, buttons) : h("span", { class: "muted", id: "read-only-note" }, `Read only: ${app.needs("operator", "sending commands and changing config")}`),
+      ),
       facts,
       outcomes,
     ),
@@ -56,13 +67,16 @@ export function terminalView(app: App, root: HTMLElement, id: string): View {
       "div",
       { class: "columns" },
       h("section", { class: "panel", id: "status-panel" }, h("div", { class: "panel-head" }, h("h3", {}, "Status"), statusFresh), statusBody, chartBox),
-      h("section", { class: "panel", id: "config-panel" }, h("div", { class: "panel-head" }, h("h3", {}, "Config"), configFresh), configBody),
+      config.element,
     ),
     logsSlot,
+    credentials?.element,
   );
 
   const loadTerminal = async () => {
     const t = await app.api.getTerminal(id, { signal });
+    terminal = t;
+    config.setOnline(t.online);
     replace(title, t.id, t.name && t.name !== t.id ? h("span", { class: "muted" }, ` ${t.name}`) : "");
     replace(
       facts,
@@ -113,34 +127,7 @@ export function terminalView(app: App, root: HTMLElement, id: string): View {
   };
 
   const loadConfig = async () => {
-    const cfg = await app.api.getTerminalConfig(id, { signal });
-    renderConfig(cfg);
-  };
-
-  const renderConfig = (cfg: DocumentView<TerminalConfigData>) => {
-    replace(
-      configFresh,
-      freshnessBadge(cfg, "config"),
-      h("span", { class: "muted", id: "config-synced", "data-synced-at": cfg.syncedAt ?? "" }, ` synced ${clock(cfg.syncedAt)}`),
-      cfg.version ? h("span", { class: "muted" }, ` · version ${cfg.version}`) : "",
-    );
-    if (!cfg.data) {
-      replace(configBody, h("p", { class: "empty" }, "The terminal has not reported its config yet."));
-      return;
-    }
-    const rows = flatten(maskSecrets(cfg.data));
-    replace(
-      configBody,
-      h(
-        "table",
-        { class: "config", id: "config-table" },
-        h(
-          "tbody",
-          {},
-          rows.map(([k, v]) => h("tr", { "data-key": k }, h("th", { scope: "row" }, k), h("td", {}, v))),
-        ),
-      ),
-    );
+    config.show(await app.api.getTerminalConfig(id, { signal }));
   };
 
   // The status, config and logs are read once the terminal is known to
@@ -164,7 +151,8 @@ export function terminalView(app: App, root: HTMLElement, id: string): View {
       started = true;
       kickStatus = app.poll("status", `Loading the status of ${id} failed`, STATUS_MS, signal, loadStatus);
       kickConfig = app.poll("config", `Loading the config of ${id} failed`, CONFIG_MS, signal, loadConfig);
-      logsSlot.replaceWith(logViewer(app, id, signal));
+      if (credentials) app.poll("credentials-list", `Loading the credentials of ${id} failed`, CONFIG_MS, signal, credentials.load);
+      logsSlot.replaceWith(logViewer(app, id, signal, () => terminal));
     }
   });
 
@@ -252,19 +240,6 @@ function fact(label: string, value: string, title = ""): HTMLElement {
 
 function metric(label: string, value: string, key: string, title?: string): HTMLElement {
   return h("div", { class: "metric" }, h("dt", {}, label), h("dd", { "data-metric": key, title: title ?? "" }, value));
-}
-
-/** flatten lists an object's leaves as dotted keys and display values. */
-function flatten(v: unknown, prefix = ""): [string, string][] {
-  if (v !== null && typeof v === "object" && !Array.isArray(v)) {
-    const out: [string, string][] = [];
-    for (const k of Object.keys(v).sort()) {
-      out.push(...flatten((v as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
-    }
-    if (out.length === 0 && prefix) out.push([prefix, "{}"]);
-    return out;
-  }
-  return [[prefix || "(value)", typeof v === "string" ? v : JSON.stringify(v)]];
 }
 
 /** summarize says in one line what a succeeded command returned. */

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgesync/edgesync/fleet"
 )
@@ -147,4 +149,117 @@ func viewIDs(vs []fleet.TerminalView) []string {
 		out[i] = v.ID
 	}
 	return out
+}
+
+// testFilters: every filter of QueryTerminals, alone and together, for an
+// admin and for a user of two groups, at several page sizes: the pages
+// together list exactly the matching terminals the caller sees, in id
+// order, each page within its limit; each row's summary comes from the
+// terminal's last status.
+func testFilters(t *testing.T, e *env) {
+	ctx := context.Background()
+	type row struct {
+		id, name, group, version string
+		online, status           bool
+	}
+	var rows []row
+	for i := range 18 {
+		r := row{id: fmt.Sprintf("f-%02d", i), name: fmt.Sprintf("Press %d", i), group: string(rune('a' + i%3))}
+		if i%2 == 1 {
+			r.name = fmt.Sprintf("Camera %d", i)
+		}
+		token := e.terminalNamed(t, r.id, r.name, r.group)
+		if i%4 != 3 {
+			conn := "c-" + r.id
+			e.connect(t, r.id, token, conn)
+			r.online = true
+			r.version = "2.0"
+			if i%5 == 0 {
+				r.version = "1.9"
+			}
+			e.send(t, conn, map[string]any{"type": "hello", "agent_version": r.version})
+			if i%2 == 0 {
+				e.send(t, conn, map[string]any{"type": "status", "status": map[string]any{"cpu_percent": float64(i), "memory_percent": 50.5, "disk_percent": 12}})
+				r.status = true
+			}
+		}
+		rows = append(rows, r)
+	}
+	// Past the status TTL but within the inactivity timeout: statuses are
+	// stale, the connected terminals still online.
+	e.clock.Advance(fleet.DefaultConfig().StatusTTL + time.Second)
+	user := fleet.Principal{Subject: "ab", Role: fleet.RoleViewer, Groups: []string{"a", "b"}}
+	yes, no := true, false
+	tests := []struct {
+		name string
+		q    fleet.TerminalQuery
+		keep func(row) bool
+	}{
+		{"no filter", fleet.TerminalQuery{}, func(row) bool { return true }},
+		{"search name, any case", fleet.TerminalQuery{Search: "cAMERA"}, func(r row) bool { return strings.HasPrefix(r.name, "Camera") }},
+		{"search id", fleet.TerminalQuery{Search: "F-1"}, func(r row) bool { return strings.HasPrefix(r.id, "f-1") }},
+		{"online", fleet.TerminalQuery{Online: &yes}, func(r row) bool { return r.online }},
+		{"offline", fleet.TerminalQuery{Online: &no}, func(r row) bool { return !r.online }},
+		{"stale", fleet.TerminalQuery{Stale: &yes}, func(r row) bool { return r.status }},
+		{"not stale", fleet.TerminalQuery{Stale: &no}, func(r row) bool { return !r.status }},
+		{"agent version", fleet.TerminalQuery{AgentVersion: "1.9"}, func(r row) bool { return r.version == "1.9" }},
+		{"group", fleet.TerminalQuery{Group: "b"}, func(r row) bool { return r.group == "b" }},
+		{"group and online and search", fleet.TerminalQuery{Group: "a", Online: &yes, Search: "press"}, func(r row) bool {
+			return r.group == "a" && r.online && strings.HasPrefix(r.name, "Press")
+		}},
+	}
+	for _, p := range []fleet.Principal{adminUser, user} {
+		for _, tc := range tests {
+			var want []string
+			for _, r := range rows {
+				if tc.keep(r) && p.Sees(fleet.Terminal{ID: r.id, Groups: []string{r.group}}) {
+					want = append(want, r.id)
+				}
+			}
+			for _, limit := range []int{1, 2, 5, fleet.MaxPageSize} {
+				var got []string
+				q := tc.q
+				q.Limit = limit
+				for n := 0; ; n++ {
+					ts, next, err := e.svc.QueryTerminals(ctx, p, q)
+					if err != nil {
+						t.Fatalf("%s as %s: QueryTerminals(%+v): %v", tc.name, p.Subject, q, err)
+					}
+					if len(ts) > limit {
+						t.Errorf("%s as %s, limit %d: a page of %d", tc.name, p.Subject, limit, len(ts))
+					}
+					got = append(got, viewIDs(ts)...)
+					if next == "" {
+						break
+					}
+					if n > 100 {
+						t.Fatalf("%s as %s: the cursor does not advance", tc.name, p.Subject)
+					}
+					q.Cursor = next
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s as %s, limit %d: listed %v, want %v", tc.name, p.Subject, limit, got, want)
+				}
+			}
+		}
+	}
+	// A group the user is not in lists nothing, as if it were empty.
+	if ts, next, err := e.svc.QueryTerminals(ctx, user, fleet.TerminalQuery{Group: "c", Limit: 10}); err != nil || len(ts) != 0 || next != "" {
+		t.Errorf("another group: %v, %q, %v; want nothing", viewIDs(ts), next, err)
+	}
+	ts, _, err := e.svc.QueryTerminals(ctx, adminUser, fleet.TerminalQuery{Search: "f-04", Limit: 10})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("f-04: %v, %v", viewIDs(ts), err)
+	}
+	s := ts[0].Summary
+	if s.CPU == nil || *s.CPU != 4 || s.Memory == nil || *s.Memory != 50.5 || s.Disk == nil || *s.Disk != 12 || s.Dropped != 0 {
+		t.Errorf("f-04 summary = %+v, want cpu 4, memory 50.5, disk 12, dropped 0", s)
+	}
+	ts, _, err = e.svc.QueryTerminals(ctx, adminUser, fleet.TerminalQuery{Search: "f-03", Limit: 10})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("f-03: %v, %v", viewIDs(ts), err)
+	}
+	if s := ts[0].Summary; s.CPU != nil || s.Memory != nil || s.Disk != nil {
+		t.Errorf("f-03 never reported a status; summary = %+v, want no figures", s)
+	}
 }

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"Listing/GroupPagesAreFull", testGroupPagesAreFull},
 		{"Listing/TerminalInSeveralGroupsListedOnce", testTerminalInSeveralGroupsListedOnce},
 		{"Listing/AdminsListTheFleet", testAdminsListTheFleet},
+		{"Listing/Filters", testFilters},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,6 +146,16 @@ type env struct {
 func (e *env) terminal(t *testing.T, id string, groups ...string) string {
 	t.Helper()
 	token, err := e.svc.CreateTerminal(context.Background(), admin, id, "", groups)
+	if err != nil {
+		t.Fatalf("create terminal %s: %v", id, err)
+	}
+	return token
+}
+
+// terminalNamed creates terminal id with a name in groups and returns its token.
+func (e *env) terminalNamed(t *testing.T, id, name string, groups ...string) string {
+	t.Helper()
+	token, err := e.svc.CreateTerminal(context.Background(), admin, id, name, groups)
 	if err != nil {
 		t.Fatalf("create terminal %s: %v", id, err)
 	}

@@ -1,24 +1,46 @@
 // The shared state of the dashboard: the API client, the error banner and
 // polling.
-import { EdgesyncClient, EdgesyncError } from "./client.js";
+import { EdgesyncClient, EdgesyncError, hasRole } from "./client.js";
 import { h, replace } from "./dom.js";
-/** App is what every view gets: the client and the error banner. */
+/** App is what every view gets: the client, who the user is and the error banner. */
 export class App {
     api;
     baseURL;
+    /** agentServerURL is the WebSocket URL for agent configurations ("" when the server did not say). */
+    agentServerURL;
+    /** me is the signed-in user (GET /me), once known. */
+    me;
     #errors = new Map();
     #banner;
-    constructor(baseURL, token, banner) {
+    constructor(baseURL, token, banner, agentServerURL = "") {
         this.baseURL = baseURL;
+        this.agentServerURL = agentServerURL;
         this.api = new EdgesyncClient({ baseURL, getAuthHeader: () => (token ? `Bearer ${token}` : undefined) });
         this.#banner = banner;
+    }
+    /** can reports whether the signed-in user holds role (false while unknown). */
+    can(role) {
+        return hasRole(this.me?.role, role);
+    }
+    /** needs says that something needs role and what the user is, e.g. "This needs the admin role; you are signed in as viewer (ann)." */
+    needs(role, what = "This") {
+        return `${what} needs the ${role} role; ${this.#signedInAs()}.`;
+    }
+    #signedInAs() {
+        if (!this.me)
+            return "your role is not known yet";
+        return `you are signed in as ${this.me.role}${this.me.subject ? ` (${this.me.subject})` : ""}`;
     }
     /** report shows what failed in the banner under source until clear(source) or dismissal. Aborts are ignored. */
     report(source, what, err) {
         if (isAbort(err))
             return;
         this.#errors.delete(source);
-        this.#errors.set(source, `${what}: ${describe(err)}`);
+        let msg = `${what}: ${describe(err)}`;
+        if (err instanceof EdgesyncError && err.status === 403 && this.me) {
+            msg += ` (${this.#signedInAs()})`;
+        }
+        this.#errors.set(source, msg);
         this.#render();
     }
     /** clear removes source's message from the banner. */
@@ -82,7 +104,7 @@ export function describe(err) {
         const hint = err.status === 401
             ? " — enter a bearer token (a JWT of the API's identity provider) in the Token field above"
             : err.status === 403
-                ? " — the token's role or groups do not allow this"
+                ? ` — ${/needs the \w+ role/.test(err.message) ? "ask an admin for that role" : "the token's role does not allow this"}`
                 : "";
         return `${err.message} [${err.code}${err.status ? `, HTTP ${err.status}` : ""}]${hint}`;
     }

@@ -15,6 +15,11 @@
  *
  * @packageDocumentation
  */
+/** hasRole reports whether role includes want (admin ⊇ operator ⊇ viewer). */
+export function hasRole(role, want) {
+    const rank = (r) => (r === "admin" ? 3 : r === "operator" ? 2 : r === "viewer" ? 1 : 0);
+    return rank(role) > 0 && rank(role) >= rank(want);
+}
 /**
  * EdgesyncError is thrown for every failed call. `status` is the HTTP status
  * (0 when no response arrived) and `code` the API's error code: "not_found",
@@ -42,16 +47,98 @@ export class EdgesyncError extends Error {
         this.url = url;
     }
 }
-/** SECRET_KEY_PATTERN matches the config keys whose values are secrets. */
-export const SECRET_KEY_PATTERN = /pass|secret|token|key|credential/i;
-/** MASK replaces a secret value in maskSecrets' output. */
+/** MASK replaces a secret value in maskSecrets' output by default. */
 export const MASK = "••••••";
 /**
- * maskSecrets returns a copy of value in which the value of every object
- * key matching pattern (at any depth) is replaced by MASK. null and empty
- * strings stay as they are: they hide nothing.
+ * REDACTED is how the API and terminals write a secret value they hide. In
+ * a config sent back with updateConfig (or a terminal's set_config), a value
+ * of REDACTED keeps the current one, so an edited config can carry secrets
+ * without anyone seeing them: pass REDACTED as maskSecrets' mask.
  */
-export function maskSecrets(value, pattern = SECRET_KEY_PATTERN) {
+export const REDACTED = "[redacted]";
+/** SECRET_WORD_PARTS: a key word containing one of these names a secret. */
+const SECRET_WORD_PARTS = ["passw", "passphrase", "secret", "token", "credential", "authoriz", "private", "cookie"];
+/** LOCATION_WORDS: a key whose last word is one of these says where a secret is kept. */
+const LOCATION_WORDS = new Set(["file", "path", "dir", "filename"]);
+/**
+ * isSecretKey reports whether a JSON object key names a secret value. It is
+ * edgesync's one rule (protocol.IsSecretKey in Go, which the API and the
+ * agent apply; both are tested against protocol/testdata/secret-keys.json).
+ *
+ * The key is split into words at punctuation, at lower-to-upper case
+ * changes ("apiKey" → api, key; "APIKey" → api, key) and between letters
+ * and digits ("api_key2" → api, key, 2). The key is secret when a word
+ *
+ * - contains passw, passphrase, secret, token, credential, authoriz,
+ *   private or cookie, or
+ * - is pem, or is or ends with key or keys (apikey, signingkeys),
+ *
+ * unless its last word is file, path, dir or filename: such a key says
+ * where a secret is kept ("token_file"), not what it is.
+ */
+export function isSecretKey(key) {
+    const words = keyWords(key);
+    if (words.length === 0 || LOCATION_WORDS.has(words[words.length - 1])) {
+        return false;
+    }
+    return words.some((w) => SECRET_WORD_PARTS.some((part) => w.includes(part)) || w === "pem" || w.endsWith("key") || w.endsWith("keys"));
+}
+// Character classes as Go's unicode package defines them: IsLetter (L),
+// IsDigit (Nd), IsUpper (Lu), IsLower (Ll).
+const LETTER = /^\p{L}$/u;
+const DIGIT = /^\p{Nd}$/u;
+const UPPER = /^\p{Lu}$/u;
+const LOWER = /^\p{Ll}$/u;
+/** keyWords splits a key into lower-case words, code point by code point as protocol.keyWords does. */
+function keyWords(key) {
+    const words = [];
+    let cur = [];
+    const flush = () => {
+        if (cur.length > 0) {
+            words.push(cur.map(lowerRune).join(""));
+            cur = [];
+        }
+    };
+    const rs = Array.from(key);
+    for (let i = 0; i < rs.length; i++) {
+        const r = rs[i];
+        const digit = DIGIT.test(r);
+        if (!digit && !LETTER.test(r)) {
+            flush();
+            continue;
+        }
+        if (cur.length > 0) {
+            const prev = cur[cur.length - 1];
+            if (digit !== DIGIT.test(prev)) {
+                flush();
+            }
+            else if (UPPER.test(r) && LOWER.test(prev)) {
+                flush();
+            }
+            else if (UPPER.test(r) && UPPER.test(prev) && i + 1 < rs.length && LOWER.test(rs[i + 1])) {
+                flush(); // "APIKey": the K starts a word
+            }
+        }
+        cur.push(r);
+    }
+    flush();
+    return words;
+}
+/**
+ * lowerRune lower-cases one code point by Unicode's simple mapping, as Go's
+ * unicode.ToLower does; JavaScript's toLowerCase applies the full mapping,
+ * which differs only for U+0130 (İ → "i̇", two code points, where Go gives "i").
+ */
+function lowerRune(r) {
+    return r === "\u0130" ? "i" : r.toLowerCase();
+}
+/**
+ * maskSecrets returns a copy of value in which the value of every object
+ * key that isSecretKey names (at any depth, whatever the value) is replaced
+ * by mask (MASK unless given; REDACTED for a config that will be sent back).
+ * null and empty strings stay as they are: they hide nothing.
+ */
+export function maskSecrets(value, mask = MASK) {
     const walk = (v) => {
         if (Array.isArray(v)) {
             return v.map(walk);
@@ -59,8 +146,7 @@ export function maskSecrets(value, pattern = SECRET_KEY_PATTERN) {
         if (v !== null && typeof v === "object") {
             const out = {};
             for (const [k, inner] of Object.entries(v)) {
-                pattern.lastIndex = 0;
-                out[k] = pattern.test(k) && inner !== null && inner !== "" ? MASK : walk(inner);
+                out[k] = isSecretKey(k) && inner !== null && inner !== "" ? mask : walk(inner);
             }
             return out;
         }
@@ -224,6 +310,42 @@ export class EdgesyncClient {
         }
         return this.#request("PUT", `/terminals/${seg(id)}/config`, { body: { config }, signal: options.signal });
     }
+    /** getMe returns the caller as the API sees them: subject, role and groups (GET /me). */
+    getMe(options = {}) {
+        return this.#request("GET", "/me", options);
+    }
+    /**
+     * createTerminal registers a terminal (POST /terminals) and returns its
+     * first token, which is shown only this once (the API keeps a hash).
+     * Rejects with code "exists" (409) for a taken id; needs the admin role.
+     */
+    createTerminal(terminal, options = {}) {
+        return this.#request("POST", "/terminals", { body: terminal, signal: options.signal });
+    }
+    /** listCredentials returns the terminal's tokens, without the tokens (GET /terminals/{id}/credentials); admin. */
+    listCredentials(id, options = {}) {
+        return this.#request("GET", `/terminals/${seg(id)}/credentials`, options);
+    }
+    /**
+     * rotateCredentials issues a new token (POST /terminals/{id}/credentials/rotate),
+     * shown only this once; the old tokens keep working for overlapSeconds
+     * (default 86400, 0 ends them now). Admin.
+     */
+    rotateCredentials(id, params = {}, options = {}) {
+        return this.#request("POST", `/terminals/${seg(id)}/credentials/rotate`, { body: params, signal: options.signal });
+    }
+    /**
+     * revokeCredentials ends one token by its credential id, or with no id
+     * every token of the terminal (POST /terminals/{id}/credentials/revoke). Admin.
+     */
+    revokeCredentials(id, credentialId = "", options = {}) {
+        const body = credentialId ? { credentialId } : {};
+        return this.#request("POST", `/terminals/${seg(id)}/credentials/revoke`, { body, signal: options.signal });
+    }
+    /** getAuditTrail returns a page of the audit trail, newest first (GET /audit); admin. */
+    getAuditTrail(query = {}, options = {}) {
+        return this.#request("GET", "/audit", { query: auditQuery(query), ...options });
+    }
     async #request(method, path, opts = {}) {
         const url = this.baseURL + path + queryString(opts.query);
         const headers = { Accept: "application/json", ...this.#headers };
@@ -301,6 +423,10 @@ function queryString(q) {
     }
     const s = p.toString();
     return s ? "?" + s : "";
+}
+function auditQuery(q) {
+    const time = (t) => (t instanceof Date ? t.toISOString() : t);
+    return { ...q, since: time(q.since), until: time(q.until) };
 }
 function isErrorBody(v) {
     return v !== null && typeof v === "object" && typeof v.code === "string" && typeof v.message === "string";

@@ -109,3 +109,44 @@ export function freshnessBadge(f, what) {
     const kind = state === "fresh" ? "ok" : state === "stale" ? "warn" : "muted";
     return badge(text, kind, { "data-fresh": state, title: f.syncedAt ? `${what} synced ${fullTime(f.syncedAt)}` : `${what} never synced` });
 }
+/**
+ * copyButton copies text() to the clipboard when clicked and says so on the
+ * button for a moment. Without the clipboard API (an insecure context) it
+ * selects the text of select, if given, for the user to copy.
+ */
+export function copyButton(text, label, attrs = {}, select) {
+    const b = h("button", { type: "button", class: "copy", ...attrs }, label);
+    b.addEventListener("click", async () => {
+        try {
+            await navigator.clipboard.writeText(text());
+            b.textContent = "Copied";
+            b.dataset.copied = "true";
+        }
+        catch {
+            if (select instanceof HTMLInputElement || select instanceof HTMLTextAreaElement) {
+                select.focus();
+                select.select();
+            }
+            else if (select) {
+                getSelection()?.selectAllChildren(select);
+            }
+            b.textContent = "Press Ctrl+C to copy";
+        }
+        setTimeout(() => {
+            b.textContent = label;
+            delete b.dataset.copied;
+        }, 2000);
+    });
+    return b;
+}
+/** hashParams reads the query part of the location hash, e.g. "#/audit?actor=ann". */
+export function hashParams() {
+    const i = location.hash.indexOf("?");
+    return new URLSearchParams(i < 0 ? "" : location.hash.slice(i + 1));
+}
+/** setHashParams rewrites the query part of the location hash without adding a history entry or routing again. */
+export function setHashParams(p) {
+    const base = location.hash.split("?")[0] || "#/";
+    const q = p.toString();
+    history.replaceState(null, "", base + (q ? "?" + q : ""));
+}

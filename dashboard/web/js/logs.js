@@ -6,8 +6,12 @@ const TAIL_MS = 1000;
 const FIRST_PAGE = 200;
 const TAIL_PAGE = 500;
 const MAX_LINES = 2000;
-/** logViewer builds the viewer for terminal id; it polls until signal aborts. */
-export function logViewer(app, id, signal) {
+/**
+ * logViewer builds the viewer for terminal id; it polls until signal
+ * aborts. terminal returns the terminal as last read, to say whether new
+ * lines can arrive: "live" only while it is connected.
+ */
+export function logViewer(app, id, signal, terminal = () => undefined) {
     const level = h("select", { id: "log-level", "aria-label": "Minimum level" }, h("option", { value: "" }, "all levels"), ["debug", "info", "warn", "error"].map((l) => h("option", { value: l }, `${l} and above`)));
     const search = h("input", { id: "log-search", type: "search", placeholder: "Search messages and sources", "aria-label": "Search logs", autocomplete: "off" });
     const pause = h("button", { type: "button", id: "log-pause", "aria-pressed": "false" }, "Pause");
@@ -21,7 +25,25 @@ export function logViewer(app, id, signal) {
     const renderStats = () => {
         if (!lastPage)
             return;
-        replace(stats, `${shown} line${shown === 1 ? "" : "s"} shown · last seq ${lastPage.lastSeq}`, lastPage.dropped > 0 ? h("span", { class: "warn-text" }, ` · ${lastPage.dropped} dropped by the terminal`) : "", paused ? " · paused" : " · live");
+        replace(stats, `${shown} line${shown === 1 ? "" : "s"} shown · last seq ${lastPage.lastSeq}`, lastPage.dropped > 0 ? h("span", { class: "warn-text" }, ` · ${lastPage.dropped} dropped by the terminal`) : "", h("span", { id: "log-mode", "data-mode": mode() }, modeText[mode()]));
+    };
+    /** mode says whether new lines can show up now. */
+    const mode = () => {
+        if (paused)
+            return "paused";
+        const t = terminal();
+        const online = t ? t.online : lastPage?.online;
+        if (online)
+            return "live";
+        if (t && !t.connectedAt && !t.lastSeen && !t.disconnectedAt)
+            return "never";
+        return "offline";
+    };
+    const modeText = {
+        paused: " · paused",
+        live: " · live",
+        offline: " · offline: new lines appear when it reconnects",
+        never: " · never connected: no lines until its agent connects",
     };
     const add = (entries) => {
         if (entries.length === 0)

@@ -1,12 +1,22 @@
-// The dashboard's entry point: where the API is, and which page to show.
+// The dashboard's entry point: where the API is, who the user is, and which
+// page to show.
 //
 // The API's base URL comes from, in order: the ?api= query parameter (then
 // remembered), the URL saved in the settings field (localStorage), or the
 // page's own origin and directory, which is where the query function and
 // the local stack serve both the dashboard and the API.
+//
+// The page sends the user's token to that API, so it accepts only an API at
+// its own origin or at an origin the server lists in the meta tag
+// edgesync-api-origins (the query function's DASHBOARD_API_ORIGINS); its
+// Content-Security-Policy names the same origins. Any other ?api= or API
+// field value is refused, never called and never remembered: a link that
+// points the dashboard at another host cannot collect the token.
 import { App } from "./app.js";
+import { h, replace } from "./dom.js";
 import { fleetView } from "./fleet.js";
 import { terminalView } from "./terminal.js";
+import { auditView, registerView } from "./admin.js";
 const API_KEY = "edgesync.apiURL";
 const TOKEN_KEY = "edgesync.token";
 function stored(storage, key) {
@@ -28,20 +38,67 @@ function store(storage, key, value) {
         // storage disabled: the setting lasts for this page only
     }
 }
+function meta(name) {
+    return document.querySelector(`meta[name="${name}"]`)?.content.trim() ?? "";
+}
 /** sameOrigin is the API URL when the dashboard is served by the API itself. */
 function sameOrigin() {
     if (location.protocol !== "http:" && location.protocol !== "https:")
         return "";
     return new URL(".", location.href).href.replace(/\/+$/, "");
 }
+/** allowedOrigins are the origins the page may send the token to: its own and the configured ones. */
+function allowedOrigins() {
+    const out = [location.origin];
+    for (const o of meta("edgesync-api-origins").split(",")) {
+        try {
+            if (o.trim())
+                out.push(new URL(o.trim()).origin);
+        }
+        catch {
+            // the server checks the list; a hand-edited copy may hold a typo
+        }
+    }
+    return out;
+}
+/**
+ * refusal explains why url may not be the API, or is "" when it may: its
+ * origin must be the page's own or a configured one. A URL that is no URL
+ * passes, for the client to explain.
+ */
+function refusal(url) {
+    let origin;
+    try {
+        origin = new URL(url).origin;
+    }
+    catch {
+        return "";
+    }
+    const allowed = allowedOrigins();
+    if (allowed.includes(origin))
+        return "";
+    return (`The API ${origin} is not one this dashboard may call, so nothing was sent to it (not your token either). ` +
+        `This dashboard calls ${allowed.join(", ")} only; its server lists other API origins in DASHBOARD_API_ORIGINS ` +
+        `(the DashboardAPIOrigins parameter of the stack). Press "Same origin" to use the API this page came from.`);
+}
+/** initialBaseURL is the API to use and, if it is refused, why. */
 function initialBaseURL() {
     const params = new URLSearchParams(location.search);
     const fromQuery = params.get("api")?.trim();
     if (fromQuery) {
-        store(() => localStorage, API_KEY, fromQuery);
-        return fromQuery;
+        dropQueryParam();
+        const why = refusal(fromQuery);
+        if (!why)
+            store(() => localStorage, API_KEY, fromQuery === sameOrigin() ? "" : fromQuery);
+        return { url: fromQuery, refused: why };
     }
-    return stored(() => localStorage, API_KEY) || sameOrigin();
+    const saved = stored(() => localStorage, API_KEY);
+    if (saved && refusal(saved)) {
+        // Saved before the allow-list changed (or by an older dashboard).
+        store(() => localStorage, API_KEY, "");
+        return { url: saved, refused: refusal(saved) };
+    }
+    return { url: saved || sameOrigin(), refused: "" };
 }
 /**
  * initialToken is the bearer token: from ?token= (the local stack prints
@@ -67,23 +124,65 @@ function main() {
     const tokenField = document.getElementById("api-token");
     const reset = document.getElementById("api-reset");
     const shown = document.getElementById("api-shown");
+    const whoami = document.getElementById("whoami");
+    const nav = document.getElementById("nav");
+    const agentServerURL = meta("edgesync-agent-server-url");
     let app;
     let view;
-    const connect = (baseURL, token) => {
+    let session = 0; // a new connect makes older answers moot
+    const showRole = () => {
+        for (const a of nav.querySelectorAll("[data-role]")) {
+            a.hidden = !app?.can(a.dataset.role);
+        }
+        whoami.hidden = !app?.me;
+        if (app?.me) {
+            replace(whoami, "signed in as ", h("strong", { id: "whoami-role", "data-role": app.me.role }, app.me.role), app.me.subject ? ` · ${app.me.subject}` : "");
+        }
+    };
+    const connect = async (baseURL, token, refused = "") => {
         view?.dispose();
         view = undefined;
+        const mine = ++session;
         apiField.value = baseURL;
         tokenField.value = token;
-        try {
-            app = new App(baseURL, token, banner);
-            shown.textContent = app.api.baseURL;
-        }
-        catch (err) {
-            app = undefined;
+        app = undefined;
+        showRole();
+        refused ||= refusal(baseURL);
+        if (refused) {
             shown.textContent = "not set";
-            showFatal(banner, err instanceof Error ? err.message : String(err));
+            showFatal(banner, refused);
+            replace(root, h("section", { class: "panel", id: "not-connected" }, h("p", { class: "empty" }, "Not connected: choose an API above.")));
             return;
         }
+        let next;
+        try {
+            next = new App(baseURL, token, banner, agentServerURL);
+            shown.textContent = next.api.baseURL;
+        }
+        catch (err) {
+            shown.textContent = "not set";
+            showFatal(banner, `Set the API URL above: ${err instanceof Error ? err.message : String(err)}`);
+            replace(root, h("section", { class: "panel", id: "not-connected" }, h("p", { class: "empty" }, "Not connected: set the API URL above.")));
+            return;
+        }
+        next.clearAll();
+        replace(root, h("section", { class: "panel" }, h("p", { class: "empty", id: "signing-in" }, "Signing in…")));
+        try {
+            next.me = await next.api.getMe();
+        }
+        catch (err) {
+            if (mine !== session)
+                return;
+            next.report("me", "Signing in failed", err);
+            const retry = h("button", { type: "button", id: "me-retry" }, "Retry");
+            retry.addEventListener("click", () => void connect(baseURL, token));
+            replace(root, h("section", { class: "panel", id: "not-signed-in" }, h("p", { class: "empty" }, token ? "The API did not accept the token; see the error above." : "Enter a bearer token above to see the fleet."), retry));
+            return;
+        }
+        if (mine !== session)
+            return;
+        app = next;
+        showRole();
         route();
     };
     const route = () => {
@@ -92,37 +191,59 @@ function main() {
         if (!app)
             return;
         app.clearAll();
-        const m = /^#\/terminals\/([^/]+)$/.exec(location.hash);
-        let id = "";
+        const path = location.hash.replace(/^#/, "").split("?")[0] || "/";
+        for (const a of nav.querySelectorAll("a[data-nav]")) {
+            a.classList.toggle("current", path === "/" ? a.dataset.nav === "fleet" : path.startsWith(`/${a.dataset.nav}`));
+        }
+        const m = /^\/terminals\/([^/]+)$/.exec(path);
         if (m) {
+            let id = "";
             try {
                 id = decodeURIComponent(m[1]);
             }
             catch {
                 id = "";
             }
+            if (id) {
+                document.title = `${id} · edgesync`;
+                view = terminalView(app, root, id);
+                return;
+            }
         }
-        document.title = id ? `${id} · edgesync` : "Fleet · edgesync";
-        view = id ? terminalView(app, root, id) : fleetView(app, root);
+        if (path === "/audit") {
+            document.title = "Audit · edgesync";
+            view = auditView(app, root);
+            return;
+        }
+        if (path === "/register") {
+            document.title = "Register a terminal · edgesync";
+            view = registerView(app, root);
+            return;
+        }
+        document.title = "Fleet · edgesync";
+        view = fleetView(app, root);
     };
     form.addEventListener("submit", (ev) => {
         ev.preventDefault();
         const url = apiField.value.trim() || sameOrigin();
         const token = tokenField.value.trim();
-        store(() => localStorage, API_KEY, url === sameOrigin() ? "" : url);
+        const why = refusal(url);
+        if (!why)
+            store(() => localStorage, API_KEY, url === sameOrigin() ? "" : url);
         store(() => sessionStorage, TOKEN_KEY, token);
         dropQueryParam();
-        connect(url, token);
+        void connect(url, token, why);
     });
     reset.addEventListener("click", () => {
         store(() => localStorage, API_KEY, "");
         dropQueryParam();
-        connect(sameOrigin(), tokenField.value.trim());
+        void connect(sameOrigin(), tokenField.value.trim());
     });
     window.addEventListener("hashchange", route);
-    connect(initialBaseURL(), initialToken());
+    const first = initialBaseURL();
+    void connect(first.url, initialToken(), first.refused);
 }
-/** dropQueryParam removes ?api= from the address once the setting is saved. */
+/** dropQueryParam removes ?api= from the address once it was read. */
 function dropQueryParam() {
     const u = new URL(location.href);
     if (u.searchParams.has("api")) {
@@ -135,7 +256,7 @@ function showFatal(banner, msg) {
     banner.replaceChildren();
     const li = document.createElement("li");
     li.className = "error-message";
-    li.textContent = `Set the API URL above: ${msg}`;
+    li.textContent = msg;
     const ul = document.createElement("ul");
     ul.appendChild(li);
     banner.appendChild(ul);

@@ -1,14 +1,18 @@
-// One terminal: its state, status with a chart of recent history, config
-// with secrets masked, the live log viewer, and resync and command buttons
-// that show each command's outcome.
+// One terminal: its state, status with a chart of recent history, its
+// config (reported beside desired, with an editor for operators), the live
+// log viewer, resync and command buttons that show each command's outcome
+// (operators), and its credentials (admins). A user sees only the buttons
+// their role can use.
 import { EdgesyncError, maskSecrets } from "./client.js";
 import { h, replace, ago, clock, fullTime, percent, duration, badge, freshnessBadge } from "./dom.js";
 import { statusChart } from "./chart.js";
 import { stateBadge } from "./fleet.js";
 import { logViewer } from "./logs.js";
+import { configPanel } from "./config.js";
+import { credentialsPanel } from "./admin.js";
 const TERMINAL_MS = 5000;
 const STATUS_MS = 5000;
-const CONFIG_MS = 15000;
+const CONFIG_MS = 5000;
 const HISTORY_SINCE = "30m";
 const HISTORY_LIMIT = 360;
 const COMMAND_POLL_MS = 400;
@@ -31,12 +35,16 @@ export function terminalView(app, root, id) {
     const statusFresh = h("span", { id: "status-freshness" });
     const statusBody = h("div", { id: "status-body" }, "Loading…");
     const chartBox = h("div", { id: "status-chart" });
-    const configFresh = h("span", { id: "config-freshness" });
-    const configBody = h("div", { id: "config-body" }, "Loading…");
     const logsSlot = h("section", { class: "panel" }, h("h3", {}, "Logs"), h("p", { class: "empty" }, "Loading…"));
-    replace(root, h("p", {}, h("a", { href: "#/", class: "back" }, "← Fleet")), h("section", { class: "panel terminal-head" }, h("div", { class: "panel-head" }, title, h("div", { class: "actions" }, resync, buttons)), facts, outcomes), h("div", { class: "columns" }, h("section", { class: "panel", id: "status-panel" }, h("div", { class: "panel-head" }, h("h3", {}, "Status"), statusFresh), statusBody, chartBox), h("section", { class: "panel", id: "config-panel" }, h("div", { class: "panel-head" }, h("h3", {}, "Config"), configFresh), configBody)), logsSlot);
+    const operator = app.can("operator");
+    const config = configPanel(app, id, signal, () => kickConfig());
+    const credentials = app.can("admin") ? credentialsPanel(app, id, signal) : undefined;
+    let terminal;
+    replace(root, h("p", {}, h("a", { href: "#/", class: "back" }, "← Fleet")), h("section", { class: "panel terminal-head" }, h("div", { class: "panel-head" }, title, operator ? h("div", { class: "actions" }, resync, buttons) : h("span", { class: "muted", id: "read-only-note" }, `Read only: ${app.needs("operator", "sending commands and changing config")}`)), facts, outcomes), h("div", { class: "columns" }, h("section", { class: "panel", id: "status-panel" }, h("div", { class: "panel-head" }, h("h3", {}, "Status"), statusFresh), statusBody, chartBox), config.element), logsSlot, credentials?.element);
     const loadTerminal = async () => {
         const t = await app.api.getTerminal(id, { signal });
+        terminal = t;
+        config.setOnline(t.online);
         replace(title, t.id, t.name && t.name !== t.id ? h("span", { class: "muted" }, ` ${t.name}`) : "");
         replace(facts, stateBadge(t), fact("Last seen", ago(t.lastSeen), fullTime(t.lastSeen)), t.online ? fact("Connected", ago(t.connectedAt), fullTime(t.connectedAt)) : fact("Disconnected", ago(t.disconnectedAt), t.disconnectReason ?? ""), fact("Agent", t.agentVersion ?? "—"), fact("Log seq", String(t.lastSeq)), t.dropped > 0 ? fact("Dropped lines", String(t.dropped)) : null);
         for (const b of [resync, ...buttons]) {
@@ -64,17 +72,7 @@ export function terminalView(app, root, id) {
         replace(statusBody, h("dl", { class: "metrics" }, metric("CPU", percent(d.cpu_percent), "cpu"), metric("Memory", percent(d.memory_percent), "memory"), metric("Disk", percent(d.disk_percent), "disk", d.disk_path), metric("Load", load, "load"), metric("Uptime", duration(d.uptime_seconds), "uptime"), metric("Host", typeof d.hostname === "string" ? d.hostname : "—", "host")));
     };
     const loadConfig = async () => {
-        const cfg = await app.api.getTerminalConfig(id, { signal });
-        renderConfig(cfg);
-    };
-    const renderConfig = (cfg) => {
-        replace(configFresh, freshnessBadge(cfg, "config"), h("span", { class: "muted", id: "config-synced", "data-synced-at": cfg.syncedAt ?? "" }, ` synced ${clock(cfg.syncedAt)}`), cfg.version ? h("span", { class: "muted" }, ` · version ${cfg.version}`) : "");
-        if (!cfg.data) {
-            replace(configBody, h("p", { class: "empty" }, "The terminal has not reported its config yet."));
-            return;
-        }
-        const rows = flatten(maskSecrets(cfg.data));
-        replace(configBody, h("table", { class: "config", id: "config-table" }, h("tbody", {}, rows.map(([k, v]) => h("tr", { "data-key": k }, h("th", { scope: "row" }, k), h("td", {}, v))))));
+        config.show(await app.api.getTerminalConfig(id, { signal }));
     };
     // The status, config and logs are read once the terminal is known to
     // exist; an unknown terminal is one error, not four.
@@ -98,7 +96,9 @@ export function terminalView(app, root, id) {
             started = true;
             kickStatus = app.poll("status", `Loading the status of ${id} failed`, STATUS_MS, signal, loadStatus);
             kickConfig = app.poll("config", `Loading the config of ${id} failed`, CONFIG_MS, signal, loadConfig);
-            logsSlot.replaceWith(logViewer(app, id, signal));
+            if (credentials)
+                app.poll("credentials-list", `Loading the credentials of ${id} failed`, CONFIG_MS, signal, credentials.load);
+            logsSlot.replaceWith(logViewer(app, id, signal, () => terminal));
         }
     });
     const showOutcome = (label) => {
@@ -177,19 +177,6 @@ function fact(label, value, title = "") {
 }
 function metric(label, value, key, title) {
     return h("div", { class: "metric" }, h("dt", {}, label), h("dd", { "data-metric": key, title: title ?? "" }, value));
-}
-/** flatten lists an object's leaves as dotted keys and display values. */
-function flatten(v, prefix = "") {
-    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
-        const out = [];
-        for (const k of Object.keys(v).sort()) {
-            out.push(...flatten(v[k], prefix ? `${prefix}.${k}` : k));
-        }
-        if (out.length === 0 && prefix)
-            out.push([prefix, "{}"]);
-        return out;
-    }
-    return [[prefix || "(value)", typeof v === "string" ? v : JSON.stringify(v)]];
 }
 /** summarize says in one line what a succeeded command returned. */
 function summarize(c) {
