@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/edgesync/edgesync/protocol"
 )
@@ -29,8 +30,10 @@ const (
 	RoleViewer Role = "viewer"
 	// RoleOperator also syncs, sends commands and changes config.
 	RoleOperator Role = "operator"
-	// RoleAdmin also creates terminals, manages credentials, reads the
-	// audit trail, sees every terminal and sees secrets unmasked.
+	// RoleAdmin also creates and deletes terminals, manages credentials,
+	// changes connection settings and what a terminal exposes
+	// (protocol.AdminOnlyConfigKeys), reads the audit trail, sees every
+	// terminal and sees secrets unmasked.
 	RoleAdmin Role = "admin"
 )
 
@@ -141,6 +144,7 @@ var (
 	opSendCommand     = operation{AuditCommand, RoleOperator}
 	opSync            = operation{AuditSync, RoleOperator}
 	opCreateTerminal  = operation{AuditTerminalCreate, RoleAdmin}
+	opDeleteTerminal  = operation{AuditTerminalDelete, RoleAdmin}
 	opListCredentials = operation{"credential.list", RoleAdmin}
 	opRotateToken     = operation{AuditCredentialRotate, RoleAdmin}
 	opRevokeToken     = operation{AuditCredentialRevoke, RoleAdmin}
@@ -207,16 +211,30 @@ func WithRequest(ctx context.Context, method, path string) context.Context {
 }
 
 // deny audits a refused call (best effort: the refusal stands either way).
+// Repeated denials are coalesced so that no caller can flood the trail:
+// every denial of one actor's operation for one reason within a
+// denialWindow is one fleet-wide record (denialID), holding the first
+// denial's time (detail "firstAt"), request and terminal; its At is the
+// window's start. What repeats lose is said in SECURITY.md.
 func (s *Service) deny(ctx context.Context, p Principal, op operation, terminalID, reason string) {
-	detail := map[string]string{"operation": op.name, "reason": reason}
+	now := s.now()
+	window := now.Truncate(denialWindow)
+	actor := truncate(p.Subject, maxAuditNameBytes)
+	id := denialID(window, actor, op.name, reason)
+	if s.denials.seen(id) {
+		return
+	}
+	detail := map[string]string{"operation": op.name, "reason": reason, "firstAt": now.UTC().Format(time.RFC3339Nano)}
 	if r, ok := ctx.Value(requestKey{}).(request); ok {
-		detail["method"], detail["path"] = r.method, truncate(r.path, 512)
+		detail["method"], detail["path"] = truncate(r.method, 16), truncate(r.path, 512)
 	}
-	if terminalID != "" && !protocol.ValidID(terminalID) {
-		detail["terminal"] = truncate(terminalID, 64)
-		terminalID = ""
+	if terminalID != "" {
+		detail["terminal"] = truncate(terminalID, 128)
 	}
-	_ = s.recordAudit(ctx, p, AuditRequestDenied, terminalID, AuditOutcomeDenied, detail)
+	rec := AuditRecord{ID: id, At: window, Action: AuditRequestDenied, Outcome: AuditOutcomeDenied}
+	if s.putAudit(ctx, p, rec, detail) == nil {
+		s.denials.add(id)
+	}
 }
 
 // CallerView is a principal as it is shown to itself (GET /me).
@@ -240,18 +258,23 @@ func (s *Service) Caller(ctx context.Context, p Principal) (CallerView, error) {
 
 // ClaimsConfig names the JWT claims that carry a user's role and groups.
 type ClaimsConfig struct {
-	// RoleClaim holds the role, or a list in which the highest recognised
-	// role name (admin, operator, viewer) counts. Default "cognito:groups".
+	// RoleClaim holds the role, or a list in which the highest role name
+	// (admin, operator, viewer, matched exactly) counts. Default
+	// "cognito:groups".
 	RoleClaim string
-	// GroupsClaim holds the user's terminal groups (a list; role names in it
-	// are ignored). Default "cognito:groups".
+	// GroupsClaim holds the user's terminal groups (a list; values that
+	// are role names are roles, never groups). Default "cognito:groups".
 	GroupsClaim string
 }
 
 // PrincipalFromClaims builds the principal of a verified JWT's claims, as
-// API Gateway's JWT authorizer passes them (list claims arrive as strings
-// like "[a b]" or "[a, b]"; a JSON array is accepted too). A token without
-// a subject or without a recognised role is ErrForbidden.
+// API Gateway's JWT authorizer passes them. A claim is read by its real
+// shapes only (ClaimValues): a list claim as API Gateway renders it
+// ("[a b]"), a JSON array of strings, or a plain string that is one value
+// ("plant-1,admin" is one group of that name, not two). Role names are
+// matched exactly and case-sensitively ("Admin" is no role), and a value
+// that is a role name is a role, never also a group. A token without a
+// subject or without a role is ErrForbidden.
 func PrincipalFromClaims(claims map[string]string, cfg ClaimsConfig) (Principal, error) {
 	if cfg.RoleClaim == "" {
 		cfg.RoleClaim = "cognito:groups"
@@ -263,33 +286,56 @@ func PrincipalFromClaims(claims map[string]string, cfg ClaimsConfig) (Principal,
 	if p.Subject == "" {
 		return Principal{}, fmt.Errorf("token has no subject: %w", ErrForbidden)
 	}
-	for _, v := range claimList(claims[cfg.RoleClaim]) {
-		if r := Role(strings.ToLower(v)); r.rank() > p.Role.rank() {
+	for _, v := range ClaimValues(claims[cfg.RoleClaim]) {
+		if r := Role(v); r.rank() > p.Role.rank() {
 			p.Role = r
 		}
 	}
 	if p.Role == "" {
-		return Principal{}, fmt.Errorf("token of %s grants no edgesync role (claim %q: want admin, operator or viewer): %w", p.Subject, cfg.RoleClaim, ErrForbidden)
+		return Principal{}, fmt.Errorf("token of %s grants no edgesync role (claim %q: want admin, operator or viewer): %w", truncate(p.Subject, 128), cfg.RoleClaim, ErrForbidden)
 	}
-	for _, v := range claimList(claims[cfg.GroupsClaim]) {
-		if Role(strings.ToLower(v)).rank() == 0 && !slices.Contains(p.Groups, v) {
+	for _, v := range ClaimValues(claims[cfg.GroupsClaim]) {
+		if Role(v).rank() == 0 && !slices.Contains(p.Groups, v) {
 			p.Groups = append(p.Groups, v)
 		}
 	}
 	return p, nil
 }
 
-// claimList splits a claim value: "[a b]", "[a, b]", `["a","b"]`, "a,b" or "a".
-func claimList(v string) []string {
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(v, "[") {
+// ClaimValues returns the values of a claim as API Gateway's JWT
+// authorizer passes it (every claim as a string):
+//
+//   - a JSON array of strings, `["a","b"]`: its elements;
+//   - API Gateway's rendering of a list claim, "[a b]": the values
+//     between the brackets, separated by single spaces (a list element
+//     holding a space cannot be told apart from two, so group names must
+//     not hold whitespace: Cognito's never do);
+//   - anything else: the whole string is one value ("a,b" is one value).
+//
+// Values are kept exactly, never trimmed or case-folded; empty ones are
+// dropped.
+func ClaimValues(v string) []string {
+	if v == "" {
+		return nil
+	}
+	if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
 		var arr []string
 		if json.Unmarshal([]byte(v), &arr) == nil {
-			return arr
+			return nonEmpty(arr)
 		}
-		v = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+		return nonEmpty(strings.Split(v[1:len(v)-1], " "))
 	}
-	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+	return []string{v}
+}
+
+func nonEmpty(vs []string) []string {
+	out := vs[:0]
+	for _, v := range vs {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // IsSecretKey reports whether a config key holds a secret: the one rule,

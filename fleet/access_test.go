@@ -20,12 +20,12 @@ func TestPrincipalFromClaims(t *testing.T) {
 	}{
 		{"cognito groups as API Gateway passes them", map[string]string{"sub": "u1", "cognito:groups": "[operator line-1 line-2]"}, fleet.ClaimsConfig{},
 			fleet.Principal{Subject: "u1", Role: fleet.RoleOperator, Groups: []string{"line-1", "line-2"}}, false},
-		{"highest role wins", map[string]string{"sub": "u1", "cognito:groups": "[viewer, admin]"}, fleet.ClaimsConfig{},
+		{"highest role wins", map[string]string{"sub": "u1", "cognito:groups": "[viewer admin]"}, fleet.ClaimsConfig{},
 			fleet.Principal{Subject: "u1", Role: fleet.RoleAdmin}, false},
 		{"JSON list", map[string]string{"sub": "u1", "cognito:groups": `["viewer","hall"]`}, fleet.ClaimsConfig{},
 			fleet.Principal{Subject: "u1", Role: fleet.RoleViewer, Groups: []string{"hall"}}, false},
-		{"custom claims", map[string]string{"sub": "u1", "role": "Operator", "groups": "a,b"}, fleet.ClaimsConfig{RoleClaim: "role", GroupsClaim: "groups"},
-			fleet.Principal{Subject: "u1", Role: fleet.RoleOperator, Groups: []string{"a", "b"}}, false},
+		{"plain string claims are one value each", map[string]string{"sub": "u1", "role": "operator", "groups": "hall-a"}, fleet.ClaimsConfig{RoleClaim: "role", GroupsClaim: "groups"},
+			fleet.Principal{Subject: "u1", Role: fleet.RoleOperator, Groups: []string{"hall-a"}}, false},
 		{"no role", map[string]string{"sub": "u1", "cognito:groups": "[line-1]"}, fleet.ClaimsConfig{}, fleet.Principal{}, true},
 		{"unknown role", map[string]string{"sub": "u1", "cognito:groups": "[root]"}, fleet.ClaimsConfig{}, fleet.Principal{}, true},
 		{"no subject", map[string]string{"cognito:groups": "[admin]"}, fleet.ClaimsConfig{}, fleet.Principal{}, true},
@@ -38,6 +38,53 @@ func TestPrincipalFromClaims(t *testing.T) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHostileGroupClaims: a group whose name merely looks like a list or
+// like a role grants nothing. Each claim value is what a user in groups
+// an IdP let someone name reaches the service with (the role and groups
+// claim being the same, Cognito's default).
+func TestHostileGroupClaims(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		claim  string
+		role   fleet.Role // "" means refused: no role
+		groups []string
+	}{
+		{"comma-joined plain string", "plant-1,admin", "", nil},
+		{"space-joined plain string", "plant-1 admin", "", nil},
+		{"comma-joined in a viewer's list", "[viewer plant-1,admin]", fleet.RoleViewer, []string{"plant-1,admin"}},
+		{"role name in another case", "[viewer Admin]", fleet.RoleViewer, []string{"Admin"}},
+		{"role name alone in another case", "ADMIN", "", nil},
+		{"role name with a trailing space in JSON", `["viewer","admin "]`, fleet.RoleViewer, []string{"admin "}},
+		{"role name with a leading space in JSON", `["viewer"," admin"]`, fleet.RoleViewer, []string{" admin"}},
+		{"JSON array as a plain string value", `["plant-1","admin"`, "", nil},
+		{"brackets inside a group name", "[viewer [admin]]", fleet.RoleViewer, []string{"[admin]"}},
+		{"nested JSON list", `[["admin"]]`, "", nil},
+		{"quoted role name", `"admin"`, "", nil},
+		{"role name with a suffix", "[viewer admin2 administrator]", fleet.RoleViewer, []string{"admin2", "administrator"}},
+		{"role names are roles, not groups", "[operator viewer hall]", fleet.RoleOperator, []string{"hall"}},
+		{"empty list", "[]", "", nil},
+		{"empty claim", "", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := fleet.PrincipalFromClaims(map[string]string{"sub": "mallory", "cognito:groups": tt.claim}, fleet.ClaimsConfig{})
+			if tt.role == "" {
+				if err == nil {
+					t.Fatalf("claim %q: got %+v, want refused (no role)", tt.claim, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("claim %q: %v, want role %s", tt.claim, err, tt.role)
+			}
+			if got.Role != tt.role || fmt.Sprint(got.Groups) != fmt.Sprint(tt.groups) {
+				t.Errorf("claim %q: role %s groups %q, want role %s groups %q", tt.claim, got.Role, got.Groups, tt.role, tt.groups)
 			}
 		})
 	}

@@ -166,18 +166,27 @@ func (s *Service) commandResponse(ctx context.Context, in inbound, m *protocol.C
 	completion := Completion{State: CommandSucceeded, Result: m.Result, At: in.now}
 	var dataErr error
 	if m.Success {
-		dataErr = s.storeResult(ctx, in, cmd, m.Result)
+		var summary json.RawMessage
+		summary, dataErr = s.storeResult(ctx, in, cmd, m.Result)
 		var perr *protocol.Error
 		if errors.As(dataErr, &perr) {
 			completion = Completion{State: CommandFailed, Error: "invalid result: " + perr.Message, At: in.now}
 		} else if dataErr != nil {
 			return dataErr
 		}
+		if summary != nil {
+			completion.Result = summary
+		}
 	} else {
 		completion = Completion{State: CommandFailed, Error: m.Error, Result: m.Result, At: in.now}
 		if completion.Error == "" {
 			completion.Error = "terminal reported failure"
 		}
+	}
+	if cmd.Name == protocol.CommandGetLogs && completion.State == CommandFailed {
+		// A failed get_logs keeps no result: it may hold log lines in a
+		// form (base64 gzip) the masking of reads cannot see into.
+		completion.Result = nil
 	}
 	if len(completion.Result) > maxResultBytes {
 		completion.Result = nil // the data itself is stored where it belongs; keep the record small
@@ -196,35 +205,28 @@ func (s *Service) commandResponse(ctx context.Context, in inbound, m *protocol.C
 // are at most 400 KB; results are stored in their own items anyway).
 const maxResultBytes = 64 * 1024
 
-func (s *Service) storeResult(ctx context.Context, in inbound, cmd Command, result json.RawMessage) error {
+// storeResult stores the data a successful answer carries where it
+// belongs (config, status, log chunks). It returns the result to keep on
+// the command record instead of the terminal's when it must not be kept
+// as sent: a get_logs answer keeps a summary (GetLogsSummary), never its
+// lines, which are stored as log chunks and read through the log reads'
+// masking (a gzip answer's lines are base64 no masking could see into).
+// Other results are kept as sent and masked by key when read.
+func (s *Service) storeResult(ctx context.Context, in inbound, cmd Command, result json.RawMessage) (json.RawMessage, error) {
 	switch cmd.Name {
 	case protocol.CommandGetConfig:
 		if !protocol.IsObject(result) {
-			return &protocol.Error{Code: protocol.CodeInvalid, Message: `get_config: "result" must be a JSON object`}
+			return nil, &protocol.Error{Code: protocol.CodeInvalid, Message: `get_config: "result" must be a JSON object`}
 		}
 		snap := Snapshot{Data: compact(result), SyncedAt: in.now}
 		snap.Version = ConfigVersion(snap.Data)
 		if err := s.store.PutConfig(ctx, in.terminalID, snap); err != nil {
-			return fmt.Errorf("store config for %s: %w", in.terminalID, err)
+			return nil, fmt.Errorf("store config for %s: %w", in.terminalID, err)
 		}
 	case protocol.CommandGetStatus:
-		return s.status(ctx, in, result)
+		return nil, s.status(ctx, in, result)
 	case protocol.CommandGetLogs:
-		var r protocol.GetLogsResult
-		if err := json.Unmarshal(result, &r); err != nil {
-			return &protocol.Error{Code: protocol.CodeInvalid, Message: `get_logs: "result" must be {"entries": [...]}: ` + err.Error()}
-		}
-		entries, err := protocol.InflateEntries(r.Encoding, r.Entries, r.Data)
-		if err != nil {
-			return err
-		}
-		if len(entries) == 0 {
-			return nil
-		}
-		if err := protocol.ValidateEntries(entries); err != nil {
-			return err
-		}
-		return s.storeLogs(ctx, in, entries, r.Dropped)
+		return s.storeLogsResult(ctx, in, result)
 	case protocol.CommandSetConfig:
 		// The terminal runs a new config: pull it so the reported copy
 		// follows. The set_config succeeded whatever happens to this pull
@@ -239,5 +241,43 @@ func (s *Service) storeResult(ctx context.Context, in inbound, cmd Command, resu
 			slog.WarnContext(ctx, "pull config after set_config", "terminal", in.terminalID, "error", err)
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// GetLogsSummary is what a get_logs command record keeps of its result:
+// how many lines came and their range, never the lines themselves.
+type GetLogsSummary struct {
+	Count    int    `json:"count"`
+	FirstSeq uint64 `json:"firstSeq,omitempty"`
+	LastSeq  uint64 `json:"lastSeq,omitempty"`
+	Dropped  uint64 `json:"dropped,omitempty"`
+}
+
+// storeLogsResult stores the lines of a get_logs answer and returns its
+// summary. A malformed answer is the *protocol.Error that says why.
+func (s *Service) storeLogsResult(ctx context.Context, in inbound, result json.RawMessage) (json.RawMessage, error) {
+	var r protocol.GetLogsResult
+	if err := json.Unmarshal(result, &r); err != nil {
+		var perr *protocol.Error
+		if errors.As(err, &perr) {
+			return nil, perr
+		}
+		return nil, &protocol.Error{Code: protocol.CodeInvalid, Message: `get_logs: "result" must be an object like {"entries": [...]}: ` + err.Error()}
+	}
+	entries, err := protocol.InflateEntries(r.Encoding, r.Entries, r.Data)
+	if err != nil {
+		return nil, err
+	}
+	sum := GetLogsSummary{Count: len(entries), Dropped: r.Dropped}
+	if len(entries) > 0 {
+		if err := protocol.ValidateEntries(entries); err != nil {
+			return nil, err
+		}
+		sum.FirstSeq, sum.LastSeq = entries[0].Seq, entries[len(entries)-1].Seq
+		if err := s.storeLogs(ctx, in, entries, r.Dropped); err != nil {
+			return nil, err
+		}
+	}
+	raw, _ := json.Marshal(sum)
+	return raw, nil
 }

@@ -57,22 +57,31 @@ func (s *Service) connect(ctx context.Context, r ConnectRequest) error {
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", r.TerminalID, err)
 	}
-	if !Accepts(t.Credentials, r.Token, now) {
+	cred, ok := acceptingCredential(t.Credentials, r.Token, now)
+	if !ok {
 		return fmt.Errorf("connect %s: token not accepted: %w", r.TerminalID, ErrForbidden)
 	}
 	at := r.ConnectedAt
 	if at.IsZero() || at.After(now) {
 		at = now
 	}
-	c := Connection{ID: r.ConnectionID, TerminalID: t.ID, ConnectedAt: at, SourceIP: r.SourceIP, ExpiresAt: at.Add(s.cfg.ConnectionTTL)}
+	c := Connection{ID: r.ConnectionID, TerminalID: t.ID, ConnectedAt: at, SourceIP: r.SourceIP, CredentialID: cred.ID, ExpiresAt: at.Add(s.cfg.ConnectionTTL)}
+	if !cred.NotAfter.IsZero() && cred.NotAfter.Before(c.ExpiresAt) {
+		// The binding ends with the credential (a rotation's overlap).
+		c.ExpiresAt = cred.NotAfter
+	}
 	if err := s.store.PutConnection(ctx, c); err != nil {
 		return fmt.Errorf("connect %s: record connection: %w", t.ID, err)
 	}
 	if err := s.store.MarkOnline(ctx, t.ID, r.ConnectionID, at); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			// Deleted since it was read: the binding must not outlive it.
+			_ = s.store.DeleteConnection(ctx, r.ConnectionID)
+			return fmt.Errorf("connect %s: unknown terminal: %w", r.TerminalID, ErrForbidden)
+		}
 		return fmt.Errorf("connect %s: mark online: %w", t.ID, err)
 	}
-	s.remember(r.ConnectionID, t.ID)
-	slog.InfoContext(ctx, "terminal connected", "terminal", t.ID, "connection", r.ConnectionID, "sourceIp", r.SourceIP)
+	slog.InfoContext(ctx, "terminal connected", "terminal", t.ID, "connection", r.ConnectionID, "credential", cred.ID, "sourceIp", r.SourceIP)
 	return nil
 }
 
@@ -107,34 +116,63 @@ func (s *Service) endConnection(ctx context.Context, terminalID, connID, reason 
 	return nil
 }
 
-const maxCachedConns = 50000
-
-func (s *Service) remember(connID, terminalID string) {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if s.connCount >= maxCachedConns {
-		s.conns.Clear()
-		s.connCount = 0
-	}
-	if _, loaded := s.conns.LoadOrStore(connID, terminalID); !loaded {
-		s.connCount++
-	}
-}
-
 func (s *Service) forget(connID string) {
-	s.conns.Delete(connID)
 	s.touched.Delete(connID)
 }
 
-// terminalOf returns the terminal bound to connID.
+// terminalOf returns the terminal bound to connID, read from the store on
+// every call: ErrNotFound once the binding expired or was deleted.
 func (s *Service) terminalOf(ctx context.Context, connID string, now time.Time) (string, error) {
-	if id, ok := s.conns.Load(connID); ok {
-		return id.(string), nil
-	}
 	c, err := s.store.Connection(ctx, connID, now)
 	if err != nil {
 		return "", err
 	}
-	s.remember(connID, c.TerminalID)
 	return c.TerminalID, nil
+}
+
+// endConnections ends the terminal's connections that end says must end
+// (a revoked credential's, or all of a deleted terminal's): each binding
+// is deleted first, so the message path refuses the connection from then
+// on whatever happens next, then the terminal is marked offline if it was
+// current (unless the terminal itself is gone), and the connection is
+// closed at API Gateway when the pusher can close connections. It returns
+// how many it ended. A failure to close is logged, not returned: the
+// binding is gone, so the connection's next message is refused and closes
+// it (HandleMessage).
+func (s *Service) endConnections(ctx context.Context, terminalID string, end func(Connection) bool, reason string, markOffline bool) (int, error) {
+	now := s.now()
+	conns, err := s.store.TerminalConnections(ctx, terminalID, now)
+	if err != nil {
+		return 0, fmt.Errorf("connections of %s: %w", terminalID, err)
+	}
+	n := 0
+	for _, c := range conns {
+		if !end(c) {
+			continue
+		}
+		if err := s.store.DeleteConnection(ctx, c.ID); err != nil {
+			return n, fmt.Errorf("end connection %s of %s: %w", c.ID, terminalID, err)
+		}
+		s.forget(c.ID)
+		if markOffline {
+			if _, err := s.store.MarkOffline(ctx, terminalID, c.ID, now, reason); err != nil && !errors.Is(err, ErrNotFound) {
+				return n, fmt.Errorf("end connection %s of %s: mark offline: %w", c.ID, terminalID, err)
+			}
+		}
+		s.closeConnection(ctx, terminalID, c.ID, reason)
+		n++
+	}
+	return n, nil
+}
+
+// closeConnection closes connID at API Gateway when the pusher can.
+func (s *Service) closeConnection(ctx context.Context, terminalID, connID, reason string) {
+	if s.closer == nil {
+		return
+	}
+	if err := s.closer.Close(ctx, connID); err != nil {
+		slog.ErrorContext(ctx, "close connection", "terminal", terminalID, "connection", connID, "reason", reason, "error", err)
+		return
+	}
+	slog.InfoContext(ctx, "connection closed", "terminal", terminalID, "connection", connID, "reason", reason)
 }

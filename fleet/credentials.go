@@ -7,14 +7,23 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 )
 
+// credentialAttempts bounds the read-modify-write of a credential change:
+// each attempt that loses to a concurrent change (ErrConflict) reads again.
+const credentialAttempts = 4
+
 // RotateToken issues a new token for the terminal. Existing credentials
 // keep working for overlap (so a fleet can roll the new token out), then
-// stop; a credential that already ends sooner keeps its earlier end. It
-// needs the admin role and is audited.
+// stop; a credential that already ends sooner keeps its earlier end. With
+// overlap 0 the old credentials end at once and so do the connections
+// that authenticated with them. It needs the admin role and is audited.
+// ErrConflict when concurrent credential changes kept it from applying.
 func (s *Service) RotateToken(ctx context.Context, p Principal, id string, overlap time.Duration) (token string, err error) {
 	if err := s.allow(ctx, p, opRotateToken, id); err != nil {
 		return "", err
@@ -30,25 +39,24 @@ func (s *Service) rotateToken(ctx context.Context, p Principal, id string, overl
 	if overlap < 0 {
 		return "", fmt.Errorf("overlap %v: must not be negative: %w", overlap, ErrInvalid)
 	}
-	t, err := s.visible(ctx, p, opRotateToken, id)
+	var token string
+	err := s.changeCredentials(ctx, p, opRotateToken, id, func(now time.Time, creds []Credential) ([]Credential, error) {
+		end := now.Add(overlap)
+		out := make([]Credential, 0, len(creds)+1)
+		for _, c := range creds {
+			if !c.NotAfter.IsZero() && !now.Before(c.NotAfter) {
+				continue // long dead: drop it
+			}
+			if c.NotAfter.IsZero() || end.Before(c.NotAfter) {
+				c.NotAfter = end
+			}
+			out = append(out, c)
+		}
+		var cred Credential
+		token, cred = NewToken(now)
+		return append(out, cred), nil
+	})
 	if err != nil {
-		return "", err
-	}
-	now := s.now()
-	end := now.Add(overlap)
-	creds := make([]Credential, 0, len(t.Credentials)+1)
-	for _, c := range t.Credentials {
-		if !c.NotAfter.IsZero() && !now.Before(c.NotAfter) {
-			continue // long dead: drop it
-		}
-		if c.NotAfter.IsZero() || end.Before(c.NotAfter) {
-			c.NotAfter = end
-		}
-		creds = append(creds, c)
-	}
-	token, cred := NewToken(now)
-	creds = append(creds, cred)
-	if err := s.store.SetCredentials(ctx, t.ID, creds); err != nil {
 		return "", fmt.Errorf("rotate token of %s: %w", id, err)
 	}
 	return token, nil
@@ -56,8 +64,11 @@ func (s *Service) rotateToken(ctx context.Context, p Principal, id string, overl
 
 // RevokeToken ends one credential (by its id) or, with credID "", every
 // credential of the terminal at once. ErrNotFound for an unknown credential.
-// A revoked token fails at the next $connect; a live connection is not cut.
-// It needs the admin role and is audited.
+// A revoked token fails at the next $connect, and the connections that
+// authenticated with it end at once: their bindings are deleted (their
+// messages are refused from then on) and they are closed through the
+// management API. It needs the admin role and is audited. ErrConflict
+// when concurrent credential changes kept it from applying.
 func (s *Service) RevokeToken(ctx context.Context, p Principal, id, credID string) error {
 	if err := s.allow(ctx, p, opRevokeToken, id); err != nil {
 		return err
@@ -68,29 +79,66 @@ func (s *Service) RevokeToken(ctx context.Context, p Principal, id, credID strin
 }
 
 func (s *Service) revokeToken(ctx context.Context, p Principal, id, credID string) error {
-	t, err := s.visible(ctx, p, opRevokeToken, id)
+	err := s.changeCredentials(ctx, p, opRevokeToken, id, func(now time.Time, creds []Credential) ([]Credential, error) {
+		found := false
+		for i := range creds {
+			c := &creds[i]
+			if credID != "" && c.ID != credID {
+				continue
+			}
+			found = true
+			if c.NotAfter.IsZero() || now.Before(c.NotAfter) {
+				c.NotAfter = now
+			}
+		}
+		if credID != "" && !found {
+			return nil, fmt.Errorf("revoke credential %s of %s: %w", credID, id, ErrNotFound)
+		}
+		return creds, nil
+	})
 	if err != nil {
-		return err
-	}
-	now := s.now()
-	found := false
-	for i := range t.Credentials {
-		c := &t.Credentials[i]
-		if credID != "" && c.ID != credID {
-			continue
-		}
-		found = true
-		if c.NotAfter.IsZero() || now.Before(c.NotAfter) {
-			c.NotAfter = now
-		}
-	}
-	if credID != "" && !found {
-		return fmt.Errorf("revoke credential %s of %s: %w", credID, id, ErrNotFound)
-	}
-	if err := s.store.SetCredentials(ctx, t.ID, t.Credentials); err != nil {
 		return fmt.Errorf("revoke credentials of %s: %w", id, err)
 	}
 	return nil
+}
+
+// changeCredentials reads the terminal, lets change compute its new
+// credentials and writes them over the version it read, reading again
+// when a concurrent change won, at most credentialAttempts times
+// (ErrConflict then). Once written, the connections whose credential is
+// no longer live end (endConnections).
+func (s *Service) changeCredentials(ctx context.Context, p Principal, op operation, id string, change func(now time.Time, creds []Credential) ([]Credential, error)) error {
+	var (
+		t     Terminal
+		creds []Credential
+		now   time.Time
+		err   error
+	)
+	for attempt := 1; ; attempt++ {
+		if t, err = s.visible(ctx, p, op, id); err != nil {
+			return err
+		}
+		now = s.now()
+		if creds, err = change(now, slices.Clone(t.Credentials)); err != nil {
+			return err
+		}
+		err = s.store.SetCredentials(ctx, t.ID, creds, t.CredentialsVersion)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrConflict) || attempt == credentialAttempts {
+			return err
+		}
+		slog.InfoContext(ctx, "credentials changed concurrently; reading again", "terminal", id, "attempt", attempt)
+	}
+	live := map[string]bool{}
+	for _, c := range creds {
+		if c.NotAfter.IsZero() || now.Before(c.NotAfter) {
+			live[c.ID] = true
+		}
+	}
+	_, err = s.endConnections(ctx, t.ID, func(c Connection) bool { return !live[c.CredentialID] }, "credential revoked", true)
+	return err
 }
 
 // Credentials returns the terminal's credentials (hashes are never shown).
@@ -126,15 +174,25 @@ func NewToken(now time.Time) (string, Credential) {
 // Accepts reports whether one of creds accepts token at now. Every
 // credential is compared, in constant time, so timing reveals nothing.
 func Accepts(creds []Credential, token string, now time.Time) bool {
+	_, ok := acceptingCredential(creds, token, now)
+	return ok
+}
+
+// acceptingCredential returns the credential of creds that accepts token
+// at now. Every credential is compared, in constant time.
+func acceptingCredential(creds []Credential, token string, now time.Time) (Credential, bool) {
 	h := HashToken(token)
-	ok := 0
-	for _, c := range creds {
+	found := -1
+	for i, c := range creds {
 		match := subtle.ConstantTimeCompare(c.Hash, h)
 		live := 1
 		if !c.NotAfter.IsZero() && !now.Before(c.NotAfter) {
 			live = 0
 		}
-		ok |= match & live
+		found = subtle.ConstantTimeSelect(match&live, i, found)
 	}
-	return ok == 1
+	if found < 0 {
+		return Credential{}, false
+	}
+	return creds[found], true
 }

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/edgesync/edgesync/protocol"
@@ -183,7 +185,10 @@ func (s *Service) StatusHistory(ctx context.Context, p Principal, id string, sin
 // version, pushes set_config to it, and audits the change with a diff
 // against the last reported config (secrets masked). The terminal must be
 // online (ErrOffline otherwise, and nothing is recorded). It needs the
-// operator role and returns the desired config as p sees it.
+// operator role, and the admin role for a change of a connection setting
+// or of what the terminal exposes (protocol.AdminOnlyConfigKeys; see
+// adminOnlyChanges): ErrForbidden naming the keys otherwise. It returns
+// the desired config as p sees it.
 func (s *Service) SetConfig(ctx context.Context, p Principal, id string, doc json.RawMessage) (DesiredView, error) {
 	t, err := s.access(ctx, p, opSetConfig, id)
 	if err != nil {
@@ -196,6 +201,12 @@ func (s *Service) SetConfig(ctx context.Context, p Principal, id string, doc jso
 		return DesiredView{}, fmt.Errorf("config: %d bytes, the limit is %d: %w", len(doc), maxDesiredConfigBytes, ErrInvalid)
 	}
 	doc = compact(doc)
+	if !p.Can(RoleAdmin) {
+		if keys := adminOnlyChanges(doc, t.Config.Data, t.Desired.Data); len(keys) > 0 {
+			s.deny(ctx, p, opSetConfig, t.ID, "changes admin-only config keys")
+			return DesiredView{}, fmt.Errorf("%s may only be changed by an admin: %w", joinKeys(keys), ErrForbidden)
+		}
+	}
 	now := s.now()
 	if !s.online(t, now) {
 		return DesiredView{}, fmt.Errorf("set config of %s: %w", id, ErrOffline)
@@ -296,10 +307,82 @@ func maybeMask(v json.RawMessage, secret bool) json.RawMessage {
 	return MaskSecrets(v)
 }
 
+// adminOnlyChanges returns, sorted, the admin-only keys
+// (protocol.IsAdminOnlyConfigKey) whose value in doc differs both from
+// the last reported config and from the last desired one: an operator may
+// send back what the terminal runs or what an admin asked it to run, and
+// nothing else there. A key absent on one side and present on the other
+// differs. A secret key whose value in doc is "[redacted]" keeps the
+// terminal's current value (the agent's rule), so it changes nothing.
+func adminOnlyChanges(doc, reported, desired json.RawMessage) []string {
+	next, cur, want := topLevel(doc), topLevel(reported), topLevel(desired)
+	var out []string
+	for _, k := range protocol.AdminOnlyConfigKeys {
+		v, ok := next[k]
+		if ok && IsSecretKey(k) && isRedacted(v) {
+			continue
+		}
+		if sameValue(k, v, ok, cur) || (len(desired) > 0 && sameValue(k, v, ok, want)) {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// topLevel returns the keys of a JSON object (none for anything else).
+func topLevel(doc json.RawMessage) map[string]json.RawMessage {
+	m := map[string]json.RawMessage{}
+	_ = json.Unmarshal(doc, &m)
+	return m
+}
+
+func isRedacted(v json.RawMessage) bool {
+	var s string
+	return json.Unmarshal(v, &s) == nil && s == Masked
+}
+
+// sameValue reports whether key, with value v (present when ok), has the
+// same JSON value in doc; absent on both sides is the same.
+func sameValue(key string, v json.RawMessage, ok bool, doc map[string]json.RawMessage) bool {
+	w, had := doc[key]
+	return ok == had && (!ok || jsonEqual(v, w))
+}
+
+// jsonEqual reports whether a and b hold the same JSON value (numbers
+// compared as written, objects whatever their key order).
+func jsonEqual(a, b json.RawMessage) bool {
+	decode := func(raw json.RawMessage) (any, bool) {
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		return v, dec.Decode(&v) == nil
+	}
+	va, okA := decode(a)
+	vb, okB := decode(b)
+	return okA && okB && reflect.DeepEqual(va, vb)
+}
+
+func joinKeys(keys []string) string {
+	switch len(keys) {
+	case 1:
+		return keys[0]
+	case 2:
+		return keys[0] + " and " + keys[1]
+	}
+	return strings.Join(keys[:len(keys)-1], ", ") + " and " + keys[len(keys)-1]
+}
+
 // ConfigVersion names a config document: the first 12 hex digits of the
-// SHA-256 of its compact JSON.
+// SHA-256 of its canonical form (keys sorted, compact) with every secret
+// masked (MaskSecrets), the form the Go agent versions its own redacted
+// document in, so the version a terminal reports and the one the cloud
+// computes agree. A version is shown to every role: it is never derived
+// from a secret value, so no one can test guesses of a secret against it.
+// A change of secrets alone therefore keeps the version; the set_config
+// command's state says whether it applied.
 func ConfigVersion(doc json.RawMessage) string {
-	sum := sha256.Sum256(compact(doc))
+	sum := sha256.Sum256(MaskSecrets(compact(doc)))
 	return hex.EncodeToString(sum[:6])
 }
 

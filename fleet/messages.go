@@ -15,11 +15,21 @@ import (
 // violations are answered with an error message to the sender and are not
 // returned; the returned error means the service itself failed (the
 // terminal has been told to retry).
+//
+// The message acts for the terminal its connection is bound to, read from
+// the store for every message: a connection whose binding expired
+// (ConnectionTTL, or the end of its credential) or was deleted (a revoked
+// credential, a deleted terminal) is answered forbidden ("reconnect") and
+// closed, and nothing it sent is stored.
 func (s *Service) HandleMessage(ctx context.Context, connID string, body []byte) error {
 	now := s.now()
 	terminalID, err := s.terminalOf(ctx, connID, now)
 	if errors.Is(err, ErrNotFound) {
-		s.replyError(ctx, connID, &protocol.Error{Code: protocol.CodeForbidden, Message: "connection is not registered; reconnect"}, "")
+		s.count(MetricProtocolErrors)
+		slog.WarnContext(ctx, "message on a connection without a binding; closing it", "connection", connID)
+		s.replyError(ctx, connID, &protocol.Error{Code: protocol.CodeForbidden, Message: "connection is not registered (expired, revoked or unknown); reconnect"}, "")
+		s.forget(connID)
+		s.closeConnection(ctx, "", connID, "no binding")
 		return nil
 	}
 	if err != nil {
@@ -123,7 +133,7 @@ func (s *Service) logs(ctx context.Context, in inbound, m *protocol.Logs) error 
 func (s *Service) storeLogs(ctx context.Context, in inbound, entries []protocol.LogEntry, dropped uint64) error {
 	chunk := s.chunk(in, entries)
 	if err := s.store.PutLogChunk(ctx, chunk, dropped); err != nil {
-		return fmt.Errorf("store logs %d..%d for %s: %w", chunk.FirstSeq, chunk.LastSeq, in.terminalID, err)
+		return chunkError(in, chunk, err)
 	}
 	s.logsStored(in, entries)
 	return nil
@@ -145,11 +155,25 @@ func (s *Service) storeLogsStatus(ctx context.Context, in inbound, m *protocol.L
 	chunk := s.chunk(in, m.Entries)
 	snap := Snapshot{Data: compact(m.Status), SyncedAt: in.now}
 	if err := ls.PutLogChunkStatus(ctx, chunk, m.Dropped, snap, in.now.Add(s.cfg.StatusRetention)); err != nil {
-		return fmt.Errorf("store logs %d..%d and status for %s: %w", chunk.FirstSeq, chunk.LastSeq, in.terminalID, err)
+		return chunkError(in, chunk, err)
 	}
 	s.logsStored(in, m.Entries)
 	s.touched.Store(in.connID, in.now)
 	return nil
+}
+
+// chunkError is the error of a failed PutLogChunk. The entries were
+// validated before, so a chunk the store refuses as invalid is one it
+// cannot hold (the DynamoDB store's 400 KB item limit): the terminal is
+// told too_large, a permanent answer on which it resends the batch in
+// halves, instead of internal (retry the same batch forever).
+func chunkError(in inbound, chunk LogChunk, err error) error {
+	if errors.Is(err, ErrInvalid) {
+		slog.Warn("log chunk refused by the store", "terminal", in.terminalID, "firstSeq", chunk.FirstSeq, "lastSeq", chunk.LastSeq, "error", err)
+		return &protocol.Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf(
+			"entries %d..%d are too large to store as one chunk: send fewer lines per batch", chunk.FirstSeq, chunk.LastSeq)}
+	}
+	return fmt.Errorf("store logs %d..%d for %s: %w", chunk.FirstSeq, chunk.LastSeq, in.terminalID, err)
 }
 
 func (s *Service) chunk(in inbound, entries []protocol.LogEntry) LogChunk {

@@ -16,7 +16,8 @@ var (
 	// ErrExists: creating something that already exists.
 	ErrExists = errors.New("already exists")
 	// ErrConflict: a conditional change lost, e.g. completing a command that
-	// is no longer pending.
+	// is no longer pending, or changing credentials another change changed
+	// first (Terminal.CredentialsVersion).
 	ErrConflict = errors.New("conflict")
 	// ErrUnauthenticated: no credential was presented.
 	ErrUnauthenticated = errors.New("unauthenticated")
@@ -39,7 +40,11 @@ type Terminal struct {
 	Name        string       `json:"name,omitempty"`
 	Groups      []string     `json:"groups,omitempty"`
 	Credentials []Credential `json:"-"`
-	CreatedAt   time.Time    `json:"createdAt"`
+	// CredentialsVersion counts the changes of Credentials: a store writes
+	// credentials only over the version they were read at
+	// (Store.SetCredentials), so concurrent changes never undo each other.
+	CredentialsVersion uint64    `json:"-"`
+	CreatedAt          time.Time `json:"createdAt"`
 
 	// Presence. Online and ConnectionID change together in MarkOnline and MarkOffline.
 	Online           bool      `json:"online"`
@@ -127,14 +132,20 @@ type Snapshot struct {
 }
 
 // Connection binds an API Gateway connection id to the terminal that
-// authenticated on it. It is immutable once written.
+// authenticated on it. It is immutable once written; a message is accepted
+// on the connection only while its binding exists and has not expired.
 type Connection struct {
 	ID          string    `json:"id"`
 	TerminalID  string    `json:"terminalId"`
 	ConnectedAt time.Time `json:"connectedAt"`
 	SourceIP    string    `json:"sourceIp,omitempty"`
-	// ExpiresAt is the record's TTL: API Gateway closes every connection
-	// after two hours, so a record past it is dead even if $disconnect was lost.
+	// CredentialID is the credential the terminal authenticated with:
+	// revoking it ends the connection.
+	CredentialID string `json:"credentialId,omitempty"`
+	// ExpiresAt is the binding's end and the record's TTL: ConnectionTTL
+	// after connecting (API Gateway closes every connection after two
+	// hours, so a record past it is dead even if $disconnect was lost), or
+	// the end of the credential it authenticated with when that is sooner.
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 

@@ -29,15 +29,35 @@ type Store interface {
 	// whole fleet (stores keep an index by group, written together with the
 	// terminal record). A limit below 1 is ErrInvalid.
 	GroupTerminals(ctx context.Context, group, after string, limit int) ([]Terminal, error)
-	// SetCredentials replaces the terminal's credentials. ErrNotFound if absent.
-	SetCredentials(ctx context.Context, id string, creds []Credential) error
+	// SetCredentials replaces the terminal's credentials if its stored
+	// CredentialsVersion is still version, and stores version+1: the
+	// caller read the terminal, changed its credentials and writes them
+	// over what it read (optimistic concurrency). ErrConflict if another
+	// change came first (read again and retry); ErrNotFound if absent.
+	// A terminal that never had its credentials changed is at version 0.
+	SetCredentials(ctx context.Context, id string, creds []Credential, version uint64) error
+	// DeleteTerminal removes the terminal record, its config and desired
+	// config, its group memberships and its connection bindings (with
+	// their index entries), so no read finds it, no connection acts for
+	// it and the id can be created again. Its log chunks, status samples
+	// and commands are left to expire by their retention TTLs; its audit
+	// records stay. ErrNotFound if absent.
+	DeleteTerminal(ctx context.Context, id string) error
 
-	// PutConnection records a connection binding. Idempotent.
+	// PutConnection records a connection binding, and an entry for it in
+	// the index of its terminal's connections (TerminalConnections),
+	// written first so a binding never exists without it. Idempotent.
 	PutConnection(ctx context.Context, c Connection) error
 	// Connection returns the binding of connID. ErrNotFound if absent or
 	// expired at now.
 	Connection(ctx context.Context, connID string, now time.Time) (Connection, error)
-	// DeleteConnection removes the binding. Idempotent: absent is not an error.
+	// TerminalConnections returns the bindings of the terminal's
+	// connections unexpired at now, in no particular order: what a
+	// revocation or a deletion must end. It reads in proportion to the
+	// terminal's connections, never the whole table.
+	TerminalConnections(ctx context.Context, terminalID string, now time.Time) ([]Connection, error)
+	// DeleteConnection removes the binding and its index entry.
+	// Idempotent: absent is not an error.
 	DeleteConnection(ctx context.Context, connID string) error
 
 	// MarkOnline makes connID the terminal's current connection, online, with
@@ -130,4 +150,16 @@ type Pusher interface {
 	// Push delivers msg to the connection. It returns ErrGone when the
 	// connection no longer exists. Safe for concurrent use.
 	Push(ctx context.Context, connID string, msg []byte) error
+}
+
+// ConnectionCloser closes connections: API Gateway's DELETE
+// @connections/{id} (infra/apigw.Pusher implements it). When the service's
+// Pusher also implements it, the connections of a revoked credential or a
+// deleted terminal are closed at once, and so is a connection that sends
+// a message after its binding is gone; otherwise they are refused at their
+// next message (their bindings are deleted first either way).
+type ConnectionCloser interface {
+	// Close closes the connection connID. A connection that no longer
+	// exists is not an error. Safe for concurrent use.
+	Close(ctx context.Context, connID string) error
 }

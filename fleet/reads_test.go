@@ -104,29 +104,33 @@ func TestOneTerminalReadPerCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	operator := fleet.Principal{Subject: "o", Role: fleet.RoleOperator, Groups: []string{"g"}}
-	calls := map[string]func() error{
-		"Terminal":       func() error { _, err := svc.Terminal(ctx, operator, "t1"); return err },
-		"TerminalConfig": func() error { _, err := svc.TerminalConfig(ctx, operator, "t1"); return err },
-		"TerminalStatus": func() error { _, err := svc.TerminalStatus(ctx, operator, "t1"); return err },
-		"StatusHistory":  func() error { _, err := svc.StatusHistory(ctx, operator, "t1", time.Time{}, 10); return err },
-		"TerminalLogs":   func() error { _, err := svc.TerminalLogs(ctx, operator, "t1", fleet.LogQuery{}); return err },
-		"SetConfig": func() error {
+	// In this order: the revocation ends the connection the others need.
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Terminal", func() error { _, err := svc.Terminal(ctx, operator, "t1"); return err }},
+		{"TerminalConfig", func() error { _, err := svc.TerminalConfig(ctx, operator, "t1"); return err }},
+		{"TerminalStatus", func() error { _, err := svc.TerminalStatus(ctx, operator, "t1"); return err }},
+		{"StatusHistory", func() error { _, err := svc.StatusHistory(ctx, operator, "t1", time.Time{}, 10); return err }},
+		{"TerminalLogs", func() error { _, err := svc.TerminalLogs(ctx, operator, "t1", fleet.LogQuery{}); return err }},
+		{"SetConfig", func() error {
 			_, err := svc.SetConfig(ctx, operator, "t1", json.RawMessage(`{"a":2}`))
 			return err
-		},
-		"SendCommand": func() error { _, err := svc.SendCommand(ctx, operator, "t1", "ping", nil, 0); return err },
-		"Sync":        func() error { _, err := svc.Sync(ctx, operator, "t1"); return err },
-		"Credentials": func() error { _, err := svc.Credentials(ctx, admin, "t1"); return err },
-		"RotateToken": func() error { _, err := svc.RotateToken(ctx, admin, "t1", time.Hour); return err },
-		"RevokeToken": func() error { return svc.RevokeToken(ctx, admin, "t1", "") },
+		}},
+		{"SendCommand", func() error { _, err := svc.SendCommand(ctx, operator, "t1", "ping", nil, 0); return err }},
+		{"Sync", func() error { _, err := svc.Sync(ctx, operator, "t1"); return err }},
+		{"Credentials", func() error { _, err := svc.Credentials(ctx, admin, "t1"); return err }},
+		{"RotateToken", func() error { _, err := svc.RotateToken(ctx, admin, "t1", time.Hour); return err }},
+		{"RevokeToken", func() error { return svc.RevokeToken(ctx, admin, "t1", "") }},
 	}
-	for name, call := range calls {
+	for _, c := range calls {
 		st.read.Store(0)
-		if err := call(); err != nil {
-			t.Fatalf("%s: %v", name, err)
+		if err := c.call(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
 		}
 		if n := st.read.Load(); n != 1 {
-			t.Errorf("%s read the terminal %d times, want once", name, n)
+			t.Errorf("%s read the terminal %d times, want once", c.name, n)
 		}
 	}
 }

@@ -14,21 +14,24 @@ import (
 )
 
 // Service applies edgesync's sync rules. It is safe for concurrent use and
-// meant to be built once per process (per Lambda container) and reused: it
-// caches immutable connection bindings.
+// meant to be built once per process (per Lambda container) and reused.
+//
+// It keeps no connection binding in memory: every message reads its
+// binding from the store (one strongly consistent read), so a binding that
+// expired, or that a revocation or a deletion removed in another process,
+// stops the very next message (see HandleMessage).
 type Service struct {
 	store  Store
 	pusher Pusher
+	closer ConnectionCloser // nil when the pusher cannot close connections
 	cfg    Config
 	now    func() time.Time
 	newID  func() string
 
-	conns     sync.Map // connection id → terminal id (bindings never change)
-	connCount int64
-	connMu    sync.Mutex
-	touched   sync.Map // connection id → time.Time of the last Touch written
-	live      sync.Map // terminal id → livePush: the last live hint this process sent
-	metrics   Metrics
+	touched sync.Map // connection id → time.Time of the last Touch written
+	live    sync.Map // terminal id → livePush: the last live hint this process sent
+	denials recentDenials
+	metrics Metrics
 }
 
 // Option customises a Service.
@@ -47,6 +50,7 @@ func NewService(store Store, pusher Pusher, cfg Config, opts ...Option) *Service
 		cfg = DefaultConfig()
 	}
 	s := &Service{store: store, pusher: pusher, cfg: cfg, now: time.Now, newID: randomID, metrics: noMetrics{}}
+	s.closer, _ = pusher.(ConnectionCloser)
 	for _, o := range opts {
 		o(s)
 	}

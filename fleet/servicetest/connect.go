@@ -18,7 +18,7 @@ func testConnectAuthentication(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	tr.Credentials[0].NotAfter = e.clock.Now().Add(-time.Second)
-	if err := e.store.SetCredentials(context.Background(), "t2", tr.Credentials); err != nil {
+	if err := e.store.SetCredentials(context.Background(), "t2", tr.Credentials, tr.CredentialsVersion); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

@@ -51,6 +51,15 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"ReadingLogsGoesLive", testReadingLogsGoesLive},
 		{"CommandLifecycle", testCommandLifecycle},
 		{"RotateAndRevoke", testRotateAndRevoke},
+		{"Security/RevokeEndsConnections", testRevokeEndsConnections},
+		{"Security/RotationWithoutOverlapEndsOldConnections", testRotationWithoutOverlap},
+		{"Security/ConcurrentRotateRevoke", testConcurrentRotateRevoke},
+		{"Security/DeleteTerminal", testDeleteTerminal},
+		{"Security/ExpiredBindingRefused", testExpiredBindingRefused},
+		{"Security/OperatorCannotChangeConnectionSettings", testOperatorCannotChangeConnectionSettings},
+		{"Security/ConfigVersionHidesSecrets", testConfigVersionHidesSecrets},
+		{"Security/GetLogsResultKeepsNoLines", testGetLogsResultKeepsNoLines},
+		{"Security/DenialsCoalesced", testDenialsCoalesced},
 		{"Access/RolesPerOperation", testRolesPerOperation},
 		{"Access/OutsideGroupsIsAbsent", testOutsideGroupsIsAbsent},
 		{"Access/SecretsMaskedForNonAdmins", testSecretsMaskedForNonAdmins},
@@ -71,16 +80,38 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 	}
 }
 
-// recorder is a fleet.Pusher that keeps what was pushed; connections in
-// gone answer fleet.ErrGone like API Gateway's 410.
+// recorder is a fleet.Pusher and fleet.ConnectionCloser that keeps what
+// was pushed and which connections were closed; connections in gone
+// answer fleet.ErrGone like API Gateway's 410 (a closed one is gone).
 type recorder struct {
-	mu   sync.Mutex
-	sent map[string][][]byte
-	gone map[string]bool
+	mu     sync.Mutex
+	sent   map[string][][]byte
+	gone   map[string]bool
+	closed []string
 }
 
 func newRecorder() *recorder {
 	return &recorder{sent: map[string][][]byte{}, gone: map[string]bool{}}
+}
+
+// Close records that connID was closed; it is gone from then on.
+func (r *recorder) Close(_ context.Context, connID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.gone[connID] {
+		r.closed = append(r.closed, connID)
+	}
+	r.gone[connID] = true
+	return nil
+}
+
+// takeClosed returns and forgets the connections closed so far.
+func (r *recorder) takeClosed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.closed
+	r.closed = nil
+	return out
 }
 
 func (r *recorder) Push(_ context.Context, connID string, msg []byte) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,8 @@ func concurrencyContracts() []contract {
 		{"Concurrent/ClaimRefreshOneWinner", testConcurrentClaim},
 		{"Concurrent/CompleteCommandOneWinner", testConcurrentComplete},
 		{"Concurrent/CreateTerminalOneWinner", testConcurrentCreate},
+		{"Concurrent/SetCredentialsOneWinner", testConcurrentSetCredentials},
+		{"Concurrent/RevokedCredentialNeverComesBack", testConcurrentRotateRevoke},
 	}
 }
 
@@ -116,7 +119,7 @@ func testConcurrentMixed(t *testing.T, e env) {
 			case 4:
 				err = e.store.MarkOnline(ctx, id, conn, at(time.Hour))
 			case 5:
-				err = e.store.SetCredentials(ctx, id, creds)
+				err = e.store.SetCredentials(ctx, id, creds, uint64(r))
 			}
 			if err != nil {
 				t.Errorf("update kind %d round %d: %v", i, r, err)
@@ -124,7 +127,7 @@ func testConcurrentMixed(t *testing.T, e env) {
 		}
 	})
 	last := at((rounds - 1) * time.Second)
-	want.Credentials = creds
+	want.Credentials, want.CredentialsVersion = creds, rounds
 	// MarkOnline's time is after every other one, so it sets LastSeen last
 	// whatever the interleaving.
 	want.Online, want.ConnectionID, want.ConnectedAt = true, conn, at(time.Hour)
@@ -194,5 +197,100 @@ func testConcurrentCreate(t *testing.T, e env) {
 	})
 	if got := wins.Load(); got != 1 {
 		t.Errorf("concurrent CreateTerminal of one id: %d succeeded, want 1", got)
+	}
+}
+
+// testConcurrentSetCredentials writes credentials over the same version
+// from many goroutines: exactly one wins, the others get ErrConflict.
+func testConcurrentSetCredentials(t *testing.T, e env) {
+	id := e.id(t, "a")
+	want := create(t, e.store, id)
+	var wins atomic.Int32
+	winner := make([]fleet.Credential, workers)
+	parallel(workers, func(i int) {
+		creds := []fleet.Credential{{ID: fmt.Sprintf("cred-w%d", i), Hash: []byte(fmt.Sprintf("%032d", i)), CreatedAt: at(time.Second)}}
+		err := e.store.SetCredentials(context.Background(), id, creds, 0)
+		switch {
+		case err == nil:
+			wins.Add(1)
+			winner[i] = creds[0]
+		case !errors.Is(err, fleet.ErrConflict):
+			t.Errorf("SetCredentials #%d: got %v, want nil or ErrConflict", i, err)
+		}
+	})
+	if got := wins.Load(); got != 1 {
+		t.Fatalf("concurrent SetCredentials over one version: %d succeeded, want 1", got)
+	}
+	for _, c := range winner {
+		if c.ID != "" {
+			want.Credentials = []fleet.Credential{c}
+		}
+	}
+	want.CredentialsVersion = 1
+	checkTerminal(t, get(t, e.store, id), want)
+}
+
+// testConcurrentRotateRevoke races one revocation of cred-1 against many
+// rotations, each a read-modify-write over the version it read, retried
+// on ErrConflict as the service does. Whatever the interleaving the
+// revocation stands (a rotation computed from the credentials before it
+// must not write them back) and no rotation is lost.
+func testConcurrentRotateRevoke(t *testing.T, e env) {
+	ctx := context.Background()
+	id := e.id(t, "a")
+	create(t, e.store, id)
+	revokedAt := at(time.Minute)
+	// change reads the terminal, applies fn to its credentials and writes
+	// them over the version read, until a write wins.
+	change := func(what string, fn func([]fleet.Credential) []fleet.Credential) {
+		for attempt := 0; attempt < 1000; attempt++ {
+			term, err := e.store.Terminal(ctx, id)
+			if err != nil {
+				t.Errorf("%s: read: %v", what, err)
+				return
+			}
+			err = e.store.SetCredentials(ctx, id, fn(term.Credentials), term.CredentialsVersion)
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, fleet.ErrConflict) {
+				t.Errorf("%s: SetCredentials: %v", what, err)
+				return
+			}
+		}
+		t.Errorf("%s: never won a write", what)
+	}
+	const rotations = workers - 1
+	parallel(workers, func(i int) {
+		if i == 0 {
+			change("revoke", func(creds []fleet.Credential) []fleet.Credential {
+				for j := range creds {
+					if creds[j].ID == "cred-1" {
+						creds[j].NotAfter = revokedAt
+					}
+				}
+				return creds
+			})
+			return
+		}
+		change(fmt.Sprintf("rotate #%d", i), func(creds []fleet.Credential) []fleet.Credential {
+			return append(creds, fleet.Credential{ID: fmt.Sprintf("cred-r%02d", i), Hash: []byte(fmt.Sprintf("%032d", i)), CreatedAt: at(time.Second)})
+		})
+	})
+	got := get(t, e.store, id)
+	if got.CredentialsVersion != workers {
+		t.Errorf("CredentialsVersion = %d after %d changes, want %d", got.CredentialsVersion, workers, workers)
+	}
+	rotated := 0
+	for _, c := range got.Credentials {
+		switch {
+		case c.ID == "cred-1" && !sameTime(c.NotAfter, revokedAt):
+			t.Errorf("revoked cred-1 came back: NotAfter %v, want %v", c.NotAfter, revokedAt)
+		case strings.HasPrefix(c.ID, "cred-r"):
+			rotated++
+		}
+	}
+	if rotated != rotations {
+		t.Errorf("rotations kept: %d, want %d (a write lost another)", rotated, rotations)
 	}
 }

@@ -105,8 +105,8 @@ func testDesiredKeepsOthers(t *testing.T, e env) {
 			func(w *fleet.Terminal) { w.Config = config("v2", at(5*time.Minute)) }},
 		{"PutStatus after", func() error { return e.store.PutStatus(ctx, id, status(2, at(5*time.Minute)), at(time.Hour)) },
 			func(w *fleet.Terminal) { w.Status, w.LastSeen = status(2, at(5*time.Minute)), at(5*time.Minute) }},
-		{"SetCredentials after", func() error { return e.store.SetCredentials(ctx, id, nil) },
-			func(w *fleet.Terminal) { w.Credentials = nil }},
+		{"SetCredentials after", func() error { return e.store.SetCredentials(ctx, id, nil, 0) },
+			func(w *fleet.Terminal) { w.Credentials, w.CredentialsVersion = nil, 1 }},
 		{"MarkOffline after", func() error {
 			ok, err := e.store.MarkOffline(ctx, id, conn, at(6*time.Minute), "bye")
 			if err == nil && !ok {

@@ -254,6 +254,7 @@ func checkTerminal(t *testing.T, got, want fleet.Terminal) {
 	d.value("Name", got.Name, want.Name)
 	d.strings("Groups", got.Groups, want.Groups)
 	diffCredentials(&d, got.Credentials, want.Credentials)
+	d.value("CredentialsVersion", got.CredentialsVersion, want.CredentialsVersion)
 	d.time("CreatedAt", got.CreatedAt, want.CreatedAt)
 	d.value("Online", got.Online, want.Online)
 	d.value("ConnectionID", got.ConnectionID, want.ConnectionID)
@@ -278,6 +279,7 @@ func checkConnection(t *testing.T, got, want fleet.Connection) {
 	d.value("TerminalID", got.TerminalID, want.TerminalID)
 	d.time("ConnectedAt", got.ConnectedAt, want.ConnectedAt)
 	d.value("SourceIP", got.SourceIP, want.SourceIP)
+	d.value("CredentialID", got.CredentialID, want.CredentialID)
 	d.time("ExpiresAt", got.ExpiresAt, want.ExpiresAt)
 	d.report(t, "connection "+want.ID)
 }

@@ -20,6 +20,7 @@ func terminalContracts() []contract {
 		{"Terminals/Paging", testTerminalsPaging},
 		{"Terminals/ManyTerminals", testManyTerminals},
 		{"SetCredentials", testSetCredentials},
+		{"DeleteTerminal", testDeleteTerminal},
 		{"NoMethodCreatesTerminals", testNoMethodCreates},
 	}
 }
@@ -179,23 +180,85 @@ func testSetCredentials(t *testing.T, e env) {
 	want := create(t, e.store, id)
 
 	want.Credentials = []fleet.Credential{{ID: "cred-3", Hash: []byte{1, 2, 3, 4, 5, 6, 7, 8}, CreatedAt: at(time.Second), NotAfter: at(48 * time.Hour)}}
-	if err := e.store.SetCredentials(ctx, id, want.Credentials); err != nil {
-		t.Fatalf("SetCredentials(%s): %v", id, err)
+	if err := e.store.SetCredentials(ctx, id, want.Credentials, 0); err != nil {
+		t.Fatalf("SetCredentials(%s) at version 0: %v", id, err)
 	}
+	want.CredentialsVersion = 1
 	checkTerminal(t, get(t, e.store, id), want)
 
-	want.Credentials = nil
-	if err := e.store.SetCredentials(ctx, id, nil); err != nil {
-		t.Fatalf("SetCredentials(%s, nil): %v", id, err)
+	// A change computed from version 0 after version 1 was written loses.
+	err := e.store.SetCredentials(ctx, id, newTerminal(id).Credentials, 0)
+	wantErr(t, "SetCredentials over a version already changed", err, fleet.ErrConflict)
+	err = e.store.SetCredentials(ctx, id, newTerminal(id).Credentials, 7)
+	wantErr(t, "SetCredentials over a version never written", err, fleet.ErrConflict)
+	checkTerminal(t, get(t, e.store, id), want)
+
+	want.Credentials, want.CredentialsVersion = nil, 2
+	if err := e.store.SetCredentials(ctx, id, nil, 1); err != nil {
+		t.Fatalf("SetCredentials(%s, nil) at version 1: %v", id, err)
 	}
 	checkTerminal(t, get(t, e.store, id), want)
 
 	missing := e.id(t, "b")
-	err := e.store.SetCredentials(ctx, missing, want.Credentials)
+	err = e.store.SetCredentials(ctx, missing, want.Credentials, 0)
 	wantErr(t, "SetCredentials of an absent terminal", err, fleet.ErrNotFound)
 	if _, err := e.store.Terminal(ctx, missing); err == nil {
 		t.Errorf("SetCredentials of an absent terminal created it")
 	}
+}
+
+// testDeleteTerminal: a deleted terminal is gone from every read (record,
+// listing, its groups, its connections), the id can be created again
+// without anything of the old one, and other terminals are untouched.
+func testDeleteTerminal(t *testing.T, e env) {
+	ctx := context.Background()
+	id, other := e.id(t, "a"), e.id(t, "b")
+	doomed := create(t, e.store, id)
+	keep := create(t, e.store, other)
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	must("PutConfig", e.store.PutConfig(ctx, id, config("v1", at(time.Minute))))
+	must("SetDesiredConfig", e.store.SetDesiredConfig(ctx, id, desired("v2", at(time.Minute))))
+	conn := fleet.Connection{ID: "Cn" + id + "=", TerminalID: id, ConnectedAt: at(0), CredentialID: "cred-1", ExpiresAt: at(time.Hour)}
+	otherConn := fleet.Connection{ID: "Cn" + other + "=", TerminalID: other, ConnectedAt: at(0), CredentialID: "cred-2", ExpiresAt: at(time.Hour)}
+	must("PutConnection", e.store.PutConnection(ctx, conn))
+	must("PutConnection of the other terminal", e.store.PutConnection(ctx, otherConn))
+
+	must("DeleteTerminal", e.store.DeleteTerminal(ctx, id))
+	if _, err := e.store.Terminal(ctx, id); !errors.Is(err, fleet.ErrNotFound) {
+		t.Errorf("Terminal after DeleteTerminal: %v, want ErrNotFound", err)
+	}
+	_, err := e.store.Connection(ctx, conn.ID, at(0))
+	wantErr(t, "the deleted terminal's connection binding", err, fleet.ErrNotFound)
+	if got, err := e.store.TerminalConnections(ctx, id, at(0)); err != nil || len(got) != 0 {
+		t.Errorf("TerminalConnections of the deleted terminal: %v, %v; want none", got, err)
+	}
+	for _, g := range doomed.Groups {
+		ts, err := e.store.GroupTerminals(ctx, g, "", 1000)
+		must("GroupTerminals", err)
+		for _, term := range ts {
+			if term.ID == id {
+				t.Errorf("group %s still lists the deleted terminal", g)
+			}
+		}
+	}
+	wantErr(t, "DeleteTerminal again", e.store.DeleteTerminal(ctx, id), fleet.ErrNotFound)
+
+	// The id is free again, and nothing of the old terminal comes back.
+	fresh := newTerminal(id)
+	fresh.Credentials = []fleet.Credential{{ID: "cred-new", Hash: []byte("0123456789abcdef0123456789abcdef"), CreatedAt: at(time.Hour)}}
+	must("CreateTerminal of the deleted id", e.store.CreateTerminal(ctx, fresh))
+	checkTerminal(t, get(t, e.store, id), fresh)
+
+	// The other terminal kept everything.
+	checkTerminal(t, get(t, e.store, other), keep)
+	got, err := e.store.Connection(ctx, otherConn.ID, at(0))
+	must("the other terminal's connection", err)
+	checkConnection(t, got, otherConn)
 }
 
 func connectionContracts() []contract {
@@ -203,17 +266,19 @@ func connectionContracts() []contract {
 		{"Connection/RoundTripAndExpiry", testConnectionExpiry},
 		{"Connection/PutIdempotent", testConnectionIdempotent},
 		{"Connection/DeleteIdempotent", testConnectionDelete},
+		{"Connection/ByTerminal", testTerminalConnections},
 	}
 }
 
 func newConnection(e env, t *testing.T, suffix string) fleet.Connection {
 	return fleet.Connection{
 		// API Gateway connection ids look like "L0SM9cOFvHcCIhw=".
-		ID:          "Cn" + e.id(t, suffix) + "=",
-		TerminalID:  e.id(t, "term"),
-		ConnectedAt: at(0),
-		SourceIP:    "203.0.113.7",
-		ExpiresAt:   at(2*time.Hour + 10*time.Minute),
+		ID:           "Cn" + e.id(t, suffix) + "=",
+		TerminalID:   e.id(t, "term"),
+		ConnectedAt:  at(0),
+		SourceIP:     "203.0.113.7",
+		CredentialID: "cred-1",
+		ExpiresAt:    at(2*time.Hour + 10*time.Minute),
 	}
 }
 
@@ -294,6 +359,48 @@ func testConnectionDelete(t *testing.T, e env) {
 	}
 }
 
+// testTerminalConnections: a terminal's connections are listed until
+// they expire or are deleted, and only its own.
+func testTerminalConnections(t *testing.T, e env) {
+	ctx := context.Background()
+	a, b := newConnection(e, t, "c1"), newConnection(e, t, "c2")
+	b.CredentialID, b.ExpiresAt = "cred-2", at(time.Hour)
+	stranger := newConnection(e, t, "c3")
+	stranger.TerminalID = e.id(t, "other")
+	for _, c := range []fleet.Connection{a, b, stranger} {
+		if err := e.store.PutConnection(ctx, c); err != nil {
+			t.Fatalf("PutConnection(%s): %v", c.ID, err)
+		}
+	}
+	list := func(now time.Time) map[string]fleet.Connection {
+		t.Helper()
+		cs, err := e.store.TerminalConnections(ctx, a.TerminalID, now)
+		if err != nil {
+			t.Fatalf("TerminalConnections: %v", err)
+		}
+		out := map[string]fleet.Connection{}
+		for _, c := range cs {
+			out[c.ID] = c
+		}
+		return out
+	}
+	got := list(at(0))
+	if len(got) != 2 {
+		t.Fatalf("TerminalConnections at connect: %d connections, want %s and %s", len(got), a.ID, b.ID)
+	}
+	checkConnection(t, got[a.ID], a)
+	checkConnection(t, got[b.ID], b)
+	if got := list(b.ExpiresAt); len(got) != 1 || got[a.ID].ID != a.ID {
+		t.Errorf("TerminalConnections at %s's expiry: %v, want only %s", b.ID, got, a.ID)
+	}
+	if err := e.store.DeleteConnection(ctx, a.ID); err != nil {
+		t.Fatalf("DeleteConnection: %v", err)
+	}
+	if got := list(at(0)); len(got) != 1 || got[b.ID].ID != b.ID {
+		t.Errorf("TerminalConnections after deleting %s: %v, want only %s", a.ID, got, b.ID)
+	}
+}
+
 // testNoMethodCreates calls every method that names a terminal
 // with an absent one: each may fail with ErrNotFound or succeed, but the
 // terminal must stay absent (an update must not leave a partial record).
@@ -310,7 +417,9 @@ func testNoMethodCreates(t *testing.T, e env) {
 		{"MarkOnline", func() error { return e.store.MarkOnline(ctx, id, "c=", at(0)) }},
 		{"MarkOffline", func() error { _, err := e.store.MarkOffline(ctx, id, "c=", at(0), "x"); return err }},
 		{"Touch", func() error { return e.store.Touch(ctx, id, at(0), "1.0.0") }},
-		{"SetCredentials", func() error { return e.store.SetCredentials(ctx, id, newTerminal(id).Credentials) }},
+		{"SetCredentials", func() error { return e.store.SetCredentials(ctx, id, newTerminal(id).Credentials, 0) }},
+		{"DeleteTerminal", func() error { return e.store.DeleteTerminal(ctx, id) }},
+		{"TerminalConnections", func() error { _, err := e.store.TerminalConnections(ctx, id, at(0)); return err }},
 		{"PutConfig", func() error { return e.store.PutConfig(ctx, id, config("v1", at(0))) }},
 		{"PutStatus", func() error { return e.store.PutStatus(ctx, id, status(1, at(0)), at(time.Hour)) }},
 		{"StatusHistory", func() error { _, err := e.store.StatusHistory(ctx, id, time.Time{}, at(0), 10); return err }},

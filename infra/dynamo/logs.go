@@ -138,16 +138,13 @@ func (s *Store) putChunkItem(ctx context.Context, c fleet.LogChunk) error {
 
 // chunkTooLarge is the error for a chunk whose item would be size bytes,
 // over DynamoDB's limit (which refuses such a write on every retry): it
-// wraps fleet.ErrInvalid, and a protocol.Error (CodeTooLarge), so the
-// service answers the terminal with that permanent code instead of
-// "retry later"; the agent then resends the batch in halves, and drops a
-// single line that alone is too large.
+// wraps fleet.ErrInvalid, which the service answers the terminal with the
+// permanent too_large code instead of "retry later"; the agent then
+// resends the batch in halves, and drops a single line that alone is too
+// large.
 func chunkTooLarge(c fleet.LogChunk, size, compressed int) error {
-	perr := &protocol.Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf(
-		"entries %d..%d are %d bytes stored (gzip), over the %d bytes one log chunk may take: send fewer lines per batch",
-		c.FirstSeq, c.LastSeq, compressed, maxItemBytes-(size-compressed))}
-	return fmt.Errorf("put log chunk %s/%d..%d: %w: the item would be %d bytes (%d of them the %d entries, gzip), DynamoDB's item limit is %d: %w",
-		c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid, size, compressed, len(c.Entries), maxItemBytes, perr)
+	return fmt.Errorf("put log chunk %s/%d..%d: %w: the item would be %d bytes (%d of them the %d entries, gzip; at most %d bytes of entries fit), DynamoDB's item limit is %d",
+		c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid, size, compressed, len(c.Entries), maxItemBytes-(size-compressed), maxItemBytes)
 }
 
 // chunkItem is the item of chunk c, and the size of its compressed entries.

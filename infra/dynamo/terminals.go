@@ -18,6 +18,7 @@ const (
 	attrName             = "name"
 	attrGroups           = "groups"
 	attrCreds            = "creds"
+	attrCredsVersion     = "credsVersion"
 	attrCreatedAt        = "createdAt"
 	attrOnline           = "online"
 	attrConnID           = "connId"
@@ -108,6 +109,9 @@ func terminalItem(t fleet.Terminal) item {
 	if len(t.Credentials) > 0 {
 		it[attrCreds] = credentialsAttr(t.Credentials)
 	}
+	if t.CredentialsVersion > 0 {
+		it[attrCredsVersion] = attrU(t.CredentialsVersion)
+	}
 	it.time(attrCreatedAt, t.CreatedAt)
 	it[attrOnline] = attrBool(t.Online)
 	it.str(attrConnID, t.ConnectionID)
@@ -152,9 +156,10 @@ func configItem(id string, snap fleet.Snapshot) item {
 func decodeTerminal(meta, config map[string]types.AttributeValue) (fleet.Terminal, error) {
 	r := itemReader{item: meta}
 	t := fleet.Terminal{
-		ID:               r.str(attrTSK),
-		Name:             r.str(attrName),
-		CreatedAt:        r.time(attrCreatedAt),
+		ID:                 r.str(attrTSK),
+		Name:               r.str(attrName),
+		CredentialsVersion: r.uint(attrCredsVersion),
+		CreatedAt:          r.time(attrCreatedAt),
 		Online:           r.boolean(attrOnline),
 		ConnectionID:     r.str(attrConnID),
 		ConnectedAt:      r.time(attrConnectedAt),
@@ -363,26 +368,40 @@ func (s *Store) terminalIDs(ctx context.Context, cursor string, n int) ([]string
 	return ids, nil // the index returns them sorted by tsk, the id
 }
 
-// SetCredentials replaces the terminal's credentials. fleet.ErrNotFound if absent.
-func (s *Store) SetCredentials(ctx context.Context, id string, creds []fleet.Credential) error {
+// SetCredentials replaces the terminal's credentials and raises their
+// version to version+1, in one UpdateItem conditional on the stored
+// version being version (an absent credsVersion is 0): a concurrent
+// change that came first fails the condition, so a revocation is never
+// overwritten by a change computed from the credentials before it.
+// fleet.ErrConflict on a lost race, fleet.ErrNotFound if absent.
+func (s *Store) SetCredentials(ctx context.Context, id string, creds []fleet.Credential, version uint64) error {
 	if err := checkID("terminal id", id); err != nil {
 		return fmt.Errorf("set credentials: %w", err)
 	}
 	e := newExpr()
-	u := newUpdate(e)
+	u := newUpdate(e).setValue(attrCredsVersion, attrU(version+1))
 	if len(creds) > 0 {
 		u.setValue(attrCreds, credentialsAttr(creds))
 	} else {
 		u.removeAttr(attrCreds)
 	}
-	err := s.updateTerminal(ctx, id, e, u, "attribute_exists("+e.name(attrPK)+")")
-	if failed, _ := conditionFailed(err); failed {
-		return fmt.Errorf("set credentials of %s: %w", id, fleet.ErrNotFound)
+	cond := "attribute_exists(" + e.name(attrPK) + ") AND " + e.name(attrCredsVersion) + " = " + e.value(attrU(version))
+	if version == 0 {
+		cond = "attribute_exists(" + e.name(attrPK) + ") AND (attribute_not_exists(" + e.name(attrCredsVersion) + ") OR " +
+			e.name(attrCredsVersion) + " = " + e.value(attrU(0)) + ")"
 	}
-	if err != nil {
+	err := s.updateTerminal(ctx, id, e, u, cond)
+	failed, returned := conditionFailed(err)
+	if err != nil && !failed {
 		return fmt.Errorf("set credentials of %s: %w", id, storeError(err))
 	}
-	return nil
+	if !failed {
+		return nil
+	}
+	if err := s.mustExist(ctx, id, returned); err != nil {
+		return fmt.Errorf("set credentials of %s: %w", id, err)
+	}
+	return fmt.Errorf("set credentials of %s: changed since version %d was read: %w", id, version, fleet.ErrConflict)
 }
 
 // MarkOnline makes connID the terminal's current connection unless the
@@ -660,6 +679,57 @@ func (s *Store) mustExist(ctx context.Context, id string, returned map[string]ty
 	}
 	if it == nil {
 		return fmt.Errorf("terminal %s: %w", id, fleet.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteTerminal removes the terminal: the bindings of its connections
+// and their entries, its config and desired config items, its group
+// memberships, and last the record itself, conditional on its existence
+// (so a failure part way leaves a terminal that a retry deletes, and
+// never a re-creatable id with a previous terminal's config). Log chunks,
+// status samples and commands are left to DynamoDB's TTL; audit items
+// stay. fleet.ErrNotFound if absent.
+func (s *Store) DeleteTerminal(ctx context.Context, id string) error {
+	if err := checkID("terminal id", id); err != nil {
+		return fmt.Errorf("delete terminal: %w", err)
+	}
+	t, err := s.Terminal(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete terminal: %w", err)
+	}
+	conns, err := s.queryPrefix(ctx, terminalPK(id), skConnPrefix)
+	if err != nil {
+		return fmt.Errorf("delete terminal %s: its connections: %w", id, err)
+	}
+	var keys []map[string]types.AttributeValue
+	for _, it := range conns {
+		r := itemReader{item: it}
+		keys = append(keys, key(connectionPK(r.str(attrConnID2)), skMeta), key(terminalPK(id), r.str(attrSK)))
+	}
+	keys = append(keys, key(terminalPK(id), skConfig), key(terminalPK(id), skDesired))
+	for _, g := range t.Groups {
+		if g != "" {
+			keys = append(keys, key(groupPK(g), id))
+		}
+	}
+	for _, k := range keys {
+		if err := s.deleteItem(ctx, k); err != nil {
+			return fmt.Errorf("delete terminal %s: %w", id, err)
+		}
+	}
+	e := newExpr()
+	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                s.table,
+		Key:                      key(terminalPK(id), skMeta),
+		ConditionExpression:      aws.String("attribute_exists(" + e.name(attrPK) + ")"),
+		ExpressionAttributeNames: e.nameMap(),
+	})
+	if failed, _ := conditionFailed(err); failed {
+		return fmt.Errorf("delete terminal %s: %w", id, fleet.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("delete terminal %s: %w", id, storeError(err))
 	}
 	return nil
 }

@@ -34,6 +34,27 @@ func indexGroups(tx *bolt.Tx, id string, groups []string) error {
 	return nil
 }
 
+// unindexGroups removes terminal id from the index of each of its groups
+// (and a group's bucket when it empties).
+func unindexGroups(tx *bolt.Tx, id string, groups []string) error {
+	idx := tx.Bucket(groupsBucket)
+	for _, g := range groups {
+		b := idx.Bucket([]byte(g))
+		if g == "" || b == nil {
+			continue
+		}
+		if err := b.Delete([]byte(id)); err != nil {
+			return fmt.Errorf("unindex group %q: %w", g, err)
+		}
+		if first, _ := b.Cursor().First(); first == nil {
+			if err := idx.DeleteBucket([]byte(g)); err != nil {
+				return fmt.Errorf("unindex group %q: %w", g, err)
+			}
+		}
+	}
+	return nil
+}
+
 // buildGroupIndex indexes every stored terminal: Open runs it once when it
 // creates the index bucket in a file written before it existed.
 func buildGroupIndex(tx *bolt.Tx) error {

@@ -18,6 +18,7 @@ type terminalRecord struct {
 	Name             string             `json:"name,omitempty"`
 	Groups           []string           `json:"groups,omitempty"`
 	Credentials      []credentialRecord `json:"credentials,omitempty"`
+	CredsVersion     uint64             `json:"credsVersion,omitempty"`
 	CreatedAt        time.Time          `json:"createdAt"`
 	Online           bool               `json:"online,omitempty"`
 	ConnectionID     string             `json:"connectionId,omitempty"`
@@ -58,11 +59,12 @@ type desiredRecord struct {
 }
 
 type connectionRecord struct {
-	ID          string    `json:"id"`
-	TerminalID  string    `json:"terminalId"`
-	ConnectedAt time.Time `json:"connectedAt"`
-	SourceIP    string    `json:"sourceIp,omitempty"`
-	ExpiresAt   time.Time `json:"expiresAt"`
+	ID           string    `json:"id"`
+	TerminalID   string    `json:"terminalId"`
+	ConnectedAt  time.Time `json:"connectedAt"`
+	SourceIP     string    `json:"sourceIp,omitempty"`
+	CredentialID string    `json:"credentialId,omitempty"`
+	ExpiresAt    time.Time `json:"expiresAt"`
 }
 
 type sampleRecord struct {
@@ -140,6 +142,7 @@ func newTerminalRecord(t fleet.Terminal) terminalRecord {
 		Name:             t.Name,
 		Groups:           t.Groups,
 		Credentials:      credentialRecords(t.Credentials),
+		CredsVersion:     t.CredentialsVersion,
 		CreatedAt:        utc(t.CreatedAt),
 		Online:           t.Online,
 		ConnectionID:     t.ConnectionID,
@@ -158,22 +161,23 @@ func newTerminalRecord(t fleet.Terminal) terminalRecord {
 
 func (r terminalRecord) terminal() fleet.Terminal {
 	t := fleet.Terminal{
-		ID:               r.ID,
-		Name:             r.Name,
-		Groups:           r.Groups,
-		CreatedAt:        r.CreatedAt,
-		Online:           r.Online,
-		ConnectionID:     r.ConnectionID,
-		ConnectedAt:      r.ConnectedAt,
-		LastSeen:         r.LastSeen,
-		DisconnectedAt:   r.DisconnectedAt,
-		DisconnectReason: r.DisconnectReason,
-		AgentVersion:     r.AgentVersion,
-		LastSeq:          r.LastSeq,
-		Dropped:          r.Dropped,
-		Config:           r.Config.snapshot(),
-		Status:           r.Status.snapshot(),
-		Desired:          r.Desired.desired(),
+		ID:                 r.ID,
+		Name:               r.Name,
+		Groups:             r.Groups,
+		CredentialsVersion: r.CredsVersion,
+		CreatedAt:          r.CreatedAt,
+		Online:             r.Online,
+		ConnectionID:       r.ConnectionID,
+		ConnectedAt:        r.ConnectedAt,
+		LastSeen:           r.LastSeen,
+		DisconnectedAt:     r.DisconnectedAt,
+		DisconnectReason:   r.DisconnectReason,
+		AgentVersion:       r.AgentVersion,
+		LastSeq:            r.LastSeq,
+		Dropped:            r.Dropped,
+		Config:             r.Config.snapshot(),
+		Status:             r.Status.snapshot(),
+		Desired:            r.Desired.desired(),
 	}
 	for _, c := range r.Credentials {
 		t.Credentials = append(t.Credentials, fleet.Credential{ID: c.ID, Hash: c.Hash, CreatedAt: c.CreatedAt, NotAfter: c.NotAfter})
@@ -206,11 +210,11 @@ func (r desiredRecord) desired() fleet.DesiredConfig {
 }
 
 func newConnectionRecord(c fleet.Connection) connectionRecord {
-	return connectionRecord{ID: c.ID, TerminalID: c.TerminalID, ConnectedAt: utc(c.ConnectedAt), SourceIP: c.SourceIP, ExpiresAt: utc(c.ExpiresAt)}
+	return connectionRecord{ID: c.ID, TerminalID: c.TerminalID, ConnectedAt: utc(c.ConnectedAt), SourceIP: c.SourceIP, CredentialID: c.CredentialID, ExpiresAt: utc(c.ExpiresAt)}
 }
 
 func (r connectionRecord) connection() fleet.Connection {
-	return fleet.Connection{ID: r.ID, TerminalID: r.TerminalID, ConnectedAt: r.ConnectedAt, SourceIP: r.SourceIP, ExpiresAt: r.ExpiresAt}
+	return fleet.Connection{ID: r.ID, TerminalID: r.TerminalID, ConnectedAt: r.ConnectedAt, SourceIP: r.SourceIP, CredentialID: r.CredentialID, ExpiresAt: r.ExpiresAt}
 }
 
 func (r sampleRecord) sample() fleet.StatusSample {

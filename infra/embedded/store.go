@@ -25,6 +25,9 @@ var (
 	commandsBucket    = []byte("commands")
 	auditBucket       = []byte("audit")
 	auditIndexBucket  = []byte("auditByTerminal")
+	// connIndexBucket holds one nested bucket per terminal id, keyed by
+	// the ids of its connections (empty values): TerminalConnections.
+	connIndexBucket = []byte("connectionsByTerminal")
 )
 
 // format is the version of the file layout, stored under meta/format.
@@ -70,7 +73,7 @@ func Open(path string) (*Store, error) {
 		case string(v) != format:
 			return fmt.Errorf("file format %q, this build reads only format %q (the file was written by another edgesync version; move it aside to start with an empty store)", v, format)
 		}
-		for _, name := range [][]byte{terminalsBucket, connectionsBucket, statusBucket, logsBucket, commandsBucket, auditBucket, auditIndexBucket} {
+		for _, name := range [][]byte{terminalsBucket, connectionsBucket, statusBucket, logsBucket, commandsBucket, auditBucket, auditIndexBucket, connIndexBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -240,10 +243,16 @@ func (s *Store) Terminals(ctx context.Context, cursor string, limit int) ([]flee
 	return out, next, nil
 }
 
-// SetCredentials replaces the terminal's credentials. ErrNotFound if absent.
-func (s *Store) SetCredentials(ctx context.Context, id string, creds []fleet.Credential) error {
+// SetCredentials replaces the terminal's credentials if its credentials
+// version is still version, and stores version+1. ErrConflict if it is
+// not; ErrNotFound if the terminal is absent.
+func (s *Store) SetCredentials(ctx context.Context, id string, creds []fleet.Credential, version uint64) error {
 	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		if r.CredsVersion != version {
+			return false, fmt.Errorf("credentials are at version %d, not %d: %w", r.CredsVersion, version, fleet.ErrConflict)
+		}
 		r.Credentials = credentialRecords(creds)
+		r.CredsVersion = version + 1
 		return true, nil
 	})
 	if err != nil {
@@ -252,12 +261,55 @@ func (s *Store) SetCredentials(ctx context.Context, id string, creds []fleet.Cre
 	return nil
 }
 
-// PutConnection records a connection binding. Idempotent.
+// DeleteTerminal removes the terminal record (with its config, desired
+// config and credentials), its group memberships and its connection
+// bindings, in one transaction. Its log chunks, status samples and
+// commands stay until Sweep finds them expired; its audit records stay.
+// ErrNotFound if absent.
+func (s *Store) DeleteTerminal(ctx context.Context, id string) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(terminalsBucket)
+		r, ok, err := get[terminalRecord](b, []byte(id))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fleet.ErrNotFound
+		}
+		if err := unindexGroups(tx, id, r.Groups); err != nil {
+			return err
+		}
+		if idx := tx.Bucket(connIndexBucket).Bucket([]byte(id)); idx != nil {
+			conns := tx.Bucket(connectionsBucket)
+			if err := idx.ForEach(func(k, _ []byte) error { return conns.Delete(k) }); err != nil {
+				return err
+			}
+			if err := tx.Bucket(connIndexBucket).DeleteBucket([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return b.Delete([]byte(id))
+	})
+	if err != nil {
+		return fmt.Errorf("delete terminal %s: %w", id, err)
+	}
+	return nil
+}
+
+// PutConnection records a connection binding and indexes it under its
+// terminal, in one transaction. Idempotent.
 func (s *Store) PutConnection(ctx context.Context, c fleet.Connection) error {
-	if c.ID == "" {
-		return fmt.Errorf("put connection: empty id: %w", fleet.ErrInvalid)
+	if c.ID == "" || c.TerminalID == "" {
+		return fmt.Errorf("put connection: empty connection or terminal id: %w", fleet.ErrInvalid)
 	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
+		idx, err := tx.Bucket(connIndexBucket).CreateBucketIfNotExists([]byte(c.TerminalID))
+		if err != nil {
+			return err
+		}
+		if err := idx.Put([]byte(c.ID), nil); err != nil {
+			return err
+		}
 		return put(tx.Bucket(connectionsBucket), []byte(c.ID), newConnectionRecord(c))
 	})
 	if err != nil {
@@ -285,13 +337,53 @@ func (s *Store) Connection(ctx context.Context, connID string, now time.Time) (f
 	return r.connection(), nil
 }
 
-// DeleteConnection removes the binding. Idempotent: absent is not an error.
+// TerminalConnections returns the terminal's bindings unexpired at now:
+// a walk of its index bucket.
+func (s *Store) TerminalConnections(ctx context.Context, terminalID string, now time.Time) ([]fleet.Connection, error) {
+	var out []fleet.Connection
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		idx := tx.Bucket(connIndexBucket).Bucket([]byte(terminalID))
+		if idx == nil {
+			return nil
+		}
+		conns := tx.Bucket(connectionsBucket)
+		return idx.ForEach(func(k, _ []byte) error {
+			r, ok, err := get[connectionRecord](conns, k)
+			if err != nil {
+				return err
+			}
+			if ok && r.TerminalID == terminalID && !expired(r.ExpiresAt, now) {
+				out = append(out, r.connection())
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connections of %s: %w", terminalID, err)
+	}
+	return out, nil
+}
+
+// DeleteConnection removes the binding and its index entry. Idempotent:
+// absent is not an error.
 func (s *Store) DeleteConnection(ctx context.Context, connID string) error {
 	if connID == "" {
 		return nil
 	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(connectionsBucket).Delete([]byte(connID))
+		conns := tx.Bucket(connectionsBucket)
+		r, ok, err := get[connectionRecord](conns, []byte(connID))
+		if err != nil {
+			return err
+		}
+		if ok {
+			if idx := tx.Bucket(connIndexBucket).Bucket([]byte(r.TerminalID)); idx != nil {
+				if err := idx.Delete([]byte(connID)); err != nil {
+					return err
+				}
+			}
+		}
+		return conns.Delete([]byte(connID))
 	})
 	if err != nil {
 		return fmt.Errorf("delete connection %s: %w", connID, err)

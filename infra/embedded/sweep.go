@@ -26,6 +26,9 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 		if err != nil {
 			return fmt.Errorf("connections: %w", err)
 		}
+		if err := sweepConnectionIndex(tx); err != nil {
+			return fmt.Errorf("connection index: %w", err)
+		}
 		for _, name := range [][]byte{statusBucket, logsBucket, commandsBucket} {
 			parent := tx.Bucket(name)
 			var empty [][]byte
@@ -83,4 +86,41 @@ func sweepBucket(b *bolt.Bucket, now time.Time) (int, error) {
 		}
 	}
 	return len(doomed), nil
+}
+
+// sweepConnectionIndex drops the entries of connIndexBucket whose binding
+// is gone, and the buckets it leaves empty.
+func sweepConnectionIndex(tx *bolt.Tx) error {
+	parent, conns := tx.Bucket(connIndexBucket), tx.Bucket(connectionsBucket)
+	var empty [][]byte
+	err := parent.ForEachBucket(func(k []byte) error {
+		b := parent.Bucket(k)
+		var gone [][]byte
+		if err := b.ForEach(func(id, _ []byte) error {
+			if conns.Get(id) == nil {
+				gone = append(gone, append([]byte(nil), id...))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, id := range gone {
+			if err := b.Delete(id); err != nil {
+				return err
+			}
+		}
+		if first, _ := b.Cursor().First(); first == nil {
+			empty = append(empty, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range empty {
+		if err := parent.DeleteBucket(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
