@@ -33,13 +33,17 @@ type connectionsAPI interface {
 	DeleteConnection(ctx context.Context, in *apigatewaymanagementapi.DeleteConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error)
 }
 
-// Pusher sends messages to WebSocket connections with PostToConnection. It
-// implements fleet.Pusher and is safe for concurrent use.
+// Pusher sends messages to WebSocket connections with PostToConnection
+// and closes them with DeleteConnection. It implements fleet.Pusher and
+// fleet.ConnectionCloser and is safe for concurrent use.
 type Pusher struct {
 	api connectionsAPI
 }
 
-var _ fleet.Pusher = (*Pusher)(nil)
+var (
+	_ fleet.Pusher           = (*Pusher)(nil)
+	_ fleet.ConnectionCloser = (*Pusher)(nil)
+)
 
 // New returns a Pusher using client, whose BaseEndpoint must be the stage's
 // management endpoint, https://{api-id}.execute-api.{region}.amazonaws.com/{stage}.
@@ -69,8 +73,11 @@ func (p *Pusher) Push(ctx context.Context, connID string, msg []byte) error {
 	return nil
 }
 
-// Close closes the connection connID, as when a terminal must be kicked off.
-// A connection that is already gone is not an error.
+// Close closes the connection connID with the management API's
+// DeleteConnection (DELETE @connections/{id}, answered 204; the function
+// needs execute-api:ManageConnections on .../DELETE/@connections/*): the
+// connection of a revoked credential or a deleted terminal. A connection
+// that is already gone (410 GoneException) is not an error.
 func (p *Pusher) Close(ctx context.Context, connID string) error {
 	if connID == "" {
 		return fmt.Errorf("close connection: empty connection id: %w", fleet.ErrInvalid)

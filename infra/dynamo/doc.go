@@ -20,6 +20,7 @@
 //	T#<id>      S#<at: epoch ms, 15 digits>   one status history sample
 //	T#<id>      L#<LastSeq: 20 digits>        one log chunk
 //	T#<id>      CMD#<requestId>               one command and its outcome
+//	T#<id>      CONN#<connId>                 entry of a connection binding of the terminal
 //	T#<id>      AUDIT#<auditId>               audit record naming the terminal
 //	AUDIT       AUDIT#<auditId>               fleet-wide audit record (no terminal)
 //	G#<group>   <terminal id>                 membership of a terminal in a group
@@ -29,7 +30,9 @@
 //
 // Terminal record (META): tpk "terminal", tsk <id> (the GSI keys), name,
 // groups (L of S, order kept), creds (L of M: id, hash B, createdAt,
-// notAfter), createdAt, online (BOOL), connId, connectedAt, lastSeen,
+// notAfter), credsVersion (N, absent is 0: SetCredentials writes creds
+// only over the version it was given and raises it, so two concurrent
+// credential changes never undo each other), createdAt, online (BOOL), connId, connectedAt, lastSeen,
 // disconnectedAt, disconnectReason, agentVersion, lastSeq, dropped, the last
 // known status (status S, statusAt) and refresh claims ("refresh:<what>" = time
 // of the last claimed push). Every update to the record names only the
@@ -54,7 +57,18 @@
 // compress several times over), storedAt, expiresAt, expiresAtMs.
 // Command: requestId, command, params (S), state, createdAt, deadline,
 // completedAt, result (S), error, actor, expiresAt, expiresAtMs.
-// Connection: terminalId, connectedAt, sourceIp, expiresAt, expiresAtMs.
+// Connection binding (C#<connId>) and its entry in the terminal's
+// partition (CONN#<connId>), the same attributes in both: connectionId,
+// terminalId, connectedAt, sourceIp, credentialId (the credential it
+// authenticated with), expiresAt, expiresAtMs. PutConnection writes the
+// entry first, so a binding never exists without it; TerminalConnections
+// (what a revocation or a deletion ends) is one Query of the terminal's
+// CONN# entries; DeleteConnection deletes the binding asking DynamoDB for
+// the old item (ReturnValues ALL_OLD, which dynalite and moto honour on
+// DeleteItem) and then the entry it names. DeleteTerminal deletes the
+// bindings and entries of its connections, its config and desired items
+// and its group memberships, and last the record (conditional on its
+// existence); chunks, samples and commands expire by TTL.
 //
 // # Groups
 //
@@ -133,8 +147,8 @@
 // counted as itemSize does after the AWS developer guide). The only item
 // that can grow that far is a log chunk: PutLogChunk refuses one that would
 // be larger before writing anything, with fleet.ErrInvalid naming the
-// sizes and a protocol.Error (too_large) the service passes to the agent,
-// which then resends the batch in halves. Splitting the chunk in the store
+// sizes, which the service answers the agent with too_large, on which it
+// resends the batch in halves. Splitting the chunk in the store
 // would break the chunk contract (see PutLogChunk).
 //
 // # Emulators and AWS

@@ -385,10 +385,11 @@ func (s *Store) SetCredentials(ctx context.Context, id string, creds []fleet.Cre
 	} else {
 		u.removeAttr(attrCreds)
 	}
-	cond := "attribute_exists(" + e.name(attrPK) + ") AND " + e.name(attrCredsVersion) + " = " + e.value(attrU(version))
+	cond := "attribute_exists(" + e.name(attrPK) + ") AND "
 	if version == 0 {
-		cond = "attribute_exists(" + e.name(attrPK) + ") AND (attribute_not_exists(" + e.name(attrCredsVersion) + ") OR " +
-			e.name(attrCredsVersion) + " = " + e.value(attrU(0)) + ")"
+		cond += "(attribute_not_exists(" + e.name(attrCredsVersion) + ") OR " + e.name(attrCredsVersion) + " = " + e.value(attrU(0)) + ")"
+	} else {
+		cond += e.name(attrCredsVersion) + " = " + e.value(attrU(version))
 	}
 	err := s.updateTerminal(ctx, id, e, u, cond)
 	failed, returned := conditionFailed(err)

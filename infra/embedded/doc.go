@@ -23,9 +23,17 @@
 // touching other terminals' records. "terminalsByGroup" holds one nested
 // bucket per group with the ids of its terminals, written in the
 // transaction that creates the terminal, so GroupTerminals walks one
-// group's ids in order and reads only their records. A "meta" bucket
+// group's ids in order and reads only their records.
+// "connectionsByTerminal" holds one nested bucket per terminal id with the
+// ids of its connections, written in the transaction that writes the
+// binding, so TerminalConnections reads one terminal's bindings only;
+// Sweep drops entries whose binding it deleted. A terminal record keeps
+// a credentials version (SetCredentials writes only over the version it
+// is given). DeleteTerminal removes the record, its group and connection
+// index entries and its bindings in one transaction. A "meta" bucket
 // records the format version ("2" since log chunks are keyed by LastSeq;
-// the audit buckets, the desired config and the group index were added
+// the audit buckets, the desired config, the group index, the connection
+// index and the credentials version were added
 // compatibly: Open creates missing buckets, and indexes the stored
 // terminals when it creates the group index); Open refuses a file of
 // another version.
