@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -72,5 +73,41 @@ func TestChunkTheStoreRefusesIsTooLarge(t *testing.T) {
 	}
 	if got.State != fleet.CommandFailed || !strings.Contains(got.Error, "too large") {
 		t.Errorf("get_logs whose lines the store refused: %s %q, want failed saying why", got.State, got.Error)
+	}
+}
+
+// conflictingStore loses every credential write to a concurrent change.
+type conflictingStore struct {
+	fleet.Store
+	writes int
+}
+
+func (c *conflictingStore) SetCredentials(context.Context, string, []fleet.Credential, uint64) error {
+	c.writes++
+	return fmt.Errorf("set credentials: %w", fleet.ErrConflict)
+}
+
+// TestCredentialChangeRetriesThenConflicts: a credential change that keeps
+// losing to concurrent changes reads again a few times, then answers
+// ErrConflict (HTTP 409) having changed nothing.
+func TestCredentialChangeRetriesThenConflicts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &conflictingStore{Store: openEmbedded(t)}
+	svc := fleet.NewService(st, &pushes{}, fleet.DefaultConfig())
+	if _, err := svc.CreateTerminal(ctx, fleet.System("test"), "t1", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func() error{
+		"rotate": func() error { _, err := svc.RotateToken(ctx, fleet.System("test"), "t1", 0); return err },
+		"revoke": func() error { return svc.RevokeToken(ctx, fleet.System("test"), "t1", "") },
+	} {
+		st.writes = 0
+		if err := change(); !errors.Is(err, fleet.ErrConflict) {
+			t.Errorf("%s losing every race: %v, want ErrConflict", name, err)
+		}
+		if st.writes < 2 || st.writes > 5 {
+			t.Errorf("%s tried %d writes, want a few attempts (2 to 5)", name, st.writes)
+		}
 	}
 }

@@ -45,6 +45,14 @@ func (a *api) createTerminal(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"id": req.ID, "token": token})
 }
 
+func (a *api) deleteTerminal(w http.ResponseWriter, r *http.Request) {
+	if err := a.svc.DeleteTerminal(r.Context(), principal(r), r.PathValue("id")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (a *api) listCredentials(w http.ResponseWriter, r *http.Request) {
 	creds, err := a.svc.Credentials(r.Context(), principal(r), r.PathValue("id"))
 	if err != nil {

@@ -68,6 +68,7 @@ func New(svc *fleet.Service, opts Options) http.Handler {
 	mux.HandleFunc("GET /terminals", a.identified(a.listTerminals))
 	mux.HandleFunc("POST /terminals", a.identified(a.createTerminal))
 	mux.HandleFunc("GET /terminals/{id}", a.identified(a.getTerminal))
+	mux.HandleFunc("DELETE /terminals/{id}", a.identified(a.deleteTerminal))
 	mux.HandleFunc("GET /terminals/{id}/config", a.identified(a.getConfig))
 	mux.HandleFunc("PUT /terminals/{id}/config", a.identified(a.putConfig))
 	mux.HandleFunc("GET /terminals/{id}/status", a.identified(a.getStatus))
@@ -121,7 +122,7 @@ func (a *api) middleware(mux *http.ServeMux) http.Handler {
 		_, pattern := mux.Handler(r)
 		if pattern == "/" && r.URL.Path != "/" {
 			// Distinguish a known path with the wrong method from an unknown path.
-			for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
+			for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 				probe := r.Clone(r.Context())
 				probe.Method = m
 				if _, p := mux.Handler(probe); p != "/" {

@@ -294,7 +294,7 @@ func TestBadRequests(t *testing.T) {
 		{"POST", "/terminals/t2/sync", "", 409, "offline"},
 		{"POST", "/terminals/t2/commands", `{"command":"ping"}`, 409, "offline"},
 		{"GET", "/terminals/t1/commands/nope", "", 404, "not_found"},
-		{"DELETE", "/terminals/t1", "", 405, "method_not_allowed"},
+		{"DELETE", "/terminals/t1/config", "", 405, "method_not_allowed"},
 		{"GET", "/nowhere", "", 404, "not_found"},
 	}
 	for _, tt := range tests {

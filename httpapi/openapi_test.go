@@ -263,7 +263,10 @@ func exchanges() []exchange {
 		{"GET", "/terminals/t1/audit?limit=5", "admin", "", 200},
 		{"GET", "/audit", "admin", "", 200},
 		{"GET", "/audit?since=yesterday", "admin", "", 400},
-		{"DELETE", "/terminals/t1", "admin", "", 405},
+		{"DELETE", "/terminals/t1", "viewer", "", 403},
+		{"DELETE", "/terminals/t9", "admin", "", 404},
+		{"DELETE", "/terminals/t3", "admin", "", 204},
+		{"DELETE", "/terminals/t1/config", "admin", "", 405},
 	}
 }
 

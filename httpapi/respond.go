@@ -30,6 +30,8 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusConflict, "exists", clientMessage(err))
 	case errors.Is(err, fleet.ErrOffline):
 		writeError(w, http.StatusConflict, "offline", "terminal is offline; its last known data stays readable")
+	case errors.Is(err, fleet.ErrConflict):
+		writeError(w, http.StatusConflict, "conflict", "changed concurrently by another request; nothing changed, retry")
 	case errors.Is(err, fleet.ErrUnauthenticated):
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "authentication required")
 	case errors.Is(err, fleet.ErrForbidden):
