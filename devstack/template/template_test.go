@@ -151,10 +151,14 @@ func TestTemplateTable(t *testing.T) {
 }
 
 // statement is one IAM policy statement of a function, with the intrinsic
-// Resource values rendered as their Fn::Sub / Fn::GetAtt text.
+// Resource values rendered as their Fn::Sub / Fn::GetAtt text, and the
+// partition keys it is limited to (dynamodb:LeadingKeys under
+// ForAllValues:StringLike; nil when it has no such condition).
 type statement struct {
-	actions   []string
-	resources []string
+	actions     []string
+	resources   []string
+	leadingKeys []string
+	condition   map[string]any
 }
 
 // policyStatements returns the statements of a function's Policies, taking
@@ -193,7 +197,12 @@ func policyStatements(t *testing.T, fn string, policies any) []statement {
 			if sm["Effect"] != "Allow" {
 				t.Errorf("%s: statement %v: Effect is not Allow", fn, sm)
 			}
-			out = append(out, statement{actions: strs(sm["Action"]), resources: strs(sm["Resource"])})
+			st := statement{actions: strs(sm["Action"]), resources: strs(sm["Resource"])}
+			st.condition, _ = sm["Condition"].(map[string]any)
+			if like, ok := st.condition["ForAllValues:StringLike"].(map[string]any); ok {
+				st.leadingKeys = strs(like["dynamodb:LeadingKeys"])
+			}
+			out = append(out, st)
 		}
 	}
 	for _, p := range list {
@@ -232,12 +241,30 @@ var manageConnections = regexp.MustCompile(`^arn:\$\{AWS::Partition\}:execute-ap
 func TestTemplateLeastPrivilege(t *testing.T) {
 	t.Parallel()
 	tpl := load(t)
+	// POST pushes to terminals; DELETE closes connections (a revoked
+	// credential's, a deleted terminal's, one whose binding is gone).
 	wantVerbs := map[string][]string{
 		"ConnectFunction":    nil,
 		"DisconnectFunction": nil,
-		"MessageFunction":    {"POST"},
-		"QueryFunction":      {"POST"},
+		"MessageFunction":    {"DELETE", "POST"},
+		"QueryFunction":      {"DELETE", "POST"},
 	}
+	// The partitions (infra/dynamo's key prefixes) each function may write
+	// items of, per write action: no WebSocket function writes a group
+	// membership (G#) or the fleet-wide audit partition, and the query
+	// function puts audit records but never updates or deletes one.
+	tc := []string{"T#*", "C#*"}
+	wantWrites := map[string]map[string][]string{
+		"ConnectFunction":    {"dynamodb:PutItem": tc, "dynamodb:UpdateItem": tc, "dynamodb:DeleteItem": tc},
+		"DisconnectFunction": {"dynamodb:UpdateItem": tc, "dynamodb:DeleteItem": tc},
+		"MessageFunction":    {"dynamodb:PutItem": tc, "dynamodb:UpdateItem": tc, "dynamodb:DeleteItem": tc},
+		"QueryFunction": {
+			"dynamodb:PutItem":    {"AUDIT", "C#*", "G#*", "T#*"},
+			"dynamodb:UpdateItem": {"T#*"},
+			"dynamodb:DeleteItem": {"C#*", "G#*", "T#*"},
+		},
+	}
+	reads := []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 	tableResources := []string{"${Table.Arn}", "${Table.Arn}/index/terminals", "${Table.Arn}/index/audit"}
 	for fn, verbs := range wantVerbs {
 		t.Run(fn, func(t *testing.T) {
@@ -247,6 +274,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				t.Fatalf("Function: %v", err)
 			}
 			var gotVerbs []string
+			gotWrites := map[string][]string{}
 			for _, s := range policyStatements(t, fn, f.Properties["Policies"]) {
 				for _, a := range s.actions {
 					if strings.Contains(a, "*") {
@@ -270,6 +298,14 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 							if strings.Contains(r, "/index/") && (a != "dynamodb:Query" || fn != "QueryFunction") {
 								t.Errorf("%s on %q: only QueryFunction may Query the indexes", a, r)
 							}
+							if slices.Contains(reads, a) {
+								continue
+							}
+							if s.leadingKeys == nil || len(s.condition) != 1 {
+								t.Errorf("%s is not limited to partitions by a dynamodb:LeadingKeys condition alone (%v)", a, s.condition)
+								continue
+							}
+							gotWrites[a] = append(gotWrites[a], s.leadingKeys...)
 						case "execute-api":
 							m := manageConnections.FindStringSubmatch(r)
 							if a != "execute-api:ManageConnections" || m == nil {
@@ -291,7 +327,56 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			if !slices.Equal(gotVerbs, verbs) {
 				t.Errorf("ManageConnections verbs = %v, want %v", gotVerbs, verbs)
 			}
+			for a := range gotWrites {
+				slices.Sort(gotWrites[a])
+			}
+			want := wantWrites[fn]
+			for a := range want {
+				slices.Sort(want[a])
+			}
+			if !reflect.DeepEqual(gotWrites, want) {
+				t.Errorf("writes by partition = %v, want %v", gotWrites, want)
+			}
 		})
+	}
+}
+
+// TestTemplateThrottlingAndAccessLogs: both APIs throttle every route
+// from parameters, and log access to log groups with a retention when
+// AccessLogRetentionDays is not 0 (the default: off).
+func TestTemplateThrottlingAndAccessLogs(t *testing.T) {
+	t.Parallel()
+	tpl := load(t)
+	api := tpl.Resources["HttpApi"]
+	for key, param := range map[string]string{"ThrottlingBurstLimit": "HttpThrottlingBurstLimit", "ThrottlingRateLimit": "HttpThrottlingRateLimit"} {
+		if got := dig(api.Properties, "DefaultRouteSettings", key); !reflect.DeepEqual(got, map[string]any{"Ref": param}) {
+			t.Errorf("HttpApi DefaultRouteSettings.%s = %#v, want !Ref %s", key, got, param)
+		}
+		if p, ok := tpl.Parameters[param]; !ok || p.Default == "" {
+			t.Errorf("parameter %s missing or without a default", param)
+		}
+	}
+	if p := tpl.Parameters["AccessLogRetentionDays"]; p.Default != "0" {
+		t.Errorf("AccessLogRetentionDays default %q, want 0 (access logging off unless asked for)", p.Default)
+	}
+	for res, group := range map[string]string{"HttpApi": "HttpApiAccessLogGroup", "WebSocketStage": "WebSocketAccessLogGroup"} {
+		settings, _ := tpl.Resources[res].Properties["AccessLogSettings"].(map[string]any)
+		args, _ := settings["Fn::If"].([]any)
+		if len(args) != 3 || args[0] != "HasAccessLogs" {
+			t.Errorf("%s AccessLogSettings = %#v, want !If [HasAccessLogs, …, !Ref AWS::NoValue]", res, settings)
+			continue
+		}
+		on, _ := args[1].(map[string]any)
+		if got := strs(on["DestinationArn"]); len(got) != 1 || got[0] != "${"+group+".Arn}" {
+			t.Errorf("%s access logs go to %v, want %s", res, got, group)
+		}
+		if f, _ := on["Format"].(string); !strings.Contains(f, "$context.requestId") || !strings.Contains(f, "$context.identity.sourceIp") {
+			t.Errorf("%s access log format %q, want at least the request id and the source IP", res, f)
+		}
+		lg := tpl.Resources[group]
+		if lg.Type != "AWS::Logs::LogGroup" || !reflect.DeepEqual(lg.Properties["RetentionInDays"], map[string]any{"Ref": "AccessLogRetentionDays"}) {
+			t.Errorf("%s: %s with RetentionInDays %v, want a log group kept AccessLogRetentionDays", group, lg.Type, lg.Properties["RetentionInDays"])
+		}
 	}
 }
 
