@@ -6,12 +6,21 @@
 //	edgesync terminals list
 //	edgesync terminals rotate press-07 [-overlap 24h]
 //	edgesync terminals revoke press-07 [-credential ID]
+//	edgesync terminals delete press-07
 //	edgesync terminals index-groups
 //
 // Store selection (before the subcommand): -table NAME (DynamoDB, with the
 // standard AWS credential chain; -dynamodb-endpoint URL for dynalite or
 // LocalStack) or -store PATH (embedded, default .edgesync/edgesync.db; the
 // local stack must be stopped, it holds the file).
+//
+// Every operation is audited under the caller's AWS identity (the ARN
+// sts:GetCallerIdentity answers for the credentials that reach the
+// table): the CLI acts with those credentials, so they, not the local
+// login, say who acted. Only when STS cannot be reached does the audit
+// trail name the OS user, as "cli:os-user:NAME", and the CLI says so on
+// standard error; with the embedded store (a local file, no AWS) it is
+// "cli:local:NAME".
 package main
 
 import (
@@ -29,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/dynamo"
@@ -58,6 +68,7 @@ commands:
   list                                       list terminals and their credentials
   rotate ID [-overlap 24h]                   issue a new token; old ones work for -overlap
   revoke ID [-credential CRED]               end one credential, or all of them
+  delete ID                                  delete a terminal, its credentials and memberships
   index-groups                               write the group index of a DynamoDB table
                                              made before it existed (safe to repeat)
 `
@@ -82,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
-	store, closeStore, err := openStore(ctx, *storePath, *table, *endpoint)
+	store, actor, closeStore, err := openStore(ctx, *storePath, *table, *endpoint, stderr)
 	if err != nil {
 		return err
 	}
@@ -91,30 +102,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if rest[1] == "index-groups" {
 		return indexGroups(ctx, store, rest[2:], stdout, stderr)
 	}
-	return terminals(ctx, svc, rest[1], rest[2:], stdout, stderr)
+	return terminals(ctx, svc, fleet.System(actor), rest[1], rest[2:], stdout, stderr)
 }
 
-func openStore(ctx context.Context, path, table, endpoint string) (fleet.Store, func(), error) {
+// openStore opens the store and names the caller for the audit trail
+// (see the package documentation).
+func openStore(ctx context.Context, path, table, endpoint string, stderr io.Writer) (fleet.Store, string, func(), error) {
 	if table == "" {
 		if err := os.MkdirAll(dirOf(path), 0o700); err != nil {
-			return nil, nil, err
+			return nil, "", nil, err
 		}
 		st, err := embedded.Open(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("open store %s: %w", path, err)
+			return nil, "", nil, fmt.Errorf("open store %s: %w", path, err)
 		}
-		return st, func() { st.Close() }, nil
+		return st, "cli:local:" + login(), func() { st.Close() }, nil
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load AWS config: %w", err)
+		return nil, "", nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 	})
-	return dynamo.New(client, table), func() {}, nil
+	return dynamo.New(client, table), awsActor(ctx, cfg, stderr), func() {}, nil
+}
+
+// stsTimeout bounds the identity lookup; the CLI then falls back.
+const stsTimeout = 10 * time.Second
+
+// awsActor is "cli:" and the ARN STS answers for cfg's credentials, or,
+// when STS cannot answer, "cli:os-user:" and the OS user, said on stderr.
+func awsActor(ctx context.Context, cfg aws.Config, stderr io.Writer) string {
+	ctx, cancel := context.WithTimeout(ctx, stsTimeout)
+	defer cancel()
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err == nil && aws.ToString(out.Arn) != "" {
+		return "cli:" + aws.ToString(out.Arn)
+	}
+	if err == nil {
+		err = errors.New("no ARN in the answer")
+	}
+	user := login()
+	fmt.Fprintf(stderr, "edgesync: cannot get the caller's AWS identity (sts:GetCallerIdentity: %v); the audit trail names the OS user %q instead\n", err, user)
+	return "cli:os-user:" + user
 }
 
 func dirOf(path string) string {
@@ -130,7 +163,7 @@ type groups []string
 func (g *groups) String() string     { return strings.Join(*g, ",") }
 func (g *groups) Set(v string) error { *g = append(*g, v); return nil }
 
-func terminals(ctx context.Context, svc *fleet.Service, cmd string, args []string, stdout, stderr io.Writer) error {
+func terminals(ctx context.Context, svc *fleet.Service, who fleet.Principal, cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("terminals "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "display name (create)")
@@ -150,9 +183,8 @@ func terminals(ctx context.Context, svc *fleet.Service, cmd string, args []strin
 		return errUsage
 	}
 	// The CLI acts with the table's AWS credentials: it is the system
-	// principal (an admin that sees every terminal), and every operation
-	// is audited under the operator's login.
-	who := fleet.System("cli:" + login())
+	// principal (an admin that sees every terminal), audited under the
+	// caller's AWS identity (openStore).
 	switch cmd {
 	case "create":
 		token, err := svc.CreateTerminal(ctx, who, id, *name, gs)
@@ -170,7 +202,12 @@ func terminals(ctx context.Context, svc *fleet.Service, cmd string, args []strin
 		if err := svc.RevokeToken(ctx, who, id, *credential); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "revoked %s of %s\n", orAll(*credential), id)
+		fmt.Fprintf(stdout, "revoked %s of %s (its connections are refused from now on and closed at their next message)\n", orAll(*credential), id)
+	case "delete":
+		if err := svc.DeleteTerminal(ctx, who, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted terminal %s (its logs and commands expire with their retention; its audit trail stays)\n", id)
 	case "list":
 		return list(ctx, svc, who, stdout)
 	default:
@@ -180,7 +217,7 @@ func terminals(ctx context.Context, svc *fleet.Service, cmd string, args []strin
 	return nil
 }
 
-// login names the operator running the CLI, for the audit trail.
+// login names the OS user running the CLI.
 func login() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
