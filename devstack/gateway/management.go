@@ -41,8 +41,9 @@ type connectionIdentity struct {
 //     MaxMessageBytes: 413 PayloadTooLargeException.
 //   - GET returns connectedAt, identity.sourceIp, identity.userAgent and
 //     lastActiveAt (the last client message).
-//   - DELETE closes the connection with 1000 and answers 204; $disconnect
-//     follows.
+//   - DELETE closes the connection with 1000 and answers 204 with no body,
+//     as DeleteConnection does; $disconnect follows, and the connection is
+//     gone (410) from then on.
 //
 // Errors carry the x-amzn-ErrorType header and a {"message": …} body, so the
 // SDK maps them to *types.GoneException and so on.
