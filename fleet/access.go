@@ -307,13 +307,15 @@ func PrincipalFromClaims(claims map[string]string, cfg ClaimsConfig) (Principal,
 //
 //   - a JSON array of strings, `["a","b"]`: its elements;
 //   - API Gateway's rendering of a list claim, "[a b]": the values
-//     between the brackets, separated by single spaces (a list element
-//     holding a space cannot be told apart from two, so group names must
-//     not hold whitespace: Cognito's never do);
+//     between the brackets, separated by single spaces. A list element
+//     holding a space cannot be told apart from two elements, so group
+//     names must not hold whitespace (Cognito's never do); a rendering
+//     that shows an element began or ended with one (a space next to a
+//     bracket or another space) is refused whole: no values;
 //   - anything else: the whole string is one value ("a,b" is one value).
 //
-// Values are kept exactly, never trimmed or case-folded; empty ones are
-// dropped.
+// Values are kept exactly, never trimmed or case-folded; empty JSON
+// elements are dropped.
 func ClaimValues(v string) []string {
 	if v == "" {
 		return nil
@@ -323,7 +325,15 @@ func ClaimValues(v string) []string {
 		if json.Unmarshal([]byte(v), &arr) == nil {
 			return nonEmpty(arr)
 		}
-		return nonEmpty(strings.Split(v[1:len(v)-1], " "))
+		inner := v[1 : len(v)-1]
+		if inner == "" {
+			return nil
+		}
+		parts := strings.Split(inner, " ")
+		if slices.Contains(parts, "") {
+			return nil
+		}
+		return parts
 	}
 	return []string{v}
 }

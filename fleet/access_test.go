@@ -62,6 +62,8 @@ func TestHostileGroupClaims(t *testing.T) {
 		{"role name alone in another case", "ADMIN", "", nil},
 		{"role name with a trailing space in JSON", `["viewer","admin "]`, fleet.RoleViewer, []string{"admin "}},
 		{"role name with a leading space in JSON", `["viewer"," admin"]`, fleet.RoleViewer, []string{" admin"}},
+		{"role name with a trailing space as API Gateway renders it", "[viewer admin ]", "", nil},
+		{"role name with a leading space as API Gateway renders it", "[viewer  admin]", "", nil},
 		{"JSON array as a plain string value", `["plant-1","admin"`, "", nil},
 		{"brackets inside a group name", "[viewer [admin]]", fleet.RoleViewer, []string{"[admin]"}},
 		{"nested JSON list", `[["admin"]]`, "", nil},
