@@ -27,7 +27,7 @@ func (s *Service) HandleMessage(ctx context.Context, connID string, body []byte)
 	if errors.Is(err, ErrNotFound) {
 		s.count(MetricProtocolErrors)
 		slog.WarnContext(ctx, "message on a connection without a binding; closing it", "connection", connID)
-		s.replyError(ctx, connID, &protocol.Error{Code: protocol.CodeForbidden, Message: "connection is not registered (expired, revoked or unknown); reconnect"}, "")
+		s.replyError(ctx, connID, &protocol.Error{Code: protocol.CodeForbidden, Message: "connection is not registered; reconnect"}, "")
 		s.forget(connID)
 		s.closeConnection(ctx, "", connID, "no binding")
 		return nil
