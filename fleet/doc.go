@@ -7,7 +7,8 @@
 // The package imports neither the AWS SDK nor aws-lambda-go. It talks to the
 // outside through two small ports declared here: Store (persistence; see
 // infra/dynamo and infra/embedded) and Pusher (sending a message to a
-// connected terminal; see infra/apigw). Lambda handlers and the local stack
+// connected terminal; see infra/apigw), which may also be a
+// ConnectionCloser (closing a connection). Lambda handlers and the local stack
 // adapt events to Service methods.
 //
 // Every method a frontend or a tool calls takes the caller, a Principal (a
@@ -21,14 +22,18 @@
 // Files by flow (DESIGN §1):
 //
 //	service.go      the Service, its options and the push to a terminal
-//	connect.go      $connect and $disconnect; connection bindings
+//	connect.go      $connect and $disconnect; connection bindings, read
+//	                for every message; ending and closing connections
 //	messages.go     messages from terminals: hello, logs, status, heartbeat
 //	commands.go     commands: send, read, sync (pull), answers, deadlines
 //	documents.go    config and status with freshness; desired config (SetConfig)
 //	logs.go         log reads (paging, filters, live hints)
 //	terminals.go    terminal views, listing (by group for users), creation
-//	credentials.go  tokens: hashing, rotation, revocation
-//	audit.go        the audit trail: writing records, audited operations, reading
+//	deletion.go     deleting a terminal
+//	credentials.go  tokens: hashing, rotation and revocation (conditional
+//	                writes), ending the connections of a revoked token
+//	audit.go        the audit trail: writing bounded records, coalescing
+//	                denials, audited operations, reading
 //	auditid.go      audit record ids and their time ranges
 //	access.go       principals, roles per operation, visibility, masking, claims
 //	config.go       the service's own timing configuration (Config)
