@@ -2,6 +2,8 @@ package devstack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -79,6 +82,10 @@ type Config struct {
 	// (defaults: API Gateway's 10 min and 2 h).
 	IdleTimeout time.Duration
 	MaxDuration time.Duration
+	// ScheduleEvery, when set, runs the template's scheduled functions
+	// (Schedule events, EventBridge in AWS) at this interval instead of
+	// their rate, e.g. every second in tests.
+	ScheduleEvery time.Duration
 	// Parameters override template.yaml parameters, e.g. "CommandTimeout": "5".
 	Parameters map[string]string
 	// Logger receives the stack's log (nil: slog.Default()).
@@ -315,6 +322,9 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	wsMux.Handle("/", s.ws.ClientHandler())
 	s.serve(wsLn, wsMux)
 	s.serve(httpLn, httpAPI)
+	if err := s.runSchedules(tpl, invoker); err != nil {
+		return nil, err
+	}
 
 	s.admin = fleet.NewService(s.store, offline{}, fleet.DefaultConfig())
 	if cfg.Demo > 0 {
@@ -324,6 +334,58 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		s.Terminals = s.demo.terminals
 	}
 	return s, nil
+}
+
+// runSchedules invokes each of the template's scheduled functions at its
+// rate (or Config.ScheduleEvery) with an EventBridge scheduled event, as
+// EventBridge does in AWS, until the stack closes.
+func (s *Stack) runSchedules(tpl *template.Template, invoker gateway.Invoker) error {
+	schedules, err := tpl.Schedules()
+	if err != nil {
+		return fmt.Errorf("template schedules: %w", err)
+	}
+	for _, sch := range schedules {
+		every := sch.Every
+		if s.cfg.ScheduleEvery > 0 {
+			every = s.cfg.ScheduleEvery
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-s.quit:
+					return
+				case at := <-t.C:
+					ev := events.EventBridgeEvent{
+						Version: "0", ID: newEventID(), DetailType: "Scheduled Event", Source: "aws.events",
+						AccountID: "000000000000", Time: at.UTC().Truncate(time.Second), Region: Region,
+						Resources: []string{"arn:aws:events:" + Region + ":000000000000:rule/edgesync-local-" + sch.Function + "-" + sch.Event},
+						Detail:    json.RawMessage("{}"),
+					}
+					payload, _ := json.Marshal(ev)
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					if _, err := invoker.Invoke(ctx, sch.Function, payload); err != nil {
+						s.log.Error("scheduled invocation failed", "function", sch.Function, "schedule", sch.Expression, "error", err)
+					}
+					cancel()
+				}
+			}
+		}()
+	}
+	return nil
+}
+
+// newEventID returns a random EventBridge event id (a UUID).
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // listen listens on addr; an address in use is one line that names the

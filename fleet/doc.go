@@ -36,6 +36,7 @@
 //	                denials, audited operations, reading
 //	auditid.go      audit record ids and their time ranges
 //	access.go       principals, roles per operation, visibility, masking, claims
+//	tick.go         the periodic work the scheduler function runs (Tick)
 //	config.go       the service's own timing configuration (Config)
 //	model.go        records and errors; ports.go the Store and Pusher ports
 package fleet

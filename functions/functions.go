@@ -27,6 +27,8 @@ const (
 	Message = "MessageFunction"
 	// Query is the HTTP API's function.
 	Query = "QueryFunction"
+	// Scheduler is the function EventBridge invokes every minute.
+	Scheduler = "SchedulerFunction"
 )
 
 // Clients are what a handler is built on. A deployed function gets them
@@ -56,7 +58,16 @@ var registry = map[string]function{
 	Message: {Pushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
 		return wsapi.NewMessage(svc).Handle, nil
 	}},
-	Query: {Pushes, queryHandler},
+	Query:     {Pushes, queryHandler},
+	Scheduler: {Pushes, schedulerHandler},
+}
+
+// schedulerHandler runs the fleet's periodic work for each EventBridge
+// scheduled event. An error fails the invocation (EventBridge retries it).
+func schedulerHandler(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
+	return func(ctx context.Context, ev events.EventBridgeEvent) error {
+		return svc.Tick(ctx, ev.Time)
+	}, nil
 }
 
 // VarDashboardAPIOrigins lists the API origins, besides its own, that the

@@ -80,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.DemoStatusInterval, "demo-status-interval", 5*time.Second, "status interval of the demo terminals")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 10*time.Minute, "WebSocket idle timeout (API Gateway: 10m)")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 2*time.Hour, "WebSocket maximum connection duration (API Gateway: 2h)")
+	fs.DurationVar(&cfg.ScheduleEvery, "schedule-every", 0, "run the scheduled functions at this interval instead of their template rate (EventBridge: rate(1 minute))")
 	readyFile := fs.String("ready-file", "", "write the URLs and demo tokens as JSON to this file once ready")
 	verbose := fs.Bool("v", false, "log debug detail")
 	overrides := params{}

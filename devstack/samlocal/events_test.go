@@ -179,6 +179,23 @@ func routeEvent(tpl *template.Template, payload []byte) (string, error) {
 	if probe.Version == "2.0" {
 		return routeHTTP(tpl, payload)
 	}
+	var scheduled events.EventBridgeEvent
+	if json.Unmarshal(payload, &scheduled) == nil && scheduled.Source == "aws.events" {
+		if scheduled.DetailType != "Scheduled Event" {
+			return "", fmt.Errorf("an EventBridge event of type %q; only scheduled events invoke a function here", scheduled.DetailType)
+		}
+		if err := decodeStrict(payload, &scheduled); err != nil {
+			return "", fmt.Errorf("not an EventBridge event as aws-lambda-go knows it: %w", err)
+		}
+		schedules, err := tpl.Schedules()
+		if err != nil {
+			return "", err
+		}
+		if len(schedules) != 1 {
+			return "", fmt.Errorf("the template has %d schedules; the test knows how to route to one", len(schedules))
+		}
+		return schedules[0].Function, nil
+	}
 	var ev events.APIGatewayWebsocketProxyRequest
 	if err := decodeStrict(payload, &ev); err != nil {
 		return "", fmt.Errorf("not an API Gateway WebSocket event as aws-lambda-go knows it: %w", err)
@@ -656,6 +673,11 @@ func TestEventsUnderRIE(t *testing.T) {
 		}},
 		{file: "http-get-healthz.json", function: functions.Query, check: func(t *testing.T, a answer, _ []push) {
 			statusOf(200)(t, a)
+		}},
+		{file: "scheduled-event.json", function: functions.Scheduler, check: func(t *testing.T, a answer, pushed []push) {
+			if a.StatusCode != 0 || len(pushed) != 0 {
+				t.Errorf("the scheduler answered %+v and pushed %d messages; want null and no pushes with nothing to do", a, len(pushed))
+			}
 		}},
 		{file: "ws-disconnect.json", function: functions.Disconnect, check: wsOK},
 		{file: "http-get-terminal.json", function: functions.Query, check: terminalIs(false)},

@@ -59,7 +59,7 @@ func TestTemplateFunctions(t *testing.T) {
 	for _, f := range fns {
 		ids = append(ids, f.LogicalID)
 	}
-	wantIDs := []string{"ConnectFunction", "DisconnectFunction", "MessageFunction", "QueryFunction"}
+	wantIDs := []string{"ConnectFunction", "DisconnectFunction", "MessageFunction", "QueryFunction", "SchedulerFunction"}
 	if !slices.Equal(ids, wantIDs) {
 		t.Fatalf("functions = %v, want %v", ids, wantIDs)
 	}
@@ -248,6 +248,16 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 		"DisconnectFunction": nil,
 		"MessageFunction":    {"DELETE", "POST"},
 		"QueryFunction":      {"DELETE", "POST"},
+		"SchedulerFunction":  {"POST"},
+	}
+	fns, err := tpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fns {
+		if _, ok := wantVerbs[f.LogicalID]; !ok {
+			t.Errorf("function %s has no expected permissions in this test: pin them", f.LogicalID)
+		}
 	}
 	// The partitions (infra/dynamo's key prefixes) each function may write
 	// items of, per write action: no WebSocket function writes a group
@@ -263,6 +273,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			"dynamodb:UpdateItem": {"T#*"},
 			"dynamodb:DeleteItem": {"C#*", "G#*", "T#*"},
 		},
+		"SchedulerFunction": {"dynamodb:PutItem": {"AUDIT", "T#*"}, "dynamodb:UpdateItem": {"T#*"}, "dynamodb:DeleteItem": {"T#*"}},
 	}
 	reads := []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 	tableResources := []string{"${Table.Arn}", "${Table.Arn}/index/terminals", "${Table.Arn}/index/audit"}

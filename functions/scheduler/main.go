@@ -1,0 +1,25 @@
+// Command scheduler is the Lambda function EventBridge invokes every minute
+// (template.yaml's Schedule event): the fleet's periodic work, which events
+// alone do not advance. It only wires: the registry in package functions
+// builds the handler, the same way the local stack does.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/edgesync/edgesync/functions"
+)
+
+func main() {
+	slog.SetDefault(lambdacontext.NewLogger())
+	h, err := functions.FromEnvironment(functions.Scheduler, os.Getenv)
+	if err != nil {
+		slog.Error("scheduler function cannot start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
