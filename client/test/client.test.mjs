@@ -189,7 +189,10 @@ describe("EdgesyncClient against the local stack", () => {
   });
 
   it("shows a config the terminal refused as failed", async () => {
-    const desired = await api.updateConfig(id, { heartbeat_interval: "not a number" });
+    // A set_config carries the whole config: an operator keeps the
+    // admin-only keys (server_url, token, ...) as reported.
+    const cfg = await api.getTerminalConfig(id);
+    const desired = await api.updateConfig(id, { ...cfg.data, heartbeat_interval: "not a number" });
     const done = await api.waitForCommand(id, desired.requestId, { intervalMs: 100 });
     assert.equal(done.state, "failed");
     assert.ok(done.error, "a failed command says why");

@@ -246,6 +246,11 @@ function metric(label: string, value: string, key: string, title?: string): HTML
 function summarize(c: Command): string {
   const r = c.result as Record<string, unknown> | undefined;
   if (r === undefined || r === null) return "done";
+  if (c.command === "get_logs" && typeof r.count === "number") {
+    // The service keeps a summary; the lines themselves are in the log store.
+    const span = r.count > 0 && typeof r.firstSeq === "number" ? ` (seq ${r.firstSeq}–${r.lastSeq})` : "";
+    return `${r.count} line${r.count === 1 ? "" : "s"} returned${span}`;
+  }
   if (c.command === "get_logs" && Array.isArray(r.entries)) return `${r.entries.length} line${r.entries.length === 1 ? "" : "s"} returned`;
   if (c.command === "get_logs" && r.encoding) return "lines returned (compressed)";
   if (c.command === "get_status") return `cpu ${percent(r.cpu_percent)}, memory ${percent(r.memory_percent)}, disk ${percent(r.disk_percent)}`;

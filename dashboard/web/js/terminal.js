@@ -183,6 +183,11 @@ function summarize(c) {
     const r = c.result;
     if (r === undefined || r === null)
         return "done";
+    if (c.command === "get_logs" && typeof r.count === "number") {
+        // The service keeps a summary; the lines themselves are in the log store.
+        const span = r.count > 0 && typeof r.firstSeq === "number" ? ` (seq ${r.firstSeq}–${r.lastSeq})` : "";
+        return `${r.count} line${r.count === 1 ? "" : "s"} returned${span}`;
+    }
     if (c.command === "get_logs" && Array.isArray(r.entries))
         return `${r.entries.length} line${r.entries.length === 1 ? "" : "s"} returned`;
     if (c.command === "get_logs" && r.encoding)
