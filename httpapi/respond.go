@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -112,8 +113,8 @@ func boolParam(w http.ResponseWriter, q url.Values, name string) (*bool, bool) {
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json")
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json (or with no Content-Type)")
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -161,4 +162,20 @@ func timeParam(w http.ResponseWriter, name, v string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Now().Add(-d), true
+}
+
+// jsonContentType reports whether a request body of this Content-Type is
+// read as JSON: application/json (any parameters), none at all, and
+// application/x-www-form-urlencoded, which is what `curl -d` sends when not
+// told otherwise (the body must still be one JSON object, so a real form
+// is refused as malformed JSON). Anything else is 415.
+func jsonContentType(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || mt == "application/x-www-form-urlencoded"
 }

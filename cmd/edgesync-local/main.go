@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg devstack.Config
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP API and the dashboard")
 	fs.StringVar(&cfg.WSAddr, "ws-addr", "127.0.0.1:8081", "address of the WebSocket API and its @connections API")
-	fs.StringVar(&cfg.DataDir, "data", ".edgesync", "directory of the embedded store, demo spools and tokens")
+	fs.StringVar(&cfg.DataDir, "data", dataDir(), "directory of the embedded store, demo spools and tokens (env EDGESYNC_DATA)")
 	fs.StringVar(&cfg.DynamoDBEndpoint, "dynamodb-endpoint", "", "use DynamoDB at this URL (dynalite, LocalStack) instead of the embedded store")
 	fs.StringVar(&cfg.Table, "table", "", "DynamoDB table (default edgesync with --dynamodb-endpoint); without --dynamodb-endpoint, a table in your AWS account instead of the embedded store")
 	fs.StringVar(&cfg.Lambda, "lambda", devstack.LambdaInProcess, "how functions run: inprocess (handler code here) or rie (real bootstrap binaries under aws-lambda-runtime-interface-emulator)")
@@ -141,7 +141,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func mintToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edgesync-local token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", ".edgesync", "data directory of the local stack (holds the signing key)")
+	data := fs.String("data", dataDir(), "data directory of the local stack, which holds the signing key (env EDGESYNC_DATA)")
 	role := fs.String("role", "viewer", "admin, operator or viewer")
 	subject := fs.String("subject", "", "user name (default local-<role>)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "validity")
@@ -176,6 +176,14 @@ func mintToken(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, token)
 	return nil
+}
+
+// dataDir is the default data directory: $EDGESYNC_DATA, else .edgesync.
+func dataDir() string {
+	if d := os.Getenv("EDGESYNC_DATA"); d != "" {
+		return d
+	}
+	return ".edgesync"
 }
 
 type multi []string

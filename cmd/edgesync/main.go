@@ -9,10 +9,15 @@
 //	edgesync terminals delete press-07
 //	edgesync terminals index-groups
 //
-// Store selection (before the subcommand): -table NAME (DynamoDB, with the
-// standard AWS credential chain; -dynamodb-endpoint URL for dynalite or
-// LocalStack) or -store PATH (embedded, default .edgesync/edgesync.db; the
-// local stack must be stopped, it holds the file).
+// Where it acts (before the subcommand): -api URL -token JWT (a running
+// stack's HTTP API as an admin: the local stack while it runs, or a
+// deployed one), -table NAME (DynamoDB, with the standard AWS credential
+// chain; -dynamodb-endpoint URL for dynalite or LocalStack) or -store PATH
+// (embedded, default .edgesync/edgesync.db; the local stack must be
+// stopped, it holds the file).
+//
+// create prints the token once and an agent configuration for the device
+// (server_url from -server-url).
 //
 // Every operation is audited under the caller's AWS identity (the ARN
 // sts:GetCallerIdentity answers for the credentials that reach the
@@ -25,6 +30,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,10 +67,20 @@ func exitCode(err error) int {
 	return 1
 }
 
-const usage = `usage: edgesync [-store PATH | -table NAME [-dynamodb-endpoint URL]] terminals <command>
+const usage = `usage: edgesync [-api URL -token JWT | -store PATH | -table NAME [-dynamodb-endpoint URL]] terminals <command>
+
+  -api URL       a running stack's HTTP API, e.g. http://127.0.0.1:8080 (the local stack)
+  -token JWT     an admin's token for -api (env EDGESYNC_TOKEN); local stack:
+                 go run ./cmd/edgesync-local token -role admin
+  -store PATH    the embedded store of a stopped local stack (default .edgesync/edgesync.db)
+  -table NAME    a DynamoDB table (AWS credentials; -dynamodb-endpoint URL for dynalite, LocalStack)
+  -server-url    the WebSocket URL put in the agent configuration create prints
+                 (default ws://127.0.0.1:8081/prod, the local stack's)
 
 commands:
-  create ID [-name NAME] [-group GROUP]...   register a terminal; prints its token once
+  create ID [-name NAME] [-group GROUP]... [-o FILE] [-log PATH]... [-spool DIR]
+                                             register a terminal; prints its token once and
+                                             an agent configuration (-o writes it to FILE)
   list                                       list terminals and their credentials
   rotate ID [-overlap 24h]                   issue a new token; old ones work for -overlap
   revoke ID [-credential CRED]               end one credential, or all of them
@@ -82,16 +98,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("edgesync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	storePath := fs.String("store", ".edgesync/edgesync.db", "embedded store file")
+	defaultStore := ".edgesync/edgesync.db"
+	if d := os.Getenv("EDGESYNC_DATA"); d != "" {
+		defaultStore = d + "/edgesync.db"
+	}
+	storePath := fs.String("store", defaultStore, "embedded store file (default: edgesync.db in $EDGESYNC_DATA or .edgesync)")
 	table := fs.String("table", os.Getenv("EDGESYNC_TABLE"), "DynamoDB table (overrides -store)")
 	endpoint := fs.String("dynamodb-endpoint", os.Getenv("EDGESYNC_DYNAMODB_ENDPOINT"), "DynamoDB endpoint URL")
+	api := fs.String("api", os.Getenv("EDGESYNC_API"), "a running stack's HTTP API base URL")
+	token := fs.String("token", os.Getenv("EDGESYNC_TOKEN"), "an admin's JWT for -api")
+	serverURL := fs.String("server-url", "ws://127.0.0.1:8081/prod", "the WebSocket URL for the agent configuration create prints")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return errUsage
 	}
 	rest := fs.Args()
 	if len(rest) < 2 || rest[0] != "terminals" {
 		fmt.Fprint(stderr, usage)
 		return errUsage
+	}
+	if *api != "" {
+		if rest[1] == "index-groups" {
+			return errors.New("index-groups works on a DynamoDB table (-table), not through the HTTP API")
+		}
+		a, err := newAPIAdmin(*api, *token)
+		if err != nil {
+			return err
+		}
+		return terminals(ctx, a, *serverURL, rest[1], rest[2:], stdout, stderr)
 	}
 	store, actor, closeStore, err := openStore(ctx, *storePath, *table, *endpoint, stderr)
 	if err != nil {
@@ -102,7 +138,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if rest[1] == "index-groups" {
 		return indexGroups(ctx, store, rest[2:], stdout, stderr)
 	}
-	return terminals(ctx, svc, fleet.System(actor), rest[1], rest[2:], stdout, stderr)
+	// The CLI acts with the store's credentials: it is the system principal
+	// (an admin that sees every terminal), audited under the caller's
+	// identity (openStore).
+	return terminals(ctx, serviceAdmin{svc: svc, who: fleet.System(actor)}, *serverURL, rest[1], rest[2:], stdout, stderr)
 }
 
 // openStore opens the store and names the caller for the audit trail
@@ -113,6 +152,10 @@ func openStore(ctx context.Context, path, table, endpoint string, stderr io.Writ
 			return nil, "", nil, err
 		}
 		st, err := embedded.Open(path)
+		if errors.Is(err, embedded.ErrLocked) {
+			return nil, "", nil, fmt.Errorf("%s is held by the running local stack: manage its terminals through its HTTP API instead, e.g.\n"+
+				"  edgesync -api http://127.0.0.1:8080 -token \"$(go run ./cmd/edgesync-local token -role admin)\" terminals create press-07 -group demo", path)
+		}
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("open store %s: %w", path, err)
 		}
@@ -163,7 +206,7 @@ type groups []string
 func (g *groups) String() string     { return strings.Join(*g, ",") }
 func (g *groups) Set(v string) error { *g = append(*g, v); return nil }
 
-func terminals(ctx context.Context, svc *fleet.Service, who fleet.Principal, cmd string, args []string, stdout, stderr io.Writer) error {
+func terminals(ctx context.Context, a admin, serverURL, cmd string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("terminals "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "display name (create)")
@@ -171,6 +214,10 @@ func terminals(ctx context.Context, svc *fleet.Service, who fleet.Principal, cmd
 	fs.Var(&gs, "group", "terminal group, repeatable (create)")
 	overlap := fs.Duration("overlap", 24*time.Hour, "how long old tokens keep working (rotate)")
 	credential := fs.String("credential", "", "credential id to revoke; all if empty (revoke)")
+	out := fs.String("o", "", "write the agent configuration to this file, mode 0600 (create)")
+	var logs groups
+	fs.Var(&logs, "log", "a log file the agent follows, repeatable (create's agent configuration)")
+	spool := fs.String("spool", "", "the agent's spool directory (create's agent configuration; default the agent's /var/lib/edgesync-agent)")
 	id := ""
 	if cmd != "list" {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -182,39 +229,62 @@ func terminals(ctx context.Context, svc *fleet.Service, who fleet.Principal, cmd
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	// The CLI acts with the table's AWS credentials: it is the system
-	// principal (an admin that sees every terminal), audited under the
-	// caller's AWS identity (openStore).
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q (flags go after the terminal id)\n", fs.Arg(0))
+		return errUsage
+	}
 	switch cmd {
 	case "create":
-		token, err := svc.CreateTerminal(ctx, who, id, *name, gs)
+		token, err := a.create(ctx, id, *name, gs)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created terminal %s\ntoken (shown once, store it on the device): %s\n", id, token)
+		cfg := agentConfig(id, serverURL, token, logs, *spool)
+		if *out != "" {
+			if err := os.WriteFile(*out, []byte(cfg+"\n"), 0o600); err != nil {
+				return fmt.Errorf("terminal %s is created, but its agent configuration could not be written (rotate its token to get a new one): %w", id, err)
+			}
+			fmt.Fprintf(stdout, "created terminal %s; its agent configuration, with its token (shown once), is in %s\n", id, *out)
+		} else {
+			fmt.Fprintf(stdout, "created terminal %s\ntoken (shown once, store it on the device): %s\n\n", id, token)
+			fmt.Fprintf(stdout, "agent configuration (save as the device's agent.json, mode 0600; add the files to follow to log_inputs):\n%s\n", cfg)
+		}
+		if len(gs) == 0 {
+			fmt.Fprintf(stderr, "edgesync: %s has no groups: only admins see it (operators and viewers see the terminals of their groups; the local stack's operator and viewer tokens see group demo: -group demo)\n", id)
+		}
 	case "rotate":
-		token, err := svc.RotateToken(ctx, who, id, *overlap)
+		token, err := a.rotate(ctx, id, *overlap)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "new token for %s (old tokens work for %v more): %s\n", id, *overlap, token)
 	case "revoke":
-		if err := svc.RevokeToken(ctx, who, id, *credential); err != nil {
+		if err := a.revoke(ctx, id, *credential); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "revoked %s of %s (its connections are refused from now on and closed at their next message)\n", orAll(*credential), id)
+		fmt.Fprintf(stdout, "revoked %s of %s (its connections are closed and refused from now on)\n", orAll(*credential), id)
 	case "delete":
-		if err := svc.DeleteTerminal(ctx, who, id); err != nil {
+		if err := a.delete(ctx, id); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "deleted terminal %s (its logs and commands expire with their retention; its audit trail stays)\n", id)
 	case "list":
-		return list(ctx, svc, who, stdout)
+		return list(ctx, a, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
 	return nil
+}
+
+// agentConfig is the minimal agent.json of a new terminal (docs/agent.md).
+func agentConfig(id, serverURL, token string, logs []string, spool string) string {
+	cfg := map[string]any{"terminal_id": id, "server_url": serverURL, "token": token, "log_inputs": append([]string{}, logs...)}
+	if spool != "" {
+		cfg["spool_dir"] = spool
+	}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	return string(b)
 }
 
 // login names the OS user running the CLI.
@@ -235,12 +305,12 @@ func orAll(cred string) string {
 	return "credential " + cred
 }
 
-func list(ctx context.Context, svc *fleet.Service, who fleet.Principal, stdout io.Writer) error {
+func list(ctx context.Context, a admin, stdout io.Writer) error {
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tNAME\tONLINE\tLAST SEEN\tCREDENTIALS")
+	fmt.Fprintln(w, "ID\tNAME\tGROUPS\tONLINE\tLAST SEEN\tCREDENTIALS")
 	cursor := ""
 	for {
-		ts, next, err := svc.Terminals(ctx, who, cursor, fleet.MaxPageSize)
+		ts, next, err := a.page(ctx, cursor)
 		if err != nil {
 			return err
 		}
@@ -257,7 +327,7 @@ func list(ctx context.Context, svc *fleet.Service, who fleet.Principal, stdout i
 			if !t.LastSeen.IsZero() {
 				seen = t.LastSeen.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\n", t.ID, t.Name, t.Online, seen, strings.Join(creds, ", "))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Groups, ","), t.Online, seen, strings.Join(creds, ", "))
 		}
 		if next == "" {
 			break
