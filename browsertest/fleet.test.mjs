@@ -100,6 +100,9 @@ describe("the fleet page with 2,000 terminals in Chromium", () => {
     await settled("a first page of 200", (ids) => ids.length === 200 && ids[0] === "demo-1");
     await page.selectOption("#fleet-size", "25");
     await settled("a first page of 25", (ids) => ids.length === 25);
+    // The README's picture: the top of the first page, the demo terminals
+    // online with their status summary above the registered ones.
+    await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, "fleet", { docs: true, fullPage: false });
     await page.selectOption("#fleet-size", "50");
     await settled("a first page of 50", (ids) => ids.length === 50);
