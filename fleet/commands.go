@@ -197,6 +197,8 @@ func (s *Service) commandResponse(ctx context.Context, in inbound, m *protocol.C
 		slog.InfoContext(ctx, "late or repeated command response", "terminal", in.terminalID, "request", m.RequestID, "command", m.Command)
 	case err != nil:
 		return fmt.Errorf("complete command %s: %w", m.RequestID, err)
+	default:
+		s.rolloutAnswered(ctx, in, cmd, completion) // a rollout's set_config (rolloutengine.go)
 	}
 	return dataErr
 }

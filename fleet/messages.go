@@ -104,8 +104,11 @@ func (s *Service) hello(ctx context.Context, in inbound, m *protocol.Hello) erro
 	if err != nil {
 		return fmt.Errorf("hello: %w", err)
 	}
-	_, err = s.pull(ctx, t.ID, in.connID, "system:hello", t.LastSeq)
-	return err
+	if _, err = s.pull(ctx, t.ID, in.connID, "system:hello", t.LastSeq); err != nil {
+		return err
+	}
+	s.rolloutCatchUp(ctx, in, t) // desired vs reported: what a rollout owes it (rolloutengine.go)
+	return nil
 }
 
 // logs stores a batch and the status report it may carry, then acks it

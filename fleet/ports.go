@@ -163,3 +163,75 @@ type ConnectionCloser interface {
 	// exists is not an error. Safe for concurrent use.
 	Close(ctx context.Context, connID string) error
 }
+
+// RolloutStore persists group config rollouts (rollouts.go): the rollout
+// records, their waves (each wave's terminals fixed when the rollout is
+// created, and its counters) and one target per terminal reached (its
+// outcome and the config it had before). A Store that is also a
+// RolloutStore gives the service rollouts; a wrapper embedding a Store
+// hides it, and rollouts are then refused.
+//
+// Like Store, implementations are safe for concurrent use and need no
+// transactions: records and targets change by optimistic concurrency
+// (a write over the Revision read, ErrConflict when another came first),
+// wave counters by atomic additions.
+type RolloutStore interface {
+	// CreateRollout stores a new rollout at Revision 1, with its entry in
+	// its group's listing and, when r.State is active (RolloutState.Active),
+	// in the list of active rollouts; the entries are written first, so a
+	// record never exists without them. ErrExists if the id is taken.
+	CreateRollout(ctx context.Context, r Rollout) error
+	// Rollout returns the rollout. ErrNotFound if absent.
+	Rollout(ctx context.Context, id string) (Rollout, error)
+	// UpdateRollout replaces the rollout if its stored Revision is still
+	// r.Revision, and stores r.Revision+1. It keeps the list of active
+	// rollouts in step: an entry is written before the record when r is
+	// active, deleted after it when not. ErrConflict if another update came
+	// first (read again and decide again); ErrNotFound if absent.
+	UpdateRollout(ctx context.Context, r Rollout) error
+	// GroupRollouts lists the group's rollouts newest first (by id, which
+	// NewAuditID makes time-ordered), those with an id before cursor (""
+	// for the first page), at most limit (at least 1), and returns the
+	// cursor of the next page ("" with the last). It reads in proportion
+	// to limit. ErrInvalid for a malformed cursor or a limit below 1.
+	GroupRollouts(ctx context.Context, group, cursor string, limit int) ([]Rollout, string, error)
+	// ActiveRollouts returns the ids of the rollouts listed as active, in id
+	// order, at most limit after the id after ("" from the first). It
+	// reads in proportion to the active rollouts, never the whole table.
+	ActiveRollouts(ctx context.Context, after string, limit int) ([]string, error)
+
+	// PutRolloutWaves stores waves that are not stored yet; a stored wave
+	// (same RolloutID and Index) is left as it is. Idempotent.
+	PutRolloutWaves(ctx context.Context, waves ...RolloutWave) error
+	// RolloutWave returns one wave. ErrNotFound if absent.
+	RolloutWave(ctx context.Context, rolloutID string, index int) (RolloutWave, error)
+	// RolloutWaves returns the rollout's waves in index order.
+	RolloutWaves(ctx context.Context, rolloutID string) ([]RolloutWave, error)
+	// AddRolloutWaveCounts adds delta to the wave's counters atomically
+	// (concurrent additions never lose one another) and returns the wave
+	// as it is after the addition. ErrNotFound if the wave is absent (no
+	// wave is ever created by an addition).
+	AddRolloutWaveCounts(ctx context.Context, rolloutID string, index int, delta WaveCounts) (RolloutWave, error)
+	// MarkRolloutWave records a wave's progress: StartedAt when started is
+	// not zero and none is stored; when finished is not zero, FinishedAt,
+	// Outcome and the outcome counters of counts (Succeeded, Failed,
+	// TimedOut, Offline, Skipped; the catch-up and rollback counters are
+	// left alone). ErrNotFound if the wave is absent.
+	MarkRolloutWave(ctx context.Context, rolloutID string, index int, started, finished time.Time, outcome string, counts WaveCounts) error
+
+	// PutRolloutTarget stores a new target at Revision 1 and reports
+	// whether it did: false, and no change, if the rollout already has a
+	// target for that terminal.
+	PutRolloutTarget(ctx context.Context, t RolloutTarget) (bool, error)
+	// RolloutTarget returns the rollout's target for a terminal.
+	// ErrNotFound if absent.
+	RolloutTarget(ctx context.Context, rolloutID, terminalID string) (RolloutTarget, error)
+	// RolloutTargets returns the rollout's targets for the terminals named,
+	// in the order named, each once; terminals without a target are left
+	// out. It reads in proportion to the terminals named.
+	RolloutTargets(ctx context.Context, rolloutID string, terminalIDs []string) ([]RolloutTarget, error)
+	// UpdateRolloutTarget replaces the target if its stored Revision is
+	// still t.Revision, and stores t.Revision+1. ErrConflict if another
+	// update came first; ErrNotFound if absent.
+	UpdateRolloutTarget(ctx context.Context, t RolloutTarget) error
+}

@@ -23,7 +23,9 @@ type job struct {
 // jobs returns the periodic jobs, run in order by Tick. A feature with
 // periodic work adds its job here.
 func (s *Service) jobs() []job {
-	return []job{}
+	return []job{
+		{name: "rollouts", run: s.advanceRollouts},
+	}
 }
 
 // Tick runs the fleet's periodic jobs once, as of at (the scheduled time;

@@ -73,7 +73,7 @@ func Open(path string) (*Store, error) {
 		case string(v) != format:
 			return fmt.Errorf("file format %q, this build reads only format %q (the file was written by another edgesync version; move it aside to start with an empty store)", v, format)
 		}
-		for _, name := range [][]byte{terminalsBucket, connectionsBucket, statusBucket, logsBucket, commandsBucket, auditBucket, auditIndexBucket, connIndexBucket} {
+		for _, name := range append([][]byte{terminalsBucket, connectionsBucket, statusBucket, logsBucket, commandsBucket, auditBucket, auditIndexBucket, connIndexBucket}, rolloutBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -1,0 +1,851 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgesync/edgesync/protocol"
+)
+
+// The rollout engine: what moves a rollout forward. Nothing here waits
+// for a terminal. A wave is started by the request that starts or resumes
+// the rollout or by the scheduler (Tick) once it is due, and sends
+// set_config to its terminals; their answers (HandleMessage →
+// rolloutAnswered) record each outcome and add it to the wave's counters,
+// and the answer that completes the wave decides it (evaluateWave); the
+// scheduler decides the waves whose answers never came once their
+// deadline passed, resumes a wave whose sending was cut short, and rolls
+// back. Every decision is a write over the Revision it read
+// (Store.UpdateRollout), so two answers completing a wave at once, or an
+// answer and the scheduler, decide it once: the loser reads the rollout
+// again and finds the wave decided.
+//
+// Audit: the requests are audited by the user-facing operations; the
+// engine audits each terminal it changes (AuditConfigSet, naming the
+// rollout) and each wave it starts and decides. A wave decided on a
+// terminal's answer is recorded under that terminal (the message function
+// writes no fleet-wide audit record), one decided by the scheduler
+// fleet-wide.
+
+// Actors of the commands and desired configs a rollout writes:
+// "rollout:<id>" for its waves, "rollback:<id>" for its rollback.
+const (
+	rolloutActorPrefix  = "rollout:"
+	rollbackActorPrefix = "rollback:"
+)
+
+// rolloutSystem is the principal the engine's audit records name.
+var rolloutSystem = Principal{Kind: KindSystem, Subject: "system:rollout"}
+
+// parseRolloutActor returns the kind ("rollout" or "rollback") and the
+// rollout id an actor names, if it names one.
+func parseRolloutActor(actor string) (kind, id string, ok bool) {
+	for _, prefix := range []string{rolloutActorPrefix, rollbackActorPrefix} {
+		if rest, found := strings.CutPrefix(actor, prefix); found && ValidAuditID(rest) {
+			return strings.TrimSuffix(prefix, ":"), rest, true
+		}
+	}
+	return "", "", false
+}
+
+// ownDesired reports whether t has a desired config a user set for it
+// alone (PUT /terminals/{id}/config), which a rollout does not override
+// unless told to.
+func ownDesired(t Terminal) bool {
+	_, _, fromRollout := parseRolloutActor(t.Desired.SetBy)
+	return t.Desired.Version != "" && !fromRollout
+}
+
+// errRolloutMoved: the rollout is no longer where the caller read it (a
+// concurrent decision came first); nothing to do.
+var errRolloutMoved = errors.New("rollout moved on")
+
+const (
+	// rolloutParallel bounds the terminals of a wave handled at once.
+	rolloutParallel = 8
+	// staleSending is how long a wave may stay in its sending phase before
+	// the scheduler resumes it (its sender failed or was cut short).
+	staleSending = 2 * time.Minute
+	// rollbackBudget bounds the time a request or a scheduler run spends
+	// rolling back; the next run goes on.
+	rollbackBudget = 10 * time.Second
+	// maxActivePage is how many active rollouts the scheduler reads at once.
+	maxActivePage = 100
+)
+
+// forEach calls fn for each id, rolloutParallel at a time.
+func forEach(ids []string, fn func(id string)) {
+	sem := make(chan struct{}, rolloutParallel)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(id)
+		})
+	}
+	wg.Wait()
+}
+
+// startDueWave starts the rollout's current wave if the rollout is running
+// and the wave is due, and sends it.
+func (s *Service) startDueWave(ctx context.Context, rs RolloutStore, id string) {
+	r, err := s.updateRollout(ctx, rs, id, func(x *Rollout, now time.Time) (bool, error) {
+		if x.State != RolloutRunning || x.Phase != PhaseDue || now.Before(x.NextWaveAt) || x.Wave >= x.Waves {
+			return false, errRolloutMoved
+		}
+		x.Phase, x.PhaseAt = PhaseSending, now
+		return true, nil
+	})
+	if err != nil {
+		if !errors.Is(err, errRolloutMoved) {
+			slog.ErrorContext(ctx, "start rollout wave", "rollout", id, "error", err)
+		}
+		return
+	}
+	n := r.Wave
+	if err := rs.MarkRolloutWave(ctx, id, n, r.PhaseAt, time.Time{}, "", WaveCounts{}); err != nil {
+		slog.ErrorContext(ctx, "mark rollout wave started", "rollout", id, "wave", n, "error", err)
+	}
+	_ = s.recordAudit(ctx, rolloutSystem, AuditRolloutWaveStart, "", AuditOutcomeRequested,
+		map[string]any{"rollout": id, "group": r.Group, "wave": n, "terminals": r.waveLen(n)})
+	s.sendWave(ctx, rs, r, n)
+}
+
+// sendWave sends wave n of r to its terminals (those without a target
+// yet: it is safe to run again), then moves the wave to waiting, adds the
+// outcomes known at once (offline, skipped, failed) to its counters and
+// decides it if nothing is left to wait for. A terminal it could not
+// handle (a store error) keeps the wave sending: the scheduler resumes it.
+func (s *Service) sendWave(ctx context.Context, rs RolloutStore, r Rollout, n int) {
+	w, err := rs.RolloutWave(ctx, r.ID, n)
+	if err != nil {
+		slog.ErrorContext(ctx, "read rollout wave", "rollout", r.ID, "wave", n, "error", err)
+		return
+	}
+	var (
+		mu     sync.Mutex
+		delta  WaveCounts
+		failed int
+	)
+	forEach(w.Terminals, func(tid string) {
+		st, created, err := s.sendTarget(ctx, rs, r, n, tid)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			slog.ErrorContext(ctx, "rollout: send to terminal", "rollout", r.ID, "wave", n, "terminal", tid, "error", err)
+			failed++
+			return
+		}
+		if created && st != TargetPending {
+			delta = delta.add(count(st))
+		}
+	})
+	if failed == 0 {
+		_, err = s.updateRollout(ctx, rs, r.ID, func(x *Rollout, now time.Time) (bool, error) {
+			if x.Wave != n || x.Phase != PhaseSending {
+				return false, nil
+			}
+			x.Phase, x.PhaseAt, x.WaveDeadline = PhaseWaiting, now, now.Add(s.cfg.CommandTimeout)
+			return true, nil
+		})
+		if err != nil {
+			slog.ErrorContext(ctx, "rollout: wave sent", "rollout", r.ID, "wave", n, "error", err)
+		}
+	}
+	w, err = rs.AddRolloutWaveCounts(ctx, r.ID, n, delta)
+	if err != nil {
+		slog.ErrorContext(ctx, "rollout: count wave", "rollout", r.ID, "wave", n, "error", err)
+		return
+	}
+	if failed == 0 && w.Counts.done() >= len(w.Terminals) {
+		s.evaluateWave(ctx, rs, r.ID, n, "", true)
+	}
+}
+
+// sendTarget handles one terminal of wave n: it decides the terminal's
+// new config, records the target (once: a target already recorded means
+// another sender handled it, created false) and, for an online terminal,
+// sends set_config; an offline one gets the config as its undelivered
+// desired config, sent when it says hello.
+func (s *Service) sendTarget(ctx context.Context, rs RolloutStore, r Rollout, n int, id string) (TargetState, bool, error) {
+	now := s.now()
+	tg := RolloutTarget{RolloutID: r.ID, TerminalID: id, Wave: n}
+	var (
+		t      Terminal
+		target json.RawMessage
+		cmd    Command
+	)
+	t, err := s.store.Terminal(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		tg.State, tg.Reason = TargetSkipped, "terminal deleted"
+	case err != nil:
+		return "", false, fmt.Errorf("read terminal: %w", err)
+	case !r.OverrideTerminalConfig && ownDesired(t):
+		tg.State, tg.Reason = TargetSkipped, "has its own desired config (set by "+truncate(t.Desired.SetBy, 128)+")"
+	}
+	if tg.State == "" {
+		base, ok, err := s.configBase(ctx, t, now)
+		if err != nil {
+			return "", false, err
+		}
+		switch {
+		case !ok:
+			tg.State, tg.Reason = TargetSkipped, "config unknown: the terminal never reported one"
+		default:
+			tg.Previous, tg.PreviousVersion = base, ConfigVersion(base)
+			target, err = rolloutConfig(r, base)
+			switch {
+			case err != nil:
+				tg.State, tg.Reason = TargetFailed, err.Error()
+			case jsonEqual(target, base):
+				tg.State, tg.Reason = TargetSkipped, "already has this config"
+			case r.CreatorRole != RoleAdmin && len(adminOnlyChanges(target, t.Config.Data, t.Desired.Data)) > 0:
+				tg.State, tg.Reason = TargetFailed, "would change "+joinKeys(adminOnlyChanges(target, t.Config.Data, t.Desired.Data))+", which only an admin may change"
+			case s.online(t, now):
+				params, _ := json.Marshal(protocol.SetConfigParams{Config: target})
+				cmd = s.newCommand(id, protocol.CommandSetConfig, params, rolloutActorPrefix+r.ID, now, 0)
+				tg.State, tg.RequestID, tg.Deadline, tg.SentAt = TargetPending, cmd.RequestID, cmd.Deadline, now
+				tg.TargetVersion = ConfigVersion(target)
+			default:
+				tg.State, tg.TargetVersion = TargetOffline, ConfigVersion(target)
+			}
+		}
+	}
+	created, err := rs.PutRolloutTarget(ctx, tg)
+	if err != nil || !created {
+		return tg.State, false, err
+	}
+	tg.Revision = 1
+	if tg.State != TargetPending && tg.State != TargetOffline {
+		return tg.State, true, nil
+	}
+	creator := Principal{Subject: r.CreatedBy, Role: r.CreatorRole}
+	detail := map[string]any{"rollout": r.ID, "wave": n, "version": tg.TargetVersion, "diff": Diff(tg.Previous, target)}
+	if tg.State == TargetOffline {
+		detail["offline"] = "sent when the terminal reconnects"
+	} else {
+		detail["requestId"] = cmd.RequestID
+	}
+	if err := s.recordAudit(ctx, creator, AuditConfigSet, id, AuditOutcomeRequested, detail); err != nil {
+		// Nothing was sent: a change never happens unaudited.
+		tg.State, tg.Reason, tg.RequestID = TargetFailed, "the audit record could not be written", ""
+		return tg.State, true, rs.UpdateRolloutTarget(ctx, tg)
+	}
+	d := DesiredConfig{Data: target, Version: tg.TargetVersion, SetAt: now, SetBy: rolloutActorPrefix + r.ID}
+	if tg.State == TargetOffline {
+		if err := s.store.SetDesiredConfig(ctx, id, d); err != nil {
+			return tg.State, true, fmt.Errorf("record desired config: %w", err)
+		}
+		return tg.State, true, nil
+	}
+	if err := s.store.PutCommands(ctx, cmd); err != nil {
+		return tg.State, true, fmt.Errorf("record set_config: %w", err)
+	}
+	d.RequestID = cmd.RequestID
+	if err := s.store.SetDesiredConfig(ctx, id, d); err != nil {
+		return tg.State, true, fmt.Errorf("record desired config: %w", err)
+	}
+	err = s.send(ctx, id, t.ConnectionID, cmd.message())
+	if errors.Is(err, ErrGone) {
+		// Offline after all: deliver it at the next hello.
+		tg.State, tg.RequestID, tg.Deadline, tg.SentAt = TargetOffline, "", time.Time{}, time.Time{}
+		if err := rs.UpdateRolloutTarget(ctx, tg); err != nil {
+			return TargetPending, true, fmt.Errorf("record offline target: %w", err)
+		}
+		d.RequestID = ""
+		if err := s.store.SetDesiredConfig(ctx, id, d); err != nil {
+			return tg.State, true, fmt.Errorf("record desired config: %w", err)
+		}
+		return tg.State, true, nil
+	}
+	// Another push failure leaves the command pending: it times out.
+	return TargetPending, true, nil
+}
+
+// configBase is the config a rollout builds on for t: its desired config
+// while that is newer than the reported one and pending (or undelivered)
+// or succeeded, else its reported config. ok is false when neither is known.
+func (s *Service) configBase(ctx context.Context, t Terminal, now time.Time) (json.RawMessage, bool, error) {
+	d := t.Desired
+	if d.Version != "" && protocol.IsObject(d.Data) && d.SetAt.After(t.Config.SyncedAt) {
+		if d.RequestID == "" {
+			return d.Data, true, nil
+		}
+		c, err := s.store.Command(ctx, t.ID, d.RequestID, now)
+		switch {
+		case err == nil:
+			if st := c.Effective(now).State; st == CommandPending || st == CommandSucceeded {
+				return d.Data, true, nil
+			}
+		case !errors.Is(err, ErrNotFound):
+			return nil, false, fmt.Errorf("state of the desired config: %w", err)
+		}
+	}
+	if protocol.IsObject(t.Config.Data) {
+		return t.Config.Data, true, nil
+	}
+	return nil, false, nil
+}
+
+// rolloutConfig is the config r asks a terminal whose config is base to
+// run: base patched, or r's config with base's values of the admin-only
+// keys it leaves out.
+func rolloutConfig(r Rollout, base json.RawMessage) (json.RawMessage, error) {
+	var out json.RawMessage
+	if r.Patch != nil {
+		var err error
+		if out, err = MergePatch(base, r.Patch); err != nil {
+			return nil, err
+		}
+	} else {
+		doc, b := topLevel(r.Config), topLevel(base)
+		for _, k := range protocol.AdminOnlyConfigKeys {
+			if _, ok := doc[k]; ok {
+				continue
+			}
+			if v, ok := b[k]; ok {
+				doc[k] = v
+			}
+		}
+		out, _ = json.Marshal(doc)
+	}
+	out = compact(out)
+	if !protocol.IsObject(out) {
+		return nil, fmt.Errorf("the patched config is not a JSON object")
+	}
+	if len(out) > maxDesiredConfigBytes {
+		return nil, fmt.Errorf("the new config is %d bytes, the limit is %d", len(out), maxDesiredConfigBytes)
+	}
+	return out, nil
+}
+
+// evaluateWave decides wave n of rollout id if every terminal of it has an
+// outcome (pending ones past their deadline are timed out now): the
+// rollout aborts if more than AbortAbove of the terminals the wave reached
+// failed or timed out, completes after its last wave, and otherwise makes
+// the next wave due after WaveInterval. Of concurrent callers one decides
+// (the write over the Revision read); the others find the wave decided.
+// via names the terminal whose answer completed the wave ("" for the
+// scheduler), under which the decision is audited. canStart lets it start
+// the next wave when that is due at once (not from the message function).
+func (s *Service) evaluateWave(ctx context.Context, rs RolloutStore, id string, n int, via string, canStart bool) {
+	r, err := rs.Rollout(ctx, id)
+	if err != nil {
+		slog.ErrorContext(ctx, "rollout: read for a wave decision", "rollout", id, "error", err)
+		return
+	}
+	if !deciding(r, n) {
+		return
+	}
+	w, err := rs.RolloutWave(ctx, id, n)
+	if err != nil {
+		slog.ErrorContext(ctx, "rollout: read wave", "rollout", id, "wave", n, "error", err)
+		return
+	}
+	targets, err := rs.RolloutTargets(ctx, id, w.Terminals)
+	if err != nil {
+		slog.ErrorContext(ctx, "rollout: read wave targets", "rollout", id, "wave", n, "error", err)
+		return
+	}
+	if len(targets) < len(w.Terminals) {
+		return // still being sent
+	}
+	now := s.now()
+	var counts WaveCounts
+	for _, t := range targets {
+		if t.State == TargetPending {
+			if now.Before(t.Deadline) {
+				return // an answer may still come
+			}
+			if t, err = s.timeOut(ctx, rs, t); err != nil {
+				slog.ErrorContext(ctx, "rollout: time out terminal", "rollout", id, "terminal", t.TerminalID, "error", err)
+				return
+			}
+			if t.State == TargetPending {
+				return
+			}
+		}
+		counts = counts.add(count(t.State))
+	}
+	reached := counts.Succeeded + counts.Failed + counts.TimedOut
+	bad := counts.Failed + counts.TimedOut
+	abort := reached > 0 && float64(bad) > r.AbortAbove*float64(reached)
+	decided, err := s.updateRollout(ctx, rs, id, func(x *Rollout, now time.Time) (bool, error) {
+		if !deciding(*x, n) {
+			return false, errRolloutMoved
+		}
+		switch {
+		case abort:
+			x.State = RolloutAborted
+			x.Reason = fmt.Sprintf("wave %d: %d of the %d terminals reached failed or timed out (%.0f%%), above the abort threshold of %.0f%%",
+				n+1, bad, reached, 100*float64(bad)/float64(reached), 100*x.AbortAbove)
+		case n+1 < x.Waves:
+			x.Wave, x.Phase, x.PhaseAt, x.NextWaveAt, x.WaveDeadline = n+1, PhaseDue, now, now.Add(x.WaveInterval), time.Time{}
+		default:
+			x.State = RolloutCompleted
+		}
+		return true, nil
+	})
+	if errors.Is(err, errRolloutMoved) {
+		return
+	}
+	if err != nil {
+		slog.ErrorContext(ctx, "rollout: decide wave", "rollout", id, "wave", n, "error", err)
+		return
+	}
+	outcome := WavePassed
+	if abort {
+		outcome = WaveAborted
+	}
+	if err := rs.MarkRolloutWave(ctx, id, n, time.Time{}, now, outcome, counts); err != nil {
+		slog.ErrorContext(ctx, "rollout: record wave outcome", "rollout", id, "wave", n, "error", err)
+	}
+	detail := map[string]any{"rollout": id, "group": r.Group, "wave": n, "outcome": outcome, "counts": counts, "state": decided.State}
+	if decided.Reason != "" && abort {
+		detail["reason"] = decided.Reason
+	}
+	if decided.State == RolloutRunning || decided.State == RolloutPaused {
+		detail["nextWaveAt"] = decided.NextWaveAt
+	}
+	_ = s.recordAudit(ctx, rolloutSystem, AuditRolloutWaveFinish, via, AuditOutcomeRequested, detail)
+	if canStart && decided.State == RolloutRunning && decided.Phase == PhaseDue && !s.now().Before(decided.NextWaveAt) {
+		s.startDueWave(ctx, rs, id)
+	}
+}
+
+// deciding reports whether wave n of r awaits its decision.
+func deciding(r Rollout, n int) bool {
+	return (r.State == RolloutRunning || r.State == RolloutPaused) && r.Wave == n && r.Phase != PhaseDue
+}
+
+// timeOut records that t's command passed its deadline without an
+// answer, unless an answer was recorded first; it returns t as stored.
+func (s *Service) timeOut(ctx context.Context, rs RolloutStore, t RolloutTarget) (RolloutTarget, error) {
+	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
+		if t.State != TargetPending {
+			return t, nil
+		}
+		next := t
+		next.State, next.Reason = TargetTimedOut, "no answer before the deadline"
+		err := rs.UpdateRolloutTarget(ctx, next)
+		if err == nil {
+			next.Revision++
+			return next, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return t, err
+		}
+		if t, err = rs.RolloutTarget(ctx, t.RolloutID, t.TerminalID); err != nil {
+			return t, err
+		}
+	}
+	return t, fmt.Errorf("time out %s: %w", t.TerminalID, ErrConflict)
+}
+
+// rolloutAnswered records a terminal's answer to a rollout's set_config
+// (called once the command completed): the outcome of its wave, its
+// catch-up or its rollback, added to the wave's counters; an answer that
+// completes its wave decides it.
+func (s *Service) rolloutAnswered(ctx context.Context, in inbound, cmd Command, c Completion) {
+	kind, id, ok := parseRolloutActor(cmd.Actor)
+	if !ok || cmd.Name != protocol.CommandSetConfig {
+		return
+	}
+	rs, err := s.rolloutStore()
+	if err != nil {
+		return
+	}
+	state := TargetFailed
+	if c.State == CommandSucceeded {
+		state = TargetSucceeded
+	}
+	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
+		tg, err := rs.RolloutTarget(ctx, id, in.terminalID)
+		if err != nil {
+			slog.ErrorContext(ctx, "rollout: read target for an answer", "rollout", id, "terminal", in.terminalID, "error", err)
+			return
+		}
+		var delta WaveCounts
+		wave := false
+		switch {
+		case kind == "rollout" && tg.RequestID == cmd.RequestID && tg.State == TargetPending:
+			tg.State, tg.Reason, tg.CompletedAt = state, c.Error, c.At
+			delta, wave = count(state), true
+		case kind == "rollout" && tg.CatchUpRequestID == cmd.RequestID && tg.CatchUp == TargetPending:
+			tg.CatchUp, tg.Reason, tg.CompletedAt = state, c.Error, c.At
+			delta = WaveCounts{CaughtUp: 1}
+			if state == TargetFailed {
+				delta = WaveCounts{CatchUpFailed: 1}
+			}
+		case kind == "rollback" && tg.RollbackRequestID == cmd.RequestID && tg.Rollback == TargetPending:
+			tg.Rollback, tg.RollbackReason = state, c.Error
+			delta = WaveCounts{RolledBack: 1}
+			if state == TargetFailed {
+				delta = WaveCounts{RollbackFailed: 1}
+			}
+		default:
+			return // not this target's outstanding command (late, or decided already)
+		}
+		err = rs.UpdateRolloutTarget(ctx, tg)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			slog.ErrorContext(ctx, "rollout: record answer", "rollout", id, "terminal", in.terminalID, "error", err)
+			return
+		}
+		w, err := rs.AddRolloutWaveCounts(ctx, id, tg.Wave, delta)
+		if err != nil {
+			slog.ErrorContext(ctx, "rollout: count answer", "rollout", id, "wave", tg.Wave, "error", err)
+			return
+		}
+		if wave && w.Counts.done() >= len(w.Terminals) {
+			s.evaluateWave(ctx, rs, id, tg.Wave, in.terminalID, false)
+		}
+		return
+	}
+}
+
+// rolloutCatchUp delivers, when a terminal says hello, the desired config
+// a rollout (or its rollback) recorded for it while it was offline: the
+// terminal record says so (a desired config set by a rollout, never sent:
+// no request id), so a hello with nothing owed costs no read. A config
+// the rollout may no longer deliver (cancelled, aborted, rolled back) is
+// withdrawn instead: the terminal's desired config is cleared.
+func (s *Service) rolloutCatchUp(ctx context.Context, in inbound, t Terminal) {
+	d := t.Desired
+	if d.Version == "" || d.RequestID != "" {
+		return
+	}
+	kind, id, ok := parseRolloutActor(d.SetBy)
+	if !ok {
+		return
+	}
+	rs, err := s.rolloutStore()
+	if err != nil {
+		return
+	}
+	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
+		r, err := rs.Rollout(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			s.withdraw(ctx, t.ID, id, "the rollout is gone")
+			return
+		}
+		if err != nil {
+			slog.ErrorContext(ctx, "rollout catch-up: read rollout", "rollout", id, "terminal", t.ID, "error", err)
+			return
+		}
+		tg, err := rs.RolloutTarget(ctx, id, t.ID)
+		if errors.Is(err, ErrNotFound) {
+			s.withdraw(ctx, t.ID, id, "the terminal has no target in the rollout")
+			return
+		}
+		if err != nil {
+			slog.ErrorContext(ctx, "rollout catch-up: read target", "rollout", id, "terminal", t.ID, "error", err)
+			return
+		}
+		var owed, allowed bool
+		if kind == "rollout" {
+			owed = tg.State == TargetOffline && tg.CatchUp == ""
+			allowed = r.State == RolloutRunning || r.State == RolloutPaused || r.State == RolloutCompleted
+		} else {
+			owed = tg.Rollback == TargetOffline
+			allowed = r.State == RolloutRollingBack || r.State == RolloutRolledBack
+		}
+		if !owed {
+			return // delivered by a concurrent hello, or nothing left to deliver
+		}
+		if !allowed {
+			s.withdraw(ctx, t.ID, id, "the rollout is "+string(r.State))
+			return
+		}
+		params, _ := json.Marshal(protocol.SetConfigParams{Config: d.Data})
+		cmd := s.newCommand(t.ID, protocol.CommandSetConfig, params, d.SetBy, in.now, 0)
+		if kind == "rollout" {
+			tg.CatchUp, tg.CatchUpRequestID = TargetPending, cmd.RequestID
+		} else {
+			tg.Rollback, tg.RollbackRequestID = TargetPending, cmd.RequestID
+		}
+		tg.Deadline = cmd.Deadline
+		err = rs.UpdateRolloutTarget(ctx, tg)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			slog.ErrorContext(ctx, "rollout catch-up: claim", "rollout", id, "terminal", t.ID, "error", err)
+			return
+		}
+		detail := map[string]any{kind: id, "wave": tg.Wave, "version": d.Version, "requestId": cmd.RequestID, "catchUp": "the terminal reconnected"}
+		if err := s.recordAudit(ctx, rolloutSystem, AuditConfigSet, t.ID, AuditOutcomeRequested, detail); err != nil {
+			return // not sent: the command times out and the target reads timed out
+		}
+		if err := s.store.PutCommands(ctx, cmd); err != nil {
+			slog.ErrorContext(ctx, "rollout catch-up: record set_config", "rollout", id, "terminal", t.ID, "error", err)
+			return
+		}
+		d.RequestID = cmd.RequestID
+		if err := s.store.SetDesiredConfig(ctx, t.ID, d); err != nil {
+			slog.ErrorContext(ctx, "rollout catch-up: record desired config", "rollout", id, "terminal", t.ID, "error", err)
+		}
+		_ = s.send(ctx, t.ID, in.connID, cmd.message())
+		return
+	}
+}
+
+// withdraw clears a terminal's undelivered desired config of rollout id
+// (audited), as the rollout may no longer deliver it.
+func (s *Service) withdraw(ctx context.Context, terminalID, id, reason string) {
+	if err := s.recordAudit(ctx, rolloutSystem, AuditConfigSet, terminalID, AuditOutcomeRequested,
+		map[string]any{"rollout": id, "withdrawn": reason}); err != nil {
+		return
+	}
+	if err := s.store.SetDesiredConfig(ctx, terminalID, DesiredConfig{}); err != nil {
+		slog.ErrorContext(ctx, "rollout: withdraw desired config", "rollout", id, "terminal", terminalID, "error", err)
+	}
+}
+
+// rollBack rolls rollout id back a wave at a time until it is rolled back
+// or until passes; the scheduler goes on from where it stopped.
+func (s *Service) rollBack(ctx context.Context, rs RolloutStore, id string, until time.Time) {
+	for s.now().Before(until) {
+		r, err := rs.Rollout(ctx, id)
+		if err != nil {
+			slog.ErrorContext(ctx, "rollback: read rollout", "rollout", id, "error", err)
+			return
+		}
+		if r.State != RolloutRollingBack {
+			return
+		}
+		k := r.RolledBackWaves
+		if k >= r.RollbackWaves {
+			_, err := s.updateRollout(ctx, rs, id, func(x *Rollout, now time.Time) (bool, error) {
+				if x.State != RolloutRollingBack || x.RolledBackWaves < x.RollbackWaves {
+					return false, errRolloutMoved
+				}
+				x.State = RolloutRolledBack
+				return true, nil
+			})
+			if err == nil {
+				_ = s.recordAudit(ctx, rolloutSystem, AuditRolloutRolledBack, "", AuditOutcomeRequested,
+					map[string]any{"rollout": id, "group": r.Group, "state": RolloutRolledBack, "waves": r.RollbackWaves})
+			} else if !errors.Is(err, errRolloutMoved) {
+				slog.ErrorContext(ctx, "rollback: finish", "rollout", id, "error", err)
+			}
+			return
+		}
+		if err := s.rollbackWave(ctx, rs, r, k); err != nil {
+			slog.ErrorContext(ctx, "rollback: wave", "rollout", id, "wave", k, "error", err)
+			return
+		}
+		if _, err := s.updateRollout(ctx, rs, id, func(x *Rollout, now time.Time) (bool, error) {
+			if x.State != RolloutRollingBack || x.RolledBackWaves != k {
+				return false, nil
+			}
+			x.RolledBackWaves = k + 1
+			return true, nil
+		}); err != nil {
+			slog.ErrorContext(ctx, "rollback: record progress", "rollout", id, "wave", k, "error", err)
+			return
+		}
+	}
+}
+
+// rollbackWave rolls back wave k's terminals (safe to run again: each
+// target is rolled back once) and audits the wave's figures.
+func (s *Service) rollbackWave(ctx context.Context, rs RolloutStore, r Rollout, k int) error {
+	w, err := rs.RolloutWave(ctx, r.ID, k)
+	if err != nil {
+		return err
+	}
+	targets, err := rs.RolloutTargets(ctx, r.ID, w.Terminals)
+	if err != nil {
+		return err
+	}
+	var (
+		mu    sync.Mutex
+		errs  []error
+		tally = map[TargetState]int{}
+	)
+	byID := map[string]RolloutTarget{}
+	var ids []string
+	for _, t := range targets {
+		byID[t.TerminalID] = t
+		ids = append(ids, t.TerminalID)
+	}
+	forEach(ids, func(tid string) {
+		st, err := s.rollbackTarget(ctx, rs, r, byID[tid])
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("terminal %s: %w", tid, err))
+			return
+		}
+		tally[st]++
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	_ = s.recordAudit(ctx, rolloutSystem, AuditRolloutRolledBack, "", AuditOutcomeRequested,
+		map[string]any{"rollout": r.ID, "group": r.Group, "wave": k, "sent": tally[TargetPending], "offline": tally[TargetOffline], "skipped": tally[TargetSkipped]})
+	return nil
+}
+
+// rollbackTarget re-applies the config t's terminal had before the
+// rollout, if the rollout changed it (or may have) and nothing changed its
+// desired config since. It returns the target's rollback state.
+func (s *Service) rollbackTarget(ctx context.Context, rs RolloutStore, r Rollout, tg RolloutTarget) (TargetState, error) {
+	changed := func(st TargetState) bool {
+		return st == TargetPending || st == TargetSucceeded || st == TargetTimedOut
+	}
+	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
+		if tg.Rollback != "" {
+			return tg.Rollback, nil
+		}
+		now := s.now()
+		var (
+			t   Terminal
+			cmd Command
+		)
+		switch {
+		case !changed(tg.State) && !changed(tg.CatchUp):
+			tg.Rollback, tg.RollbackReason = TargetSkipped, "the rollout never changed it"
+		case len(tg.Previous) == 0:
+			tg.Rollback, tg.RollbackReason = TargetSkipped, "no previous config recorded"
+		default:
+			var err error
+			t, err = s.store.Terminal(ctx, tg.TerminalID)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				tg.Rollback, tg.RollbackReason = TargetSkipped, "terminal deleted"
+			case err != nil:
+				return "", err
+			case t.Desired.SetBy != rolloutActorPrefix+r.ID:
+				tg.Rollback, tg.RollbackReason = TargetSkipped, "changed since (desired config set by "+truncate(t.Desired.SetBy, 128)+")"
+			case s.online(t, now):
+				params, _ := json.Marshal(protocol.SetConfigParams{Config: tg.Previous})
+				cmd = s.newCommand(tg.TerminalID, protocol.CommandSetConfig, params, rollbackActorPrefix+r.ID, now, 0)
+				tg.Rollback, tg.RollbackRequestID, tg.Deadline = TargetPending, cmd.RequestID, cmd.Deadline
+			default:
+				tg.Rollback = TargetOffline
+			}
+		}
+		err := rs.UpdateRolloutTarget(ctx, tg)
+		if errors.Is(err, ErrConflict) {
+			if tg, err = rs.RolloutTarget(ctx, tg.RolloutID, tg.TerminalID); err != nil {
+				return "", err
+			}
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		tg.Revision++
+		if tg.Rollback != TargetPending && tg.Rollback != TargetOffline {
+			return tg.Rollback, nil
+		}
+		return s.sendRollback(ctx, rs, r, tg, t, cmd)
+	}
+	return "", fmt.Errorf("roll back %s: %w", tg.TerminalID, ErrConflict)
+}
+
+// sendRollback records and sends (or, offline, records undelivered) the
+// previous config of a claimed rollback target.
+func (s *Service) sendRollback(ctx context.Context, rs RolloutStore, r Rollout, tg RolloutTarget, t Terminal, cmd Command) (TargetState, error) {
+	detail := map[string]any{"rollback": r.ID, "wave": tg.Wave, "version": tg.PreviousVersion}
+	if tg.Rollback == TargetOffline {
+		detail["offline"] = "sent when the terminal reconnects"
+	} else {
+		detail["requestId"] = cmd.RequestID
+	}
+	if err := s.recordAudit(ctx, rolloutSystem, AuditConfigSet, tg.TerminalID, AuditOutcomeRequested, detail); err != nil {
+		tg.Rollback, tg.RollbackReason, tg.RollbackRequestID = TargetFailed, "the audit record could not be written", ""
+		return tg.Rollback, rs.UpdateRolloutTarget(ctx, tg)
+	}
+	d := DesiredConfig{Data: tg.Previous, Version: tg.PreviousVersion, SetAt: s.now(), SetBy: rollbackActorPrefix + r.ID}
+	if tg.Rollback == TargetOffline {
+		return tg.Rollback, s.store.SetDesiredConfig(ctx, tg.TerminalID, d)
+	}
+	if err := s.store.PutCommands(ctx, cmd); err != nil {
+		return "", fmt.Errorf("record set_config: %w", err)
+	}
+	d.RequestID = cmd.RequestID
+	if err := s.store.SetDesiredConfig(ctx, tg.TerminalID, d); err != nil {
+		return "", fmt.Errorf("record desired config: %w", err)
+	}
+	if err := s.send(ctx, tg.TerminalID, t.ConnectionID, cmd.message()); errors.Is(err, ErrGone) {
+		tg.Rollback, tg.RollbackRequestID, tg.Deadline = TargetOffline, "", time.Time{}
+		if err := rs.UpdateRolloutTarget(ctx, tg); err != nil {
+			return "", err
+		}
+		d.RequestID = ""
+		return tg.Rollback, s.store.SetDesiredConfig(ctx, tg.TerminalID, d)
+	}
+	return TargetPending, nil
+}
+
+// advanceRollouts is the scheduler's rollout job: for each active rollout,
+// it starts the wave that is due, resumes a wave whose sending was cut
+// short, decides a wave past its deadline, and goes on rolling back. It
+// reads the list of active rollouts, never every rollout.
+func (s *Service) advanceRollouts(ctx context.Context, now time.Time) error {
+	rs, err := s.rolloutStore()
+	if err != nil {
+		return nil // a store without rollouts has nothing to advance
+	}
+	after := ""
+	var errs []error
+	for {
+		ids, err := rs.ActiveRollouts(ctx, after, maxActivePage)
+		if err != nil {
+			return fmt.Errorf("active rollouts: %w", err)
+		}
+		for _, id := range ids {
+			if err := s.advanceRollout(ctx, rs, id, now); err != nil {
+				errs = append(errs, fmt.Errorf("rollout %s: %w", id, err))
+			}
+		}
+		if len(ids) < maxActivePage {
+			return errors.Join(errs...)
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+func (s *Service) advanceRollout(ctx context.Context, rs RolloutStore, id string, now time.Time) error {
+	r, err := rs.Rollout(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil // an entry whose creation failed
+	}
+	if err != nil {
+		return err
+	}
+	if !r.State.Active() {
+		// Its entry outlived it (a lost delete): writing it again drops it.
+		return rs.UpdateRollout(ctx, r)
+	}
+	switch {
+	case r.State == RolloutRollingBack:
+		s.rollBack(ctx, rs, id, s.now().Add(rollbackBudget))
+	case r.Phase == PhaseDue:
+		if r.State == RolloutRunning && !now.Before(r.NextWaveAt) {
+			s.startDueWave(ctx, rs, id)
+		}
+	case r.Phase == PhaseSending:
+		if now.Sub(r.PhaseAt) >= staleSending {
+			s.sendWave(ctx, rs, r, r.Wave)
+		}
+	case r.Phase == PhaseWaiting:
+		if !now.Before(r.WaveDeadline) {
+			s.evaluateWave(ctx, rs, id, r.Wave, "", true)
+		}
+	}
+	return nil
+}
