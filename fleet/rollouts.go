@@ -742,8 +742,12 @@ func (s *Service) controlRollout(ctx context.Context, p Principal, group, id, ac
 	if err := s.group(ctx, p, opControlRollout, group); err != nil {
 		return RolloutView{}, err
 	}
-	if _, err := s.groupRollout(ctx, rs, group, id); err != nil {
+	r, err := s.groupRollout(ctx, rs, group, id)
+	if err != nil {
 		return RolloutView{}, err
+	}
+	if err := change(&r, s.now()); err != nil {
+		return RolloutView{}, err // refused as it stands: nothing to audit
 	}
 	err = s.audited(ctx, p, action, "", map[string]any{"rollout": id, "group": group}, func() error {
 		_, err := s.updateRollout(ctx, rs, id, func(r *Rollout, now time.Time) (bool, error) {

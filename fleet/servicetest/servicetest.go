@@ -68,6 +68,13 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"Listing/TerminalInSeveralGroupsListedOnce", testTerminalInSeveralGroupsListedOnce},
 		{"Listing/AdminsListTheFleet", testAdminsListTheFleet},
 		{"Listing/Filters", testFilters},
+		{"Rollout/AbortsAndRollsBack", testRolloutAbortsAndRollsBack},
+		{"Rollout/OfflineCatchesUpOnReconnect", testRolloutOfflineCatchesUp},
+		{"Rollout/WithdrawnWhenCancelled", testRolloutWithdrawnWhenCancelled},
+		{"Rollout/PauseResumeCancel", testRolloutPauseResumeCancel},
+		{"Rollout/TimeoutCounts", testRolloutTimeoutCounts},
+		{"Rollout/ConcurrentCompletionsAdvanceOnce", testRolloutConcurrentCompletions},
+		{"Rollout/AccessAndPrecedence", testRolloutAccessAndPrecedence},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -28,7 +30,7 @@ const (
 	skTargetPrefix  = "T#"
 )
 
-func rolloutPK(id string) string        { return "R#" + id }
+func rolloutPK(id string) string         { return "R#" + id }
 func rolloutGroupPK(group string) string { return "R#group#" + group }
 func waveSK(index int) string            { return fmt.Sprintf("%s%04d", skWavePrefix, index) }
 func targetSK(terminalID string) string  { return skTargetPrefix + terminalID }
@@ -59,6 +61,8 @@ const (
 	roCreatorRole     = "creatorRole"
 	roUpdatedAt       = "updatedAt"
 	roRevision        = "revision"
+	// roWrite is a random token of the write that stored the item (putOwn).
+	roWrite = "writeToken"
 
 	roTerminals  = "terminals"
 	roStartedAt  = "startedAt"
@@ -166,8 +170,13 @@ func decodeRollout(it map[string]types.AttributeValue) (fleet.Rollout, error) {
 
 // putOwn writes it with a condition; when the condition fails it reports
 // whether the stored item is it itself (the SDK retried a write whose
-// answer was lost), absent (nil old), or another.
+// answer was lost: the item holds this write's random token, roWrite,
+// which no concurrent writer of the same content has), absent (nil old),
+// or another.
 func (s *Store) putOwn(ctx context.Context, it item, cond string, e *expr) (failed bool, old map[string]types.AttributeValue, err error) {
+	var token [8]byte
+	_, _ = rand.Read(token[:])
+	it[roWrite] = attrS(hex.EncodeToString(token[:]))
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           s.table,
 		Item:                                it,
