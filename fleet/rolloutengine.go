@@ -385,8 +385,8 @@ func (s *Service) evaluateWave(ctx context.Context, rs RolloutStore, id string, 
 		switch {
 		case abort:
 			x.State = RolloutAborted
-			x.Reason = fmt.Sprintf("wave %d: %d of the %d terminals reached failed or timed out (%.0f%%), above the abort threshold of %.0f%%",
-				n+1, bad, reached, 100*float64(bad)/float64(reached), 100*x.AbortAbove)
+			x.Reason = fmt.Sprintf("wave %d of %d (index %d): %d of the %d terminals reached failed or timed out (%.0f%%), above the abort threshold of %.0f%%",
+				n+1, x.Waves, n, bad, reached, 100*float64(bad)/float64(reached), 100*x.AbortAbove)
 		case n+1 < x.Waves:
 			x.Wave, x.Phase, x.PhaseAt, x.NextWaveAt, x.WaveDeadline = n+1, PhaseDue, now, now.Add(x.WaveInterval), time.Time{}
 		default:

@@ -82,6 +82,14 @@ func New(svc *fleet.Service, opts Options) http.Handler {
 	mux.HandleFunc("POST /terminals/{id}/credentials/revoke", a.identified(a.revokeCredentials))
 	mux.HandleFunc("GET /terminals/{id}/audit", a.identified(a.terminalAudit))
 	mux.HandleFunc("GET /audit", a.identified(a.audit))
+	mux.HandleFunc("PUT /groups/{group}/config", a.identified(a.putGroupConfig))
+	mux.HandleFunc("GET /groups/{group}/rollouts", a.identified(a.listRollouts))
+	mux.HandleFunc("GET /groups/{group}/rollouts/{rollout}", a.identified(a.getRollout))
+	mux.HandleFunc("GET /groups/{group}/rollouts/{rollout}/waves/{wave}", a.identified(a.getRolloutWave))
+	mux.HandleFunc("POST /groups/{group}/rollouts/{rollout}/pause", a.identified(a.controlRollout((*fleet.Service).PauseRollout)))
+	mux.HandleFunc("POST /groups/{group}/rollouts/{rollout}/resume", a.identified(a.controlRollout((*fleet.Service).ResumeRollout)))
+	mux.HandleFunc("POST /groups/{group}/rollouts/{rollout}/cancel", a.identified(a.controlRollout((*fleet.Service).CancelRollout)))
+	mux.HandleFunc("POST /groups/{group}/rollouts/{rollout}/rollback", a.identified(a.controlRollout((*fleet.Service).RollbackRollout)))
 	// The operator dashboard: the page at / and its assets under /ui/.
 	ui := opts.Dashboard
 	if ui == nil {

@@ -263,6 +263,25 @@ func exchanges() []exchange {
 		{"GET", "/terminals/t1/audit?limit=5", "admin", "", 200},
 		{"GET", "/audit", "admin", "", 200},
 		{"GET", "/audit?since=yesterday", "admin", "", 400},
+		{"PUT", "/groups/line-a/config", "admin", `{"patch":{"threshold":0.95},"waveSize":1,"waveIntervalSeconds":600}`, 202},
+		{"PUT", "/groups/line-a/config", "viewer", `{"patch":{}}`, 403},
+		{"PUT", "/groups/line-b/config", "admin", `{"patch":{}}`, 400},
+		{"PUT", "/groups/line-a/config", "admin", `{"patch":{},"config":{}}`, 400},
+		{"GET", "/groups/line-a/rollouts", "viewer", "", 200},
+		{"GET", "/groups/line-b/rollouts?limit=5", "viewer", "", 404},
+		{"GET", "/groups/line-a/rollouts/$rollout", "viewer", "", 200},
+		{"GET", "/groups/line-a/rollouts/$rollout/waves/0", "viewer", "", 200},
+		{"GET", "/groups/line-a/rollouts/$rollout/waves/9", "viewer", "", 404},
+		{"GET", "/groups/line-a/rollouts/nope", "admin", "", 400},
+		{"POST", "/groups/line-a/rollouts/$rollout/pause", "admin", "", 200},
+		{"POST", "/groups/line-a/rollouts/$rollout/pause", "admin", "", 409},
+		{"POST", "/groups/line-a/rollouts/$rollout/resume", "admin", "", 200},
+		{"POST", "/groups/line-a/rollouts/$rollout/rollback", "viewer", "", 403},
+		{"POST", "/groups/line-a/rollouts/$rollout/rollback", "admin", "", 200},
+		{"PUT", "/groups/line-a/config", "admin", `{"patch":{"threshold":0.7},"overrideTerminalConfig":true}`, 202},
+		{"POST", "/groups/line-a/rollouts/$rollout/cancel", "admin", "", 200},
+		{"POST", "/groups/line-a/rollouts/$rollout/cancel", "admin", "", 409},
+		{"GET", "/groups/line-a/rollouts/$rollout/waves/0", "admin", "", 200},
 		{"DELETE", "/terminals/t1", "viewer", "", 403},
 		{"DELETE", "/terminals/t9", "admin", "", 404},
 		{"DELETE", "/terminals/t3", "admin", "", 204},
@@ -281,10 +300,10 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 		t.Fatal(err)
 	}
 	api, _ := openAPIFixture(t)
-	lastRequestID := ""
+	lastRequestID, lastRollout := "", ""
 	covered := map[string]bool{}
 	for _, ex := range exchanges() {
-		path := strings.ReplaceAll(ex.path, "$last", lastRequestID)
+		path := strings.ReplaceAll(strings.ReplaceAll(ex.path, "$last", lastRequestID), "$rollout", lastRollout)
 		req := httptest.NewRequest(ex.method, path, strings.NewReader(ex.body))
 		if ex.body != "" {
 			req.Header.Set("Content-Type", "application/json")
@@ -303,6 +322,11 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 			var c struct{ RequestID string }
 			_ = json.Unmarshal(body, &c)
 			lastRequestID = c.RequestID
+		}
+		if ex.method == "PUT" && strings.HasPrefix(path, "/groups/") && rec.Code == 202 {
+			var ro struct{ ID string }
+			_ = json.Unmarshal(body, &ro)
+			lastRollout = ro.ID
 		}
 		if os.Getenv("OPENAPI_DUMP") != "" {
 			t.Logf("%s %s → %d %s", ex.method, path, rec.Code, body)

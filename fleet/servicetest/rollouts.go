@@ -286,7 +286,7 @@ func testRolloutAbortsAndRollsBack(t *testing.T, e *env) {
 	f.tick(t) // the scheduler starts the wave that is due
 	f.drain()
 	v = rolloutOf(t, f.svc, operator, "line-1", v.ID)
-	if v.State != fleet.RolloutAborted || !strings.Contains(v.Reason, "wave 2: 10 of the 50") {
+	if v.State != fleet.RolloutAborted || !strings.Contains(v.Reason, "wave 2 of 4 (index 1): 10 of the 50") {
 		t.Fatalf("after wave 2: state %s (%s), want aborted naming wave 2's 10 of 50", v.State, v.Reason)
 	}
 	if w := v.WaveList[1]; w.Outcome != fleet.WaveAborted || w.Counts.Succeeded != 40 || w.Counts.Failed != 10 {
