@@ -36,7 +36,13 @@
 //	                denials, audited operations, reading
 //	auditid.go      audit record ids and their time ranges
 //	access.go       principals, roles per operation, visibility, masking, claims
+//	rollouts.go     group config rollouts: records, the precedence rule,
+//	                access, start, reads, pause, resume, cancel, rollback
+//	rolloutengine.go what moves rollouts: waves, answers, deadlines,
+//	                rollback, offline terminals catching up at hello
+//	mergepatch.go   JSON merge patch (RFC 7396)
 //	tick.go         the periodic work the scheduler function runs (Tick)
 //	config.go       the service's own timing configuration (Config)
-//	model.go        records and errors; ports.go the Store and Pusher ports
+//	model.go        records and errors; ports.go the Store, RolloutStore
+//	                and Pusher ports
 package fleet

@@ -262,18 +262,23 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	// The partitions (infra/dynamo's key prefixes) each function may write
 	// items of, per write action: no WebSocket function writes a group
 	// membership (G#) or the fleet-wide audit partition, and the query
-	// function puts audit records but never updates or deletes one.
+	// function puts audit records but never updates or deletes one. Group
+	// config rollouts (R#) are written by the functions that move them: the
+	// query function (start, pause, resume, cancel, rollback), the message
+	// function (terminals' answers, catch-ups at hello) and the scheduler
+	// (waves due, deadlines); never by $connect or $disconnect.
 	tc := []string{"T#*", "C#*"}
+	tcr := []string{"C#*", "R#*", "T#*"}
 	wantWrites := map[string]map[string][]string{
 		"ConnectFunction":    {"dynamodb:PutItem": tc, "dynamodb:UpdateItem": tc, "dynamodb:DeleteItem": tc},
 		"DisconnectFunction": {"dynamodb:UpdateItem": tc, "dynamodb:DeleteItem": tc},
-		"MessageFunction":    {"dynamodb:PutItem": tc, "dynamodb:UpdateItem": tc, "dynamodb:DeleteItem": tc},
+		"MessageFunction":    {"dynamodb:PutItem": tcr, "dynamodb:UpdateItem": tcr, "dynamodb:DeleteItem": tcr},
 		"QueryFunction": {
-			"dynamodb:PutItem":    {"AUDIT", "C#*", "G#*", "T#*"},
-			"dynamodb:UpdateItem": {"T#*"},
-			"dynamodb:DeleteItem": {"C#*", "G#*", "T#*"},
+			"dynamodb:PutItem":    {"AUDIT", "C#*", "G#*", "R#*", "T#*"},
+			"dynamodb:UpdateItem": {"R#*", "T#*"},
+			"dynamodb:DeleteItem": {"C#*", "G#*", "R#*", "T#*"},
 		},
-		"SchedulerFunction": {"dynamodb:PutItem": {"AUDIT", "T#*"}, "dynamodb:UpdateItem": {"T#*"}, "dynamodb:DeleteItem": {"T#*"}},
+		"SchedulerFunction": {"dynamodb:PutItem": {"AUDIT", "R#*", "T#*"}, "dynamodb:UpdateItem": {"R#*", "T#*"}, "dynamodb:DeleteItem": {"R#*", "T#*"}},
 	}
 	reads := []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 	tableResources := []string{"${Table.Arn}", "${Table.Arn}/index/terminals", "${Table.Arn}/index/audit"}

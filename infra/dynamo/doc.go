@@ -25,6 +25,11 @@
 //	AUDIT       AUDIT#<auditId>               fleet-wide audit record (no terminal)
 //	G#<group>   <terminal id>                 membership of a terminal in a group
 //	C#<connId>  META                          connection binding
+//	R#<id>      META                          group config rollout (id: fleet.NewAuditID's form)
+//	R#<id>      W#<index: 4 digits>           one wave of the rollout: its terminals, its counters
+//	R#<id>      T#<terminal id>               one terminal reached by the rollout (its target)
+//	R#group#<g> <rollout id>                  entry of a rollout in its group's listing
+//	R#active    <rollout id>                  entry of a rollout the scheduler visits
 //
 // Numbers in sort keys are zero-padded so that string order is numeric order.
 //
@@ -69,6 +74,36 @@
 // bindings and entries of its connections, its config and desired items
 // and its group memberships, and last the record (conditional on its
 // existence); chunks, samples and commands expire by TTL.
+//
+// # Rollouts
+//
+// Every rollout item has a partition key starting with "R#" (the prefix
+// the functions' policies allow), and rollout ids start with a digit, so
+// R#<id>, R#group#<g> and R#active never meet. The record (META): group,
+// config or patch (S, JSON), waveSize, waveIntervalMs, abortAbove (N),
+// override (BOOL), total, waves, state, wave, phase, phaseAt, nextWaveAt,
+// waveDeadline, rollbackWaves, rolledBackWaves, reason, createdAt,
+// createdBy, creatorRole, updatedAt, revision (N), writeToken. A wave
+// (W#): terminals (L of S, fixed when the rollout is created, written
+// with PutItem conditional on absence), the counters succeeded, failed,
+// timedOut, offline, skipped, caughtUp, catchUpFailed, rolledBack,
+// rollbackFailed (N: AddRolloutWaveCounts is one UpdateItem ADD with
+// ReturnValues ALL_NEW, so concurrent additions never lose one another and
+// each sees its own result), startedAt (if_not_exists), finishedAt,
+// outcome. A target (T#): wave, state, reason, requestId, previous (S, the
+// config before), previousVersion, targetVersion, sentAt, completedAt,
+// deadline, catchUp, catchUpRequestId, rollback, rollbackReason,
+// rollbackRequestId, revision, writeToken. Records and targets are
+// replaced whole with a PutItem conditional on the revision read
+// (optimistic concurrency: fleet.ErrConflict when another write came
+// first); each write carries a random writeToken, so when the SDK retries
+// a write whose answer was lost and finds its own item, the Store tells it
+// from a concurrent writer's (which could hold the same content). The
+// group entry and the active entry are written before the record; the
+// active entry is deleted after an update that leaves the rollout
+// inactive. Listing a group's rollouts is a Query of its entries
+// (newest first) and a BatchGetItem of the records; the scheduler reads
+// only R#active. Rollout items never expire.
 //
 // # Groups
 //

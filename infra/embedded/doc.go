@@ -30,10 +30,16 @@
 // Sweep drops entries whose binding it deleted. A terminal record keeps
 // a credentials version (SetCredentials writes only over the version it
 // is given). DeleteTerminal removes the record, its group and connection
-// index entries and its bindings in one transaction. A "meta" bucket
+// index entries and its bindings in one transaction. Group config
+// rollouts (fleet.RolloutStore) live in "rollouts" (records by id),
+// "rolloutWaves" and "rolloutTargets" (a nested bucket per rollout, keyed
+// by big-endian wave index and by terminal id), "rolloutsByGroup" (a
+// nested bucket per group with its rollouts' ids) and "activeRollouts"
+// (the ids of the active ones); records and targets carry a revision
+// compared in the writing transaction; they never expire. A "meta" bucket
 // records the format version ("2" since log chunks are keyed by LastSeq;
 // the audit buckets, the desired config, the group index, the connection
-// index and the credentials version were added
+// index, the credentials version and the rollout buckets were added
 // compatibly: Open creates missing buckets, and indexes the stored
 // terminals when it creates the group index); Open refuses a file of
 // another version.
