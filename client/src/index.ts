@@ -359,6 +359,113 @@ export interface AuditPage {
   nextCursor: string;
 }
 
+/** RolloutState is where a group config rollout is in its life. */
+export type RolloutState = "running" | "paused" | "completed" | "aborted" | "cancelled" | "rolling_back" | "rolled_back";
+
+/** TargetState is the outcome of one terminal of a wave (and of its catch-up or rollback). */
+export type TargetState = "pending" | "succeeded" | "failed" | "timed_out" | "offline" | "skipped";
+
+/**
+ * RolloutSpec starts a rollout (PUT /groups/{group}/config): exactly one of
+ * config (the whole desired config) and patch (a JSON merge patch, RFC
+ * 7396), and how to stage it.
+ */
+export interface RolloutSpec {
+  config?: Record<string, unknown>;
+  patch?: Record<string, unknown>;
+  /** waveSize (1–1000) or wavePercent (of the group, above 0 to 100); neither: one wave. */
+  waveSize?: number;
+  wavePercent?: number;
+  /** waveIntervalSeconds is the pause between a wave's end and the next one (default 0). */
+  waveIntervalSeconds?: number;
+  /** abortAbove stops the rollout when more than this share (0–1) of a wave's reached terminals failed or timed out (default 0.1). */
+  abortAbove?: number;
+  /** overrideTerminalConfig includes terminals that have their own desired config. */
+  overrideTerminalConfig?: boolean;
+}
+
+/** WaveCounts are a wave's (or a rollout's) tallies. */
+export interface WaveCounts {
+  succeeded: number;
+  failed: number;
+  timedOut: number;
+  offline: number;
+  skipped: number;
+  caughtUp: number;
+  catchUpFailed: number;
+  rolledBack: number;
+  rollbackFailed: number;
+}
+
+/** RolloutTarget is one terminal a wave reached. */
+export interface RolloutTarget {
+  rolloutId: string;
+  terminalId: string;
+  wave: number;
+  state: TargetState;
+  reason?: string;
+  requestId?: string;
+  previous?: Record<string, unknown>;
+  previousVersion?: string;
+  targetVersion?: string;
+  sentAt?: TimeString;
+  completedAt?: TimeString;
+  deadline?: TimeString;
+  catchUp?: TargetState;
+  catchUpRequestId?: string;
+  rollback?: TargetState;
+  rollbackReason?: string;
+  rollbackRequestId?: string;
+}
+
+/** RolloutWave is one wave: its size and tallies; targets and waiting only from getRolloutWave. */
+export interface RolloutWave {
+  index: number;
+  size: number;
+  counts: WaveCounts;
+  startedAt?: TimeString;
+  finishedAt?: TimeString;
+  outcome?: "passed" | "aborted";
+  targets?: RolloutTarget[];
+  waiting?: string[];
+}
+
+/** Rollout is a group config rollout; waveList only from getRollout and the control calls. */
+export interface Rollout {
+  id: string;
+  group: string;
+  config?: Record<string, unknown>;
+  patch?: Record<string, unknown>;
+  waveSize: number;
+  waveIntervalSeconds: number;
+  abortAbove: number;
+  overrideTerminalConfig?: boolean;
+  total: number;
+  waves: number;
+  state: RolloutState;
+  /** wave is the current wave's index; phase where it is. */
+  wave: number;
+  phase?: "due" | "sending" | "waiting";
+  phaseAt?: TimeString;
+  nextWaveAt?: TimeString;
+  waveDeadline?: TimeString;
+  rollbackWaves?: number;
+  rolledBackWaves?: number;
+  reason?: string;
+  createdAt: TimeString;
+  createdBy: string;
+  updatedAt?: TimeString;
+  revision: number;
+  counts: WaveCounts;
+  waveList?: RolloutWave[];
+}
+
+/** RolloutPage is one page of a group's rollouts, newest first; nextCursor is "" on the last page. */
+export interface RolloutPage {
+  rollouts: Rollout[];
+  nextCursor: string;
+}
+
 /** APIErrorBody is the body of every API error response. */
 export interface APIErrorBody {
   code: string;
@@ -773,6 +880,39 @@ export class EdgesyncClient {
   /** getAuditTrail returns a page of the audit trail, newest first (GET /audit); admin. */
   getAuditTrail(query: AuditQuery = {}, options: RequestOptions = {}): Promise<AuditPage> {
     return this.#request<AuditPage>("GET", "/audit", { query: auditQuery(query), ...options });
+  }
+
+  /**
+   * startRollout rolls spec out to the terminals of group in waves (PUT
+   * /groups/{group}/config) and returns the rollout, its first wave sent.
+   * Needs the operator role and the group among the caller's groups.
+   */
+  startRollout(group: string, spec: RolloutSpec, options: RequestOptions = {}): Promise<Rollout> {
+    return this.#request<Rollout>("PUT", `/groups/${seg(group)}/config`, { body: spec, signal: options.signal });
+  }
+
+  /** listRollouts returns a page of the group's rollouts, newest first (GET /groups/{group}/rollouts). */
+  listRollouts(group: string, params: { limit?: number; cursor?: string } = {}, options: RequestOptions = {}): Promise<RolloutPage> {
+    return this.#request<RolloutPage>("GET", `/groups/${seg(group)}/rollouts`, { query: { ...params }, ...options });
+  }
+
+  /** getRollout returns one rollout with each wave's tallies (GET /groups/{group}/rollouts/{id}). */
+  getRollout(group: string, id: string, options: RequestOptions = {}): Promise<Rollout> {
+    return this.#request<Rollout>("GET", `/groups/${seg(group)}/rollouts/${seg(id)}`, options);
+  }
+
+  /** getRolloutWave returns one wave (index from 0) with each terminal's outcome (GET …/rollouts/{id}/waves/{index}). */
+  getRolloutWave(group: string, id: string, index: number, options: RequestOptions = {}): Promise<RolloutWave> {
+    return this.#request<RolloutWave>("GET", `/groups/${seg(group)}/rollouts/${seg(id)}/waves/${index}`, options);
+  }
+
+  /**
+   * controlRollout pauses, resumes, cancels or rolls back a rollout (POST
+   * …/rollouts/{id}/{action}) and returns it after; rejects with code
+   * "conflict" (409) when its state does not allow that. Operator.
+   */
+  controlRollout(group: string, id: string, action: "pause" | "resume" | "cancel" | "rollback", options: RequestOptions = {}): Promise<Rollout> {
+    return this.#request<Rollout>("POST", `/groups/${seg(group)}/rollouts/${seg(id)}/${action}`, options);
   }
 
   async #request<T>(

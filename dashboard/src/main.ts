@@ -18,6 +18,7 @@ import { h, replace } from "./dom.js";
 import { fleetView } from "./fleet.js";
 import { terminalView } from "./terminal.js";
 import { auditView, registerView } from "./admin.js";
+import { rolloutsView, rolloutView } from "./rollouts.js";
 
 const API_KEY = "edgesync.apiURL";
 const TOKEN_KEY = "edgesync.token";
@@ -218,6 +219,22 @@ function main(): void {
         view = terminalView(app, root, id);
         return;
       }
+    }
+    const ro = /^\/rollouts\/([^/]+)\/([^/]+)$/.exec(path);
+    if (ro) {
+      try {
+        const [group, id] = [decodeURIComponent(ro[1]), decodeURIComponent(ro[2])];
+        document.title = `Rollout ${id} · edgesync`;
+        view = rolloutView(app, root, group, id);
+        return;
+      } catch {
+        // a malformed address: the fleet below
+      }
+    }
+    if (path === "/rollouts") {
+      document.title = "Rollouts · edgesync";
+      view = rolloutsView(app, root);
+      return;
     }
     if (path === "/audit") {
       document.title = "Audit · edgesync";

@@ -346,6 +346,34 @@ export class EdgesyncClient {
     getAuditTrail(query = {}, options = {}) {
         return this.#request("GET", "/audit", { query: auditQuery(query), ...options });
     }
+    /**
+     * startRollout rolls spec out to the terminals of group in waves (PUT
+     * /groups/{group}/config) and returns the rollout, its first wave sent.
+     * Needs the operator role and the group among the caller's groups.
+     */
+    startRollout(group, spec, options = {}) {
+        return this.#request("PUT", `/groups/${seg(group)}/config`, { body: spec, signal: options.signal });
+    }
+    /** listRollouts returns a page of the group's rollouts, newest first (GET /groups/{group}/rollouts). */
+    listRollouts(group, params = {}, options = {}) {
+        return this.#request("GET", `/groups/${seg(group)}/rollouts`, { query: { ...params }, ...options });
+    }
+    /** getRollout returns one rollout with each wave's tallies (GET /groups/{group}/rollouts/{id}). */
+    getRollout(group, id, options = {}) {
+        return this.#request("GET", `/groups/${seg(group)}/rollouts/${seg(id)}`, options);
+    }
+    /** getRolloutWave returns one wave (index from 0) with each terminal's outcome (GET …/rollouts/{id}/waves/{index}). */
+    getRolloutWave(group, id, index, options = {}) {
+        return this.#request("GET", `/groups/${seg(group)}/rollouts/${seg(id)}/waves/${index}`, options);
+    }
+    /**
+     * controlRollout pauses, resumes, cancels or rolls back a rollout (POST
+     * …/rollouts/{id}/{action}) and returns it after; rejects with code
+     * "conflict" (409) when its state does not allow that. Operator.
+     */
+    controlRollout(group, id, action, options = {}) {
+        return this.#request("POST", `/groups/${seg(group)}/rollouts/${seg(id)}/${action}`, options);
+    }
     async #request(method, path, opts = {}) {
         const url = this.baseURL + path + queryString(opts.query);
         const headers = { Accept: "application/json", ...this.#headers };
