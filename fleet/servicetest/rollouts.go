@@ -641,11 +641,10 @@ func testRolloutConcurrentCompletions(t *testing.T, e *env) {
 type racingStore struct {
 	fleet.Store
 	fleet.RolloutStore
-	mu      sync.Mutex
-	armed   string
-	counts  *barrier
-	update  *barrier
-	decided int
+	mu     sync.Mutex
+	armed  string
+	counts *barrier
+	update *barrier
 }
 
 func (r *racingStore) arm(id string) { r.mu.Lock(); r.armed = id; r.mu.Unlock() }
