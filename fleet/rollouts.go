@@ -424,7 +424,7 @@ func (s *Service) StartRollout(ctx context.Context, p Principal, group string, s
 		return RolloutView{}, err
 	}
 	if len(ids) == 0 {
-		return RolloutView{}, fmt.Errorf("group %s has no terminals: %w", truncate(group, 128), ErrInvalid)
+		return RolloutView{}, fmt.Errorf("no terminals in group %s: %w", truncate(group, 128), ErrNotFound)
 	}
 	now := s.now()
 	r := Rollout{
