@@ -641,6 +641,12 @@ func (s *Service) rollBack(ctx context.Context, rs RolloutStore, id string, unti
 			}
 			return
 		}
+		if k == r.Wave && r.Phase == PhaseSending && s.now().Sub(r.PhaseAt) < staleSending {
+			// The wave is still being sent (by another request or run):
+			// rolling it back now would miss the terminals it reaches next.
+			// The scheduler goes on once it is sent.
+			return
+		}
 		if err := s.rollbackWave(ctx, rs, r, k); err != nil {
 			slog.ErrorContext(ctx, "rollback: wave", "rollout", id, "wave", k, "error", err)
 			return

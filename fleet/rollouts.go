@@ -698,7 +698,7 @@ func (s *Service) ResumeRollout(ctx context.Context, p Principal, group, id stri
 }
 
 // CancelRollout stops a running or paused rollout for good: no further
-// wave starts, and the offline terminals of the waves sent do not get the
+// wave starts (a wave being sent finishes sending), and the offline terminals of the waves sent do not get the
 // change when they reconnect (their undelivered desired config is
 // withdrawn then). Terminals already changed keep the change (see
 // RollbackRollout). ErrConflict unless it is running or paused.
