@@ -214,11 +214,13 @@
 //     none.
 //   - Concurrent updates of one item: DynamoDB applies them one at a time
 //     (an ADD with ReturnValues ALL_NEW returns each addition's own
-//     result); dynalite serializes every request; moto does not, so under
-//     concurrency it may return a total twice (and, rarely, let two
-//     conditional writes over the same item both succeed, which the
-//     Concurrent contracts then report). The rollout contracts ask only
-//     what both show: no addition is lost and the last sees the whole.
+//     result); dynalite serializes every request; moto does not: under
+//     concurrency it may return a total twice and, rarely, let two
+//     conditional writes over the same item both succeed. The tests' moto
+//     client (internal/moto.NewClient) therefore sends one request at a
+//     time, which gives each request the atomicity DynamoDB gives each
+//     single-item write; the rollout contracts still ask only what both
+//     emulators show: no addition is lost and the last sees the whole.
 //   - Both emulators agree with DynamoDB on: 400 KB plus one byte of ASCII
 //     refused, 300 KB of binary accepted, ConsistentRead on a global
 //     secondary index refused, BatchGetItem of more than 100 keys refused,

@@ -1,13 +1,17 @@
 package moto
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,12 +98,52 @@ func Client(tb testing.TB, endpoint string) *dynamodb.Client {
 // NewClient returns a DynamoDB client for endpoint with static fake
 // credentials and region us-east-1 (moto accepts any signature). It reads
 // no environment or shared AWS config, so tests never reach AWS.
+//
+// The client sends one request at a time to a moto server: moto handles
+// requests on threads and does not make a conditional write atomic with
+// its condition check, so two concurrent conditional writes to one item
+// can both succeed, which DynamoDB never lets happen. Serialized, every
+// request is atomic, as each single-item write is on AWS; requests still
+// interleave, so the store's concurrency contracts keep their meaning.
 func NewClient(endpoint string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEDGESYNCTEST", "edgesync-test-secret", ""),
+		HTTPClient:   &http.Client{Transport: oneAtATime(endpoint)},
 	})
+}
+
+// serialized are the transports of the moto servers of this process, one
+// per endpoint, shared by every client of that endpoint.
+var serialized sync.Map // endpoint → *serialTransport
+
+func oneAtATime(endpoint string) http.RoundTripper {
+	t, _ := serialized.LoadOrStore(endpoint, &serialTransport{next: http.DefaultTransport})
+	return t.(*serialTransport)
+}
+
+// serialTransport sends one request at a time and reads its answer whole
+// before the next.
+type serialTransport struct {
+	mu   sync.Mutex
+	next http.RoundTripper
+}
+
+func (s *serialTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp, err := s.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }
 
 // Lookup returns the moto_server to run: $EDGESYNC_MOTO, the module's
