@@ -1,0 +1,305 @@
+package stormsim
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+
+	"github.com/edgesync/edgesync/agent"
+)
+
+// Agent is the part of the agent's behaviour the storm depends on.
+type Agent struct {
+	// BackoffBase and BackoffMax are the reconnect backoff: after the n-th
+	// failed attempt in a row the agent waits a uniform random duration in
+	// [0, min(BackoffMax, BackoffBase·2^(n-1))) ("full jitter").
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// ReconnectAttempts is how many failed attempts in a row make the
+	// agent give up (0: never).
+	ReconnectAttempts int
+	// StatusInterval is how often a connected agent sends its status (with
+	// the log lines it holds, one logs message at the reference workload).
+	StatusInterval time.Duration
+	// AckTimeout is how long an unacknowledged logs message waits before
+	// the agent sends it again.
+	AckTimeout time.Duration
+	// HelloTimeout, when positive, makes the agent send hello again when
+	// no pull arrived within HelloTimeout plus a backoff after it: the k-th
+	// hello sent again on a connection waits the backoff formula with
+	// HelloTimeout as its base (the agent today has no such timer: 0).
+	HelloTimeout time.Duration
+	// RehelloOnDrop, when set, makes the agent send hello again, after the
+	// same backoff, when its hello or a pull's answer is refused: API
+	// Gateway answers with an error frame (a frame without a "type": the
+	// message was throttled, or its function throttled or failed), or the
+	// service with an error naming the answer. The agent today ignores
+	// both: false.
+	RehelloOnDrop bool
+	// MaxInflight bounds the logs messages awaiting their ack
+	// (agent.DefaultMaxInflight); beyond it lost batches are resent
+	// together.
+	MaxInflight int
+}
+
+// AgentDefaults returns the agent package's defaults: agent.DefaultConfig()
+// (reconnect_attempts, status_interval, ack_timeout) and the backoff
+// constants agent.DefaultBackoffBase and agent.DefaultBackoffMax.
+func AgentDefaults() Agent {
+	cfg := agent.DefaultConfig()
+	return Agent{
+		BackoffBase:       agent.DefaultBackoffBase,
+		BackoffMax:        agent.DefaultBackoffMax,
+		ReconnectAttempts: cfg.ReconnectAttempts,
+		StatusInterval:    cfg.StatusInterval.Duration(),
+		AckTimeout:        cfg.AckTimeout.Duration(),
+		MaxInflight:       agent.DefaultMaxInflight,
+	}
+}
+
+// ProposedAgent returns the agent's defaults with the changes SCALE.md
+// proposes for package agent: retry forever, a backoff whose first wave
+// and whose cap spread a whole fleet over the account's connection rate,
+// and a hello that is sent again when no pull follows it.
+func ProposedAgent() Agent {
+	a := AgentDefaults()
+	a.ReconnectAttempts = 0
+	a.BackoffBase = ProposedBackoffBase
+	a.BackoffMax = ProposedBackoffMax
+	a.HelloTimeout = ProposedHelloTimeout
+	a.RehelloOnDrop = true
+	return a
+}
+
+// The values SCALE.md proposes for the agent's defaults.
+const (
+	ProposedBackoffBase  = 5 * time.Second
+	ProposedBackoffMax   = time.Minute
+	ProposedHelloTimeout = 20 * time.Second
+)
+
+// Delay returns the wait after n failed attempts in a row for a jitter j
+// in [0, 1): the agent's formula (agent/run.go backoff), computed without
+// overflow for any base and n.
+func (a Agent) Delay(n int, j float64) time.Duration {
+	ceiling := float64(a.BackoffMax)
+	if n >= 1 && n <= 62 {
+		ceiling = min(ceiling, float64(a.BackoffBase)*math.Pow(2, float64(n-1)))
+	}
+	j = min(max(j, 0), 1)
+	return time.Duration(j * ceiling)
+}
+
+// Gateway is API Gateway's side: the account's quotas and the stage's
+// route throttling. A rate of 0 means unlimited.
+type Gateway struct {
+	// ConnectRate and ConnectBurst bound new WebSocket connections per
+	// second per account and Region (quota: 500/s; AWS documents no burst,
+	// the model allows one second's worth). A refused $connect fails the
+	// handshake with 429 and counts as a failed attempt.
+	ConnectRate, ConnectBurst float64
+	// AccountRate and AccountBurst are the account throttle per Region,
+	// shared by HTTP, REST and WebSocket APIs and the WebSocket callback
+	// (management) API: 10,000 requests/s, bucket of 5,000. The model
+	// counts accepted $connect requests, inbound messages and every
+	// PostToConnection attempt against it.
+	AccountRate, AccountBurst float64
+	// RouteRate and RouteBurst are the stage's default route throttling
+	// (template.yaml WebSocketThrottlingRateLimit and
+	// WebSocketThrottlingBurstLimit), applied to $connect and to $default
+	// separately. A throttled message never reaches the function: the
+	// client gets a frame without a "type", which the agent ignores, so a
+	// throttled hello or command_response is lost.
+	RouteRate, RouteBurst float64
+}
+
+// Lambda is the functions' side.
+type Lambda struct {
+	// Concurrency is the account's concurrent executions (default quota
+	// 1,000). An invocation beyond it is throttled: a $connect fails its
+	// handshake, a message is lost as if throttled by the route.
+	Concurrency int
+	// ScalingRate and ScalingBurst bound how fast each function gains
+	// execution environments: 1,000 every 10 seconds per function.
+	ScalingRate, ScalingBurst float64
+	// Reserved is each function's reserved concurrency (0: none), by
+	// FunctionNames: it caps the function and is taken from the pool the
+	// others share.
+	Reserved [functions]int
+	// Overhead is each invocation's own time besides its calls.
+	Overhead time.Duration
+}
+
+// Latency is what a call takes in the Region (assumptions, see SCALE.md).
+type Latency struct {
+	// DynamoDBCall is one DynamoDB request (single-digit milliseconds).
+	DynamoDBCall time.Duration
+	// PostToConnection is one management-API call.
+	PostToConnection time.Duration
+	// Network is the terminal's round trip to API Gateway (each way varies
+	// uniformly from half to one and a half times half of it).
+	Network time.Duration
+}
+
+// SDK is the retry behaviour of the AWS SDK clients in the functions.
+type SDK struct {
+	// PushAttempts, PushThrottleBase and PushMaxBackoff are the management
+	// API client's retries: aws-sdk-go-v2's standard retryer (3 attempts; a
+	// throttle (LimitExceededException, HTTP 429) waits a uniform random
+	// time in [0, min(1 s·2^i, 20 s)) before retry i+1).
+	PushAttempts                     int
+	PushThrottleBase, PushMaxBackoff time.Duration
+	// DynamoDBAttempts is the DynamoDB client's attempts (dynamo.Retryer:
+	// 5, the same backoff for throttles, no retry quota).
+	DynamoDBAttempts int
+}
+
+// DynamoDB is the table's side.
+type DynamoDB struct {
+	// TableWCU is the write throughput the on-demand table serves without
+	// throttling at the moment of the storm: at least 4,000 for a new
+	// table, else up to twice its previous peak (0: unlimited).
+	TableWCU float64
+}
+
+// Params configure one storm.
+type Params struct {
+	// Terminals is the fleet; every one is connected and loses its
+	// connection at time 0.
+	Terminals int
+	// Seed makes a run reproducible.
+	Seed uint64
+	// DisconnectSpread is the window over which API Gateway invokes
+	// $disconnect for the lost connections (they take concurrency and
+	// write units; a throttled one is lost, which the next connect
+	// overrides).
+	DisconnectSpread time.Duration
+	// Horizon ends the simulation if not every terminal has resynced or
+	// given up by then.
+	Horizon time.Duration
+
+	Agent    Agent
+	Gateway  Gateway
+	Lambda   Lambda
+	Latency  Latency
+	SDK      SDK
+	DynamoDB DynamoDB
+}
+
+// AWS quotas the defaults use (cmd/edgesync-scale/quotas.json cites them).
+const (
+	QuotaNewConnectionsPerSecond = 500
+	QuotaAccountRequestsPerSec   = 10000
+	QuotaAccountBurst            = 5000
+	QuotaLambdaConcurrency       = 1000
+	QuotaLambdaScalingPer10s     = 1000
+	QuotaOnDemandNewTableWCU     = 4000
+)
+
+// Defaults returns the parameters of a storm of n terminals: the agent's
+// defaults, AWS's default quotas, route throttling of routeRate/routeBurst
+// (pass template.yaml's), the SDK's retry behaviour and the latency
+// assumptions. TableWCU is the larger of a new table's 4,000 and twice the
+// fleet's steady write rate (steadyWCU, write units per second).
+func Defaults(n int, routeRate, routeBurst, steadyWCU float64) Params {
+	return Params{
+		Terminals:        n,
+		Seed:             1,
+		DisconnectSpread: time.Second,
+		Horizon:          10 * time.Minute,
+		Agent:            AgentDefaults(),
+		Gateway: Gateway{
+			ConnectRate: QuotaNewConnectionsPerSecond, ConnectBurst: QuotaNewConnectionsPerSecond,
+			AccountRate: QuotaAccountRequestsPerSec, AccountBurst: QuotaAccountBurst,
+			RouteRate: routeRate, RouteBurst: routeBurst,
+		},
+		Lambda: Lambda{
+			Concurrency: QuotaLambdaConcurrency,
+			ScalingRate: QuotaLambdaScalingPer10s / 10.0, ScalingBurst: QuotaLambdaScalingPer10s,
+			Overhead: 2 * time.Millisecond,
+		},
+		Latency: Latency{DynamoDBCall: 6 * time.Millisecond, PostToConnection: 10 * time.Millisecond, Network: 60 * time.Millisecond},
+		SDK: SDK{
+			PushAttempts: retry.DefaultMaxAttempts, PushThrottleBase: time.Second, PushMaxBackoff: retry.DefaultMaxBackoff,
+			DynamoDBAttempts: 5,
+		},
+		DynamoDB: DynamoDB{TableWCU: max(QuotaOnDemandNewTableWCU, 2*steadyWCU)},
+	}
+}
+
+// Scaled returns p for a fleet f times smaller with every rate quota
+// divided by f (connections, requests, route throttling, concurrency,
+// scaling, table throughput), so that a small storm in a unit test meets
+// the same pressure as the full one.
+func (p Params) Scaled(f float64) Params {
+	p.Terminals = int(float64(p.Terminals) / f)
+	g := &p.Gateway
+	g.ConnectRate, g.ConnectBurst = g.ConnectRate/f, g.ConnectBurst/f
+	g.AccountRate, g.AccountBurst = g.AccountRate/f, g.AccountBurst/f
+	g.RouteRate, g.RouteBurst = g.RouteRate/f, g.RouteBurst/f
+	p.Lambda.Concurrency = max(1, int(float64(p.Lambda.Concurrency)/f))
+	for i, r := range p.Lambda.Reserved {
+		if r > 0 {
+			p.Lambda.Reserved[i] = max(1, int(float64(r)/f))
+		}
+	}
+	p.Lambda.ScalingRate, p.Lambda.ScalingBurst = p.Lambda.ScalingRate/f, p.Lambda.ScalingBurst/f
+	p.DynamoDB.TableWCU /= f
+	return p
+}
+
+// ProposedTemplate returns p with the changes SCALE.md proposes for
+// template.yaml: the WebSocket stage's default route throttling at the
+// account's throttle (10,000 requests/s, burst 5,000) instead of 1,000/500,
+// reserved concurrency for DisconnectFunction so that a wave of
+// $disconnect cannot take the account's concurrency from $connect and the
+// messages, and the table's warm write throughput at the storm's write
+// rate (WarmThroughput WriteUnitsPerSecond).
+func (p Params) ProposedTemplate() Params {
+	p.Gateway.RouteRate, p.Gateway.RouteBurst = ProposedRouteRate, ProposedRouteBurst
+	p.Lambda.Reserved[fnDisconnect] = ProposedDisconnectReserved
+	p.DynamoDB.TableWCU = max(p.DynamoDB.TableWCU, ProposedWarmWriteUnits)
+	return p
+}
+
+// The values SCALE.md proposes for template.yaml.
+const (
+	ProposedRouteRate          = QuotaAccountRequestsPerSec
+	ProposedRouteBurst         = QuotaAccountBurst
+	ProposedDisconnectReserved = 100
+	// ProposedWarmWriteUnits is the storm's own write rate: the account's
+	// 500 new connections a second at 14 write units each (BENCHMARKS.md),
+	// plus the steady writes of the terminals already back.
+	ProposedWarmWriteUnits = 10000
+)
+
+// Validate reports parameters the simulation cannot run.
+func (p Params) Validate() error {
+	switch {
+	case p.Terminals < 1:
+		return fmt.Errorf("terminals: want at least 1, got %d", p.Terminals)
+	case p.Agent.BackoffBase <= 0 || p.Agent.BackoffMax < p.Agent.BackoffBase:
+		return fmt.Errorf("agent backoff: base %v must be positive and at most max %v", p.Agent.BackoffBase, p.Agent.BackoffMax)
+	case p.Agent.StatusInterval <= 0 || p.Agent.AckTimeout <= 0:
+		return fmt.Errorf("agent: status interval %v and ack timeout %v must be positive", p.Agent.StatusInterval, p.Agent.AckTimeout)
+	case p.Lambda.Concurrency < 1:
+		return fmt.Errorf("lambda concurrency: want at least 1, got %d", p.Lambda.Concurrency)
+	case reserved(p.Lambda.Reserved) >= p.Lambda.Concurrency:
+		return fmt.Errorf("lambda reserved concurrency %d leaves nothing of %d for the other functions", reserved(p.Lambda.Reserved), p.Lambda.Concurrency)
+	case p.SDK.PushAttempts < 1 || p.SDK.DynamoDBAttempts < 1:
+		return fmt.Errorf("sdk attempts: want at least 1")
+	case p.Horizon <= 0:
+		return fmt.Errorf("horizon: want a positive duration, got %v", p.Horizon)
+	}
+	return nil
+}
+
+func reserved(r [functions]int) int {
+	n := 0
+	for _, v := range r {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,169 @@
+package stormsim_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/edgesync/edgesync/infra/dynamo"
+	"github.com/edgesync/edgesync/internal/stormsim"
+)
+
+// fleet is the 100,000-terminal storm with the fleet's steady writes
+// (460 write units per terminal-hour, BENCHMARKS.md) and template.yaml's
+// route throttling today (1,000/s, burst 500), scaled down 50 times: 2,000
+// terminals against 10 new connections a second, a 200 requests/s account
+// throttle, 20 concurrent executions. Same pressure, a fiftieth of the work.
+// With proposed, template.yaml has the changes SCALE.md proposes.
+func fleet(proposed bool) stormsim.Params {
+	p := stormsim.Defaults(100000, 1000, 500, 100000*460/3600.0)
+	if proposed {
+		p = p.ProposedTemplate()
+	}
+	return p.Scaled(50)
+}
+
+func TestProposedDefaultsResyncEveryTerminalWithoutAHerd(t *testing.T) {
+	t.Parallel()
+	p := fleet(true)
+	p.Agent = stormsim.ProposedAgent()
+	r, err := stormsim.Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := p.Terminals
+	if r.Resynced != n || r.GaveUp != 0 || r.ConnectedNotResynced != 0 {
+		t.Fatalf("resynced %d, gave up %d, connected but not resynced %d of %d; want all resynced", r.Resynced, r.GaveUp, r.ConnectedNotResynced, n)
+	}
+	all, ok := r.ResyncedWithin(1)
+	// The connection quota alone takes n/rate; the last terminal may wait
+	// up to two backoff caps more.
+	if bound := time.Duration(float64(n)/p.Gateway.ConnectRate*float64(time.Second)) + 2*p.Agent.BackoffMax; !ok || all > bound {
+		t.Errorf("all resynced after %v (ok %v), want within %v", all, ok, bound)
+	}
+	g := p.Gateway
+	if limit := int(g.AccountRate + g.AccountBurst); r.PeakCallbacks > limit || r.PeakRequests > limit {
+		t.Errorf("peak management-API attempts %d/s, peak requests %d/s; want at most the account throttle %d/s", r.PeakCallbacks, r.PeakRequests, limit)
+	}
+	if r.CallbacksThrottled != 0 || r.Throttled.Total() != 0 {
+		t.Errorf("throttled: %d callbacks, messages %+v; want none", r.CallbacksThrottled, r.Throttled)
+	}
+	// No thundering herd: the first attempts spread over the backoff's
+	// first ceiling, never the whole fleet in one second.
+	if herd := int(2 * float64(n) / p.Agent.BackoffBase.Seconds()); r.PeakAttempts > herd {
+		t.Errorf("peak connection attempts %d/s, want at most %d/s (twice the fleet over the first backoff ceiling)", r.PeakAttempts, herd)
+	}
+}
+
+func TestGivingUpAfterTenAttemptsStrandsTerminals(t *testing.T) {
+	t.Parallel()
+	p := fleet(true)
+	p.Agent.ReconnectAttempts = 10 // the agent's default before issue 16
+	p.Agent.BackoffBase, p.Agent.BackoffMax = time.Second, time.Minute
+	r, err := stormsim.Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.GaveUp == 0 {
+		t.Errorf("gave up %d, resynced %d of %d; want some to give up", r.GaveUp, r.Resynced, p.Terminals)
+	}
+}
+
+func TestTemplateRouteThrottlingLosesHellosAndAnswers(t *testing.T) {
+	t.Parallel()
+	p := fleet(false) // the stage's route throttling as template.yaml has it
+	p.Agent = stormsim.ProposedAgent()
+	p.Horizon = 3 * time.Minute
+	r, err := stormsim.Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Throttled.Hellos == 0 || r.Throttled.Answers == 0 || r.Throttled.Logs == 0 {
+		t.Errorf("throttled by the route %+v; want hellos, answers and logs lost (the steady logs alone exceed 1,000/s at 100,000 terminals)", r.Throttled)
+	}
+	if r.Resynced == p.Terminals {
+		t.Errorf("all %d resynced within %v; want the route throttling to hold some back", p.Terminals, p.Horizon)
+	}
+}
+
+func TestSameSeedSameStorm(t *testing.T) {
+	t.Parallel()
+	p := fleet(true)
+	p.Terminals = 300
+	a, err := stormsim.Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := stormsim.Run(p)
+	da, _ := a.ResyncedWithin(1)
+	db, _ := b.ResyncedWithin(1)
+	if a.Attempts != b.Attempts || a.Refused != b.Refused || da != db || a.Callbacks != b.Callbacks {
+		t.Errorf("two runs with seed %d differ: attempts %d/%d, refused %d/%d, all resynced %v/%v", p.Seed, a.Attempts, b.Attempts, a.Refused, b.Refused, da, db)
+	}
+	p.Seed++
+	c, _ := stormsim.Run(p)
+	if c.Attempts == a.Attempts && c.Refused == a.Refused {
+		t.Errorf("seeds %d and %d gave the same storm", p.Seed-1, p.Seed)
+	}
+}
+
+func TestDefaultsFollowTheSDKAndTheStore(t *testing.T) {
+	t.Parallel()
+	p := stormsim.Defaults(1, 1000, 500, 0)
+	if got, want := p.SDK.DynamoDBAttempts, dynamo.Retryer().MaxAttempts(); got != want {
+		t.Errorf("DynamoDB attempts %d, want dynamo.Retryer's %d", got, want)
+	}
+	if p.DynamoDB.TableWCU != stormsim.QuotaOnDemandNewTableWCU {
+		t.Errorf("table write units %v for an idle fleet, want a new on-demand table's %d", p.DynamoDB.TableWCU, stormsim.QuotaOnDemandNewTableWCU)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	t.Parallel()
+	a := stormsim.Agent{BackoffBase: time.Second, BackoffMax: time.Minute}
+	tests := []struct {
+		n    int
+		j    float64
+		want time.Duration
+	}{
+		{1, 1, time.Second},
+		{1, 0.5, 500 * time.Millisecond},
+		{3, 1, 4 * time.Second},
+		{7, 1, time.Minute},
+		{40, 1, time.Minute},
+		{2, 0, 0},
+		{2, 7, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := a.Delay(tt.n, tt.j); got != tt.want {
+			t.Errorf("Delay(%d, %v) = %v, want %v", tt.n, tt.j, got, tt.want)
+		}
+	}
+	big := stormsim.Agent{BackoffBase: 20 * time.Second, BackoffMax: 5 * time.Minute}
+	if got := big.Delay(35, 1); got != 5*time.Minute {
+		t.Errorf("Delay(35, 1) with a 20 s base = %v, want the 5m cap (no overflow)", got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	ok := stormsim.Defaults(10, 1000, 500, 0)
+	tests := []struct {
+		name string
+		edit func(*stormsim.Params)
+	}{
+		{"no terminals", func(p *stormsim.Params) { p.Terminals = 0 }},
+		{"backoff max below base", func(p *stormsim.Params) { p.Agent.BackoffMax = p.Agent.BackoffBase / 2 }},
+		{"no concurrency", func(p *stormsim.Params) { p.Lambda.Concurrency = 0 }},
+		{"no horizon", func(p *stormsim.Params) { p.Horizon = 0 }},
+		{"all concurrency reserved", func(p *stormsim.Params) { p.Lambda.Reserved[1] = p.Lambda.Concurrency }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := ok
+			tt.edit(&p)
+			if _, err := stormsim.Run(p); err == nil {
+				t.Errorf("Run accepted %s", tt.name)
+			}
+		})
+	}
+}
