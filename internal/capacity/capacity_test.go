@@ -1,0 +1,181 @@
+package capacity_test
+
+import (
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/edgesync/edgesync/devstack/template"
+	"github.com/edgesync/edgesync/internal/capacity"
+)
+
+func inputs(t *testing.T) (capacity.Quotas, capacity.Usage, capacity.Stack) {
+	t.Helper()
+	qdata, err := os.ReadFile("../../cmd/edgesync-scale/quotas.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := capacity.ParseQuotas(qdata)
+	if err != nil {
+		t.Fatalf("quotas.json: %v", err)
+	}
+	udata, err := os.ReadFile("../../cmd/edgesync-scale/usage.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := capacity.ParseUsage(udata)
+	if err != nil {
+		t.Fatalf("usage.json: %v", err)
+	}
+	tpl, err := template.Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := capacity.StackFrom(tpl)
+	if err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	return q, u, s
+}
+
+func TestStackFromTemplate(t *testing.T) {
+	t.Parallel()
+	_, _, s := inputs(t)
+	if s.RouteRate <= 0 || s.RouteBurst <= 0 || s.MemoryMB < 128 || s.FunctionTimeout <= 0 {
+		t.Errorf("stack %+v: want the route throttling, memory and timeout of template.yaml", s)
+	}
+	hash := map[string]string{}
+	for _, ix := range s.Indexes {
+		hash[ix.Name] = ix.HashKey
+	}
+	if hash["terminals"] != "tpk" || hash["audit"] != "apk" {
+		t.Errorf("indexes %v, want terminals on tpk and audit on apk (infra/dynamo/doc.go)", hash)
+	}
+}
+
+// The model, run for one terminal over a 30-day month, gives back the
+// month BENCHMARKS.md reports (185 k messages, 94 k invocations, 331 k
+// write units per terminal-month): the usage file and the model agree
+// with the measurement they were derived from.
+func TestModelReproducesTheBenchmarkMonth(t *testing.T) {
+	t.Parallel()
+	_, u, s := inputs(t)
+	p := *u.Profiles["default"]
+	p.ConnectionReadRCU = 0 // the local stack has one instance: every lookup is cached
+	l := capacity.Compute(1, p, s)
+	month := 30 * 86400.0
+	tests := []struct {
+		name      string
+		got, want float64
+	}{
+		{"messages", (l.MessagesIn + l.Callbacks) * month, 185e3},
+		{"invocations", l.Invocations * month, 94e3},
+		{"write units", l.WCU * month, 331e3},
+		{"read units", l.RCU * month, 5407},
+		{"HTTP requests", l.HTTPRequests * month, 900},
+	}
+	for _, tt := range tests {
+		if math.Abs(tt.got-tt.want)/tt.want > 0.02 {
+			t.Errorf("%s per terminal-month = %.0f, want %.0f ± 2 %%", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestRowsNameTheFirstQuota(t *testing.T) {
+	t.Parallel()
+	q, u, s := inputs(t)
+	p := *u.Profiles["default"]
+	small := capacity.Compute(1000, p, s)
+	large := capacity.Compute(100000, p, s)
+	if got := capacity.First(capacity.Rows(small, s, q, 2*small.WCU)); got.Fraction >= 1 {
+		t.Errorf("1,000 terminals hit %s at %.0f %%; want no limit hit", got.Limit.Name, got.Fraction*100)
+	}
+	rows := capacity.Rows(large, s, q, 2*large.WCU)
+	if got := capacity.First(rows); got.Limit.ID != capacity.LimitRouteRate || got.Fraction < 1 {
+		t.Errorf("100,000 terminals: first %s at %.0f %%; want the template's route throttling, hit", got.Limit.ID, got.Fraction*100)
+	}
+	if got := capacity.First(capacity.AWSQuotas(rows)); got.Limit.ID != capacity.QuotaAccountThrottle {
+		t.Errorf("100,000 terminals: first AWS quota %s, want the account throttle", got.Limit.ID)
+	}
+	for _, r := range rows {
+		if r.Limit.Value <= 0 || r.Load < 0 {
+			t.Errorf("row %q: load %v, limit %v", r.Resource, r.Load, r.Limit.Value)
+		}
+	}
+}
+
+func TestStormAddsTheConnectionRate(t *testing.T) {
+	t.Parallel()
+	q, u, s := inputs(t)
+	p := *u.Profiles["default"]
+	steady := capacity.Compute(100000, p, s)
+	storm := capacity.StormLoad(100000, p, s, q)
+	rate := q.Get(capacity.QuotaNewConnections).Value
+	if got, want := storm.WCU-steady.WCU, rate*p.PerConnection.WCU; math.Abs(got-want) > 1e-6 {
+		t.Errorf("storm adds %v write units/s, want %v (the connection quota × a connection's writes)", got, want)
+	}
+	if got, want := storm.Connects-steady.Connects, rate; got != want {
+		t.Errorf("storm adds %v connections/s, want %v", got, want)
+	}
+}
+
+func TestSettingsFitTheFixedQuotas(t *testing.T) {
+	t.Parallel()
+	q, _, s := inputs(t)
+	for _, f := range capacity.Fits(s, q) {
+		if !f.Within {
+			t.Errorf("%s: %s is not within %s %v", f.What, f.Setting, f.Limit.Name, f.Limit.Value)
+		}
+	}
+}
+
+func TestFleetPageReadsTheWholeFleet(t *testing.T) {
+	t.Parallel()
+	l := capacity.FleetPage(100000, 500, 5, 3, 100)
+	if l.HTTPRequests != 40 {
+		t.Errorf("HTTP requests %v/s, want 200 pages every 5 s = 40/s", l.HTTPRequests)
+	}
+	if l.RCU < 60000 {
+		t.Errorf("read units %v/s, want at least 3 × 100,000 every 5 s = 60,000/s", l.RCU)
+	}
+}
+
+func TestParseQuotasRefuses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"no date", `{"quotas":[]}`, "checked"},
+		{"missing quota", `{"checked":"2026-11-30","quotas":[]}`, capacity.QuotaNewConnections},
+		{"no source", `{"checked":"2026-11-30","quotas":[{"id":"x","value":1,"source":"somewhere"}]}`, "source"},
+		{"duplicate", `{"checked":"2026-11-30","quotas":[{"id":"x","value":1,"source":"https://a"},{"id":"x","value":1,"source":"https://a"}]}`, "twice"},
+		{"unknown field", `{"checked":"2026-11-30","quota":[]}`, "unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := capacity.ParseQuotas([]byte(tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseQuotas(%s) = %v, want an error naming %q", tt.doc, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseUsageTakesAnUnmeasuredProfile(t *testing.T) {
+	t.Parallel()
+	doc := `{"source":"x","derivation":["y"],"profiles":{
+		"economy":null,
+		"default":{"idlePerTerminalHour":{"messagesIn":1,"invocations":1,"wcu":1},"perConnection":{"invocations":1},"awsInvocationMs":1}}}`
+	u, err := capacity.ParseUsage([]byte(doc))
+	if err != nil {
+		t.Fatalf("ParseUsage: %v", err)
+	}
+	if got := u.ProfileNames(); len(got) != 2 || got[0] != "default" || got[1] != "economy" {
+		t.Errorf("profiles %v, want default then economy", got)
+	}
+	if _, err := capacity.ParseUsage([]byte(`{"source":"x","derivation":["y"],"profiles":{"economy":null}}`)); err == nil {
+		t.Error("ParseUsage accepted a file without the default profile")
+	}
+}
