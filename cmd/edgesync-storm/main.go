@@ -19,6 +19,13 @@
 // Each simulated terminal is a bare WebSocket client speaking the protocol
 // (no spool, no agent): connect with its token, send hello, answer the
 // three pulls. Targets must be on loopback; the run is bounded by -timeout.
+//
+// With -load as its first argument it is the load test of the local stack
+// (SCALE.md): the stack in a child process, terminals at the reference
+// workload added step by step until the stack saturates, with the stack
+// process's CPU, memory per connection and CPU profile:
+//
+//	go run ./cmd/edgesync-storm -load -steps 500,1000,2000,4000,8000,16000
 package main
 
 import (
@@ -51,7 +58,17 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+	ctx := context.Background()
+	var err error
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "-load":
+		err = runLoad(ctx, os.Args[2:], os.Stdout)
+	case len(os.Args) > 1 && os.Args[1] == "-serve":
+		err = serve(ctx, os.Args[2:], os.Stdout)
+	default:
+		err = run(ctx, os.Args[1:], os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "edgesync-storm:", err)
 		os.Exit(1)
 	}
