@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/internal/capacity"
 	"github.com/edgesync/edgesync/internal/stormsim"
 )
@@ -37,8 +38,8 @@ func report(w io.Writer, in inputs, o options) error {
 func writeInputs(w io.Writer, in inputs) {
 	s := in.stack
 	fmt.Fprintf(w, "### Inputs\n\n")
-	fmt.Fprintf(w, "- template.yaml: WebSocket stage default route throttling %s requests/s, burst %s; functions %d MB, timeout %v; indexes",
-		num(s.RouteRate), num(s.RouteBurst), s.MemoryMB, s.FunctionTimeout)
+	fmt.Fprintf(w, "- template.yaml: WebSocket stage default route throttling %s requests/s, burst %s; HTTP API %s requests/s, burst %s; functions %d MB, timeout %v; indexes",
+		num(s.RouteRate), num(s.RouteBurst), num(s.HTTPRate), num(s.HTTPBurst), s.MemoryMB, s.FunctionTimeout)
 	for _, ix := range s.Indexes {
 		fmt.Fprintf(w, " `%s` (hash `%s`, %s)", ix.Name, ix.HashKey, ix.Projection)
 	}
@@ -138,28 +139,41 @@ func writeFits(w io.Writer, in inputs) {
 }
 
 func writeFleetPage(w io.Writer, in inputs, sizes []int) {
-	fmt.Fprintf(w, "### One open fleet page, as the dashboard on main loads it\n\n")
-	fmt.Fprintf(w, "`dashboard/web/js/fleet.js` lists every terminal (`listAllTerminals`, pages of 500) every 5 s; each page queries the `terminals` index and batch-reads 3 items per terminal, strongly consistent (1 read unit each).\n\n")
-	head := []string{"per open page", "limit"}
+	fmt.Fprintf(w, "### One open fleet page\n\n")
+	fmt.Fprintf(w, "Each refresh (every 5 s) queries the `terminals` index and batch-reads 3 items (record, config, desired config) per terminal it examines, strongly consistent (1 read unit each). Before issue 13's listing filters the dashboard listed every terminal (pages of 500); now it reads one page (default 50, at most 200), and a filtered page examines at most %d × its size per request, with at most %d requests per refresh (`dashboard/web/js/fleet.js` MAX_READS).\n\n", fleet.FilterReadFactor, 20)
+	head := []string{"per open page, every 5 s", "limit"}
 	for _, n := range sizes {
 		head = append(head, num(float64(n))+" terminals")
 	}
 	t := table{head: head}
-	var loads []capacity.Load
-	for _, n := range sizes {
-		loads = append(loads, capacity.FleetPage(n, 500, 5, 3, 100))
-	}
 	tableRCU := in.quotas.Get(capacity.QuotaTableRCU)
-	account := in.quotas.Get(capacity.QuotaAccountThrottle)
-	cells := func(name string, limit capacity.Quota, v func(capacity.Load) float64) {
-		c := []string{name, limitCell(limit)}
-		for _, l := range loads {
-			c = append(c, fmt.Sprintf("%s (%s)", num(v(l)), pct(v(l)/limit.Value)))
-		}
-		t.row(c...)
+	httpLimit := capacity.Quota{Name: "HTTP API route throttling", Value: in.stack.HTTPRate, Unit: "requests/s", Source: "template.yaml"}
+	cases := []struct {
+		name  string
+		pages func(n int) (terminals, requests int)
+	}{
+		{"every terminal, pages of 500 (before the filters)", func(n int) (int, int) { return n, (n + 499) / 500 }},
+		{"one page of 50 (default)", func(n int) (int, int) { return min(n, 51), 1 }},
+		{"a sparse filter, page of 200: 20 requests × 5 × 200", func(n int) (int, int) { return min(n, 20*fleet.FilterReadFactor*200), 20 }},
 	}
-	cells("DynamoDB read units/s", tableRCU, func(l capacity.Load) float64 { return l.RCU })
-	cells("HTTP API requests/s", account, func(l capacity.Load) float64 { return l.HTTPRequests })
+	for _, c := range cases {
+		for _, m := range []struct {
+			what  string
+			limit capacity.Quota
+			v     func(capacity.Load) float64
+		}{
+			{"read units/s", tableRCU, func(l capacity.Load) float64 { return l.RCU }},
+			{"HTTP requests/s", httpLimit, func(l capacity.Load) float64 { return l.HTTPRequests }},
+		} {
+			cells := []string{c.name + ": " + m.what, limitCell(m.limit)}
+			for _, n := range sizes {
+				terms, reqs := c.pages(n)
+				v := m.v(capacity.FleetPage(terms, reqs, 5, 3, 100))
+				cells = append(cells, fmt.Sprintf("%s (%s)", num(v), pct(v/m.limit.Value)))
+			}
+			t.row(cells...)
+		}
+	}
 	t.write(w)
 }
 

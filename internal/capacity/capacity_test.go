@@ -42,7 +42,7 @@ func inputs(t *testing.T) (capacity.Quotas, capacity.Usage, capacity.Stack) {
 func TestStackFromTemplate(t *testing.T) {
 	t.Parallel()
 	_, _, s := inputs(t)
-	if s.RouteRate <= 0 || s.RouteBurst <= 0 || s.MemoryMB < 128 || s.FunctionTimeout <= 0 {
+	if s.RouteRate <= 0 || s.RouteBurst <= 0 || s.HTTPRate <= 0 || s.HTTPBurst <= 0 || s.MemoryMB < 128 || s.FunctionTimeout <= 0 {
 		t.Errorf("stack %+v: want the route throttling, memory and timeout of template.yaml", s)
 	}
 	hash := map[string]string{}
@@ -132,7 +132,7 @@ func TestSettingsFitTheFixedQuotas(t *testing.T) {
 
 func TestFleetPageReadsTheWholeFleet(t *testing.T) {
 	t.Parallel()
-	l := capacity.FleetPage(100000, 500, 5, 3, 100)
+	l := capacity.FleetPage(100000, 200, 5, 3, 100)
 	if l.HTTPRequests != 40 {
 		t.Errorf("HTTP requests %v/s, want 200 pages every 5 s = 40/s", l.HTTPRequests)
 	}

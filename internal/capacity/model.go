@@ -3,6 +3,7 @@ package capacity
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Load is what a fleet does per second at the reference workload.
@@ -89,7 +90,8 @@ type Row struct {
 
 // Template limit IDs: settings of template.yaml, not AWS quotas.
 const (
-	LimitRouteRate = "template.route-rate"
+	LimitRouteRate     = "template.route-rate"
+	LimitHTTPRouteRate = "template.http-route-rate"
 )
 
 // Rows holds l against the quotas q and the stack's own limits s.
@@ -98,6 +100,8 @@ const (
 func Rows(l Load, s Stack, q Quotas, warmWCU float64) []Row {
 	route := Quota{ID: LimitRouteRate, Name: "stage's default route throttling (template.yaml WebSocketThrottlingRateLimit)", Value: s.RouteRate, Unit: "requests/s",
 		Source: "template.yaml", Remedy: "raise WebSocketThrottlingRateLimit and WebSocketThrottlingBurstLimit (at most the account throttle, which caps them anyway)"}
+	httpRoute := Quota{ID: LimitHTTPRouteRate, Name: "HTTP API's default route throttling (template.yaml HttpThrottlingRateLimit)", Value: s.HTTPRate, Unit: "requests/s",
+		Source: "template.yaml", Remedy: "raise HttpThrottlingRateLimit and HttpThrottlingBurstLimit with the number of operators (it bounds what a flooding caller can make the query function do)"}
 	warm := q.Get(QuotaNewTableWCU)
 	warm.Value = max(warm.Value, warmWCU)
 	warm.Name = "the on-demand table's warm write throughput (4,000 new, then twice the previous peak)"
@@ -128,7 +132,7 @@ func Rows(l Load, s Stack, q Quotas, warmWCU float64) []Row {
 		}
 		add(fmt.Sprintf("DynamoDB writes, %q index (one partition: %s has one value)", name, key), l.IndexWrites[name], "/s", q.Get(QuotaPartitionWCU))
 	}
-	add("HTTP API requests, part of the account throttle", l.HTTPRequests, "/s", q.Get(QuotaAccountThrottle))
+	add("HTTP API requests (dashboard reads)", l.HTTPRequests, "/s", httpRoute)
 	return rows
 }
 
@@ -149,7 +153,7 @@ func First(rows []Row) Row {
 func AWSQuotas(rows []Row) []Row {
 	var out []Row
 	for _, r := range rows {
-		if r.Limit.ID != LimitRouteRate {
+		if !strings.HasPrefix(r.Limit.ID, "template.") {
 			out = append(out, r)
 		}
 	}
@@ -179,19 +183,17 @@ func Fits(s Stack, q Quotas) []Fit {
 	}
 }
 
-// FleetPage is the load of one open fleet page that lists every terminal,
-// as the dashboard on main does (dashboard/web/js/fleet.js: listAllTerminals
-// in pages of pageSize, again every refresh): per page one HTTP request
-// and invocation, a Query of the terminals index (KEYS_ONLY items of about
-// indexItemBytes, eventually consistent: half a read unit per 4 KB), and a
-// strongly consistent BatchGetItem of the record, config and desired
-// config of each terminal (itemsPerTerminal items, one read unit each).
-func FleetPage(n, pageSize int, refreshSeconds float64, itemsPerTerminal, indexItemBytes float64) Load {
-	pages := float64((n + pageSize - 1) / pageSize)
-	l := Load{Terminals: n, IndexWrites: map[string]float64{}}
-	l.HTTPRequests = pages / refreshSeconds
+// FleetPage is the load of one open fleet page that reads terminals
+// records every refreshSeconds with requests HTTP requests: per request one
+// invocation and a Query of the terminals index (KEYS_ONLY items of about
+// indexItemBytes, eventually consistent: half a read unit per 4 KB), and
+// for each terminal read a strongly consistent BatchGetItem of its record,
+// config and desired config (itemsPerTerminal items, one read unit each).
+func FleetPage(terminals, requests int, refreshSeconds, itemsPerTerminal, indexItemBytes float64) Load {
+	l := Load{Terminals: terminals, IndexWrites: map[string]float64{}}
+	l.HTTPRequests = float64(requests) / refreshSeconds
 	l.Invocations = l.HTTPRequests
-	indexRCU := float64(n) * indexItemBytes / 4096 / 2
-	l.RCU = (float64(n)*itemsPerTerminal + indexRCU) / refreshSeconds
+	indexRCU := float64(terminals) * indexItemBytes / 4096 / 2
+	l.RCU = (float64(terminals)*itemsPerTerminal + indexRCU) / refreshSeconds
 	return l
 }

@@ -15,6 +15,9 @@ type Stack struct {
 	// RouteRate and RouteBurst are the WebSocket stage's default route
 	// throttling (WebSocketThrottlingRateLimit, WebSocketThrottlingBurstLimit).
 	RouteRate, RouteBurst float64
+	// HTTPRate and HTTPBurst are the HTTP API's default route throttling
+	// (HttpThrottlingRateLimit, HttpThrottlingBurstLimit).
+	HTTPRate, HTTPBurst float64
 	// FunctionTimeout and MemoryMB are the functions' (FunctionTimeout,
 	// FunctionMemorySize).
 	FunctionTimeout time.Duration
@@ -60,6 +63,12 @@ func StackFrom(t *template.Template) (Stack, error) {
 		return Stack{}, err
 	}
 	if s.RouteBurst, err = num("WebSocketThrottlingBurstLimit"); err != nil {
+		return Stack{}, err
+	}
+	if s.HTTPRate, err = num("HttpThrottlingRateLimit"); err != nil {
+		return Stack{}, err
+	}
+	if s.HTTPBurst, err = num("HttpThrottlingBurstLimit"); err != nil {
 		return Stack{}, err
 	}
 	timeout, err := num("FunctionTimeout")

@@ -2,7 +2,6 @@ package stormsim
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -45,13 +44,13 @@ type Agent struct {
 }
 
 // AgentDefaults returns the agent package's defaults: agent.DefaultConfig()
-// (reconnect_attempts, status_interval, ack_timeout) and the backoff
-// constants agent.DefaultBackoffBase and agent.DefaultBackoffMax.
+// (reconnect_attempts, status_interval, ack_timeout), agent.DefaultBackoff
+// and agent.DefaultMaxInflight.
 func AgentDefaults() Agent {
 	cfg := agent.DefaultConfig()
 	return Agent{
-		BackoffBase:       agent.DefaultBackoffBase,
-		BackoffMax:        agent.DefaultBackoffMax,
+		BackoffBase:       agent.DefaultBackoff.Base,
+		BackoffMax:        agent.DefaultBackoff.Max,
 		ReconnectAttempts: cfg.ReconnectAttempts,
 		StatusInterval:    cfg.StatusInterval.Duration(),
 		AckTimeout:        cfg.AckTimeout.Duration(),
@@ -81,15 +80,9 @@ const (
 )
 
 // Delay returns the wait after n failed attempts in a row for a jitter j
-// in [0, 1): the agent's formula (agent/run.go backoff), computed without
-// overflow for any base and n.
+// in [0, 1): the agent's own computation, agent.Backoff.Delay.
 func (a Agent) Delay(n int, j float64) time.Duration {
-	ceiling := float64(a.BackoffMax)
-	if n >= 1 && n <= 62 {
-		ceiling = min(ceiling, float64(a.BackoffBase)*math.Pow(2, float64(n-1)))
-	}
-	j = min(max(j, 0), 1)
-	return time.Duration(j * ceiling)
+	return agent.Backoff{Base: a.BackoffBase, Max: a.BackoffMax}.Delay(n, j)
 }
 
 // Gateway is API Gateway's side: the account's quotas and the stage's

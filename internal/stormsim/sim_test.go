@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgesync/edgesync/agent"
 	"github.com/edgesync/edgesync/infra/dynamo"
 	"github.com/edgesync/edgesync/internal/stormsim"
 )
@@ -117,30 +118,18 @@ func TestDefaultsFollowTheSDKAndTheStore(t *testing.T) {
 	}
 }
 
-func TestBackoffDelay(t *testing.T) {
+func TestDelayIsTheAgents(t *testing.T) {
 	t.Parallel()
-	a := stormsim.Agent{BackoffBase: time.Second, BackoffMax: time.Minute}
-	tests := []struct {
-		n    int
-		j    float64
-		want time.Duration
-	}{
-		{1, 1, time.Second},
-		{1, 0.5, 500 * time.Millisecond},
-		{3, 1, 4 * time.Second},
-		{7, 1, time.Minute},
-		{40, 1, time.Minute},
-		{2, 0, 0},
-		{2, 7, 2 * time.Second},
-	}
-	for _, tt := range tests {
-		if got := a.Delay(tt.n, tt.j); got != tt.want {
-			t.Errorf("Delay(%d, %v) = %v, want %v", tt.n, tt.j, got, tt.want)
+	a := stormsim.AgentDefaults()
+	for n := 1; n <= 40; n++ {
+		for _, j := range []float64{0, 0.25, 0.999} {
+			if got, want := a.Delay(n, j), agent.DefaultBackoff.Delay(n, j); got != want {
+				t.Errorf("Delay(%d, %v) = %v, want the agent's %v", n, j, got, want)
+			}
 		}
 	}
-	big := stormsim.Agent{BackoffBase: 20 * time.Second, BackoffMax: 5 * time.Minute}
-	if got := big.Delay(35, 1); got != 5*time.Minute {
-		t.Errorf("Delay(35, 1) with a 20 s base = %v, want the 5m cap (no overflow)", got)
+	if a.ReconnectAttempts != agent.DefaultConfig().ReconnectAttempts {
+		t.Errorf("reconnect attempts %d, want the agent's default %d", a.ReconnectAttempts, agent.DefaultConfig().ReconnectAttempts)
 	}
 }
 
