@@ -37,6 +37,12 @@ type Agent struct {
 	// service with an error naming the answer. The agent today ignores
 	// both: false.
 	RehelloOnDrop bool
+	// StatusJitter, when positive, makes the first status report of a
+	// connection go after a uniform random fraction in [1-StatusJitter, 1)
+	// of StatusInterval instead of exactly StatusInterval, so terminals
+	// that connected in the same instant do not report in step ever after
+	// (the agent today: 0).
+	StatusJitter float64
 	// MaxInflight bounds the logs messages awaiting their ack
 	// (agent.DefaultMaxInflight); beyond it lost batches are resent
 	// together.
@@ -69,6 +75,7 @@ func ProposedAgent() Agent {
 	a.BackoffMax = ProposedBackoffMax
 	a.HelloTimeout = ProposedHelloTimeout
 	a.RehelloOnDrop = true
+	a.StatusJitter = ProposedStatusJitter
 	return a
 }
 
@@ -77,6 +84,7 @@ const (
 	ProposedBackoffBase  = 5 * time.Second
 	ProposedBackoffMax   = time.Minute
 	ProposedHelloTimeout = 20 * time.Second
+	ProposedStatusJitter = 0.5
 )
 
 // Delay returns the wait after n failed attempts in a row for a jitter j

@@ -342,7 +342,8 @@ func (s *sim) connected(id int32) {
 	t.resends = 0
 	s.second(s.now).Connected++
 	s.sendHello(id)
-	s.at(s.now+s.p.Agent.StatusInterval.Seconds(), &event{kind: evStatus, term: id, session: t.session})
+	first := s.p.Agent.StatusInterval.Seconds() * (1 - s.p.Agent.StatusJitter*s.rng.Float64())
+	s.at(s.now+first, &event{kind: evStatus, term: id, session: t.session})
 }
 
 func (s *sim) sendHello(id int32) {
