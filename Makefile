@@ -31,6 +31,9 @@ vet: $(STATICCHECK)
 	@scripts/check-no-binaries.sh
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# Every Go test; among them internal/stormsim's reconnect storm of 2,000
+# terminals against quotas scaled down 50 times (all resynced, a bounded
+# management-API rate, no herd) and internal/capacity's model.
 go-test:
 	go test ./...
 
@@ -50,6 +53,12 @@ api-fuzz:
 # The cost, latency and cold-start benchmark; rewrites BENCHMARKS.md.
 bench: tools
 	go run ./cmd/edgesync-bench -o BENCHMARKS.md
+
+# The capacity model and the 100,000-terminal reconnect storm (virtual
+# time, under a minute); rewrites SCALE.md's results. The load test of the
+# local stack is `go run ./cmd/edgesync-storm -load` (about 10 minutes).
+scale:
+	go run ./cmd/edgesync-scale -o SCALE.md
 
 tools: tools/node_modules/.package-lock.json $(RIE) $(STATICCHECK) chromium shellcheck
 tools: moto

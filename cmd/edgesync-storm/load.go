@@ -232,7 +232,6 @@ func procRSS(pid int) (int64, error) {
 // loadClient is one simulated terminal of the load test.
 type loadClient struct {
 	id, token string
-	conn      *websocket.Conn
 	seq       uint64
 }
 

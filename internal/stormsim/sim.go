@@ -146,32 +146,29 @@ func (b *bucket) take(at, n float64) bool {
 
 // terminal is one agent's state.
 type terminal struct {
-	session    int32 // current connection (0: none yet)
-	connected  bool
-	failures   int
-	gaveUp     bool
-	received   uint8 // pulls received on this connection
-	processed  uint8 // answers stored since the outage
-	resynced   bool
-	helloSends int
-	unacked    int  // logs messages lost or unacknowledged, awaiting a resend
-	rehello    bool // a hello is due after an error frame
-	resends    int  // hellos sent again on this connection
+	session   int32 // current connection (0: none yet)
+	connected bool
+	failures  int
+	received  uint8 // pulls received on this connection
+	processed uint8 // answers stored since the outage
+	resynced  bool
+	unacked   int  // logs messages lost or unacknowledged, awaiting a resend
+	rehello   bool // a hello is due after an error frame
+	resends   int  // hellos sent again on this connection
 }
 
 // invocation is one Lambda invocation in progress.
 type invocation struct {
-	fn        function
-	term      int32
-	session   int32
-	msg       msgKind
-	work      work
-	pushes    []msgKind
-	next      int // next push
-	attempt   int // attempts of the current push
-	dynamo    int // DynamoDB attempts so far
-	failed    bool
-	connected bool // $connect: succeeded
+	fn      function
+	term    int32
+	session int32
+	msg     msgKind
+	work    work
+	pushes  []msgKind
+	next    int // next push
+	attempt int // attempts of the current push
+	dynamo  int // DynamoDB attempts so far
+	failed  bool
 }
 
 type sim struct {
@@ -302,7 +299,6 @@ func (s *sim) fail(after float64, id int32) {
 	t.connected = false
 	t.failures++
 	if s.p.Agent.ReconnectAttempts > 0 && t.failures >= s.p.Agent.ReconnectAttempts {
-		t.gaveUp = true
 		s.res.GaveUp++
 		s.done++
 		return
@@ -348,7 +344,6 @@ func (s *sim) connected(id int32) {
 
 func (s *sim) sendHello(id int32) {
 	t := &s.terms[id]
-	t.helloSends++
 	s.send(id, msgHello, 0)
 	if ht := s.p.Agent.HelloTimeout.Seconds(); ht > 0 {
 		s.at(s.now+ht+s.resendDelay(t.resends+1), &event{kind: evHelloCheck, term: id, session: t.session})
