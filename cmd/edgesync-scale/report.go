@@ -140,7 +140,7 @@ func writeFits(w io.Writer, in inputs) {
 
 func writeFleetPage(w io.Writer, in inputs, sizes []int) {
 	fmt.Fprintf(w, "### One open fleet page\n\n")
-	fmt.Fprintf(w, "Each refresh (every 5 s) queries the `terminals` index and batch-reads 3 items (record, config, desired config) per terminal it examines, strongly consistent (1 read unit each). Before issue 13's listing filters the dashboard listed every terminal (pages of 500); now it reads one page (default 50, at most 200), and a filtered page examines at most %d × its size per request, with at most %d requests per refresh (`dashboard/web/js/fleet.js` MAX_READS).\n\n", fleet.FilterReadFactor, 20)
+	fmt.Fprintf(w, "Each refresh (every 5 s) queries the `terminals` index and batch-reads 3 items (record, config, desired config) per terminal it examines, strongly consistent (1 read unit each). Before issue 15's listing filters the dashboard listed every terminal (pages of 500); now it reads one page (default 50, at most 200), and a filtered page examines at most %d × its size per request, with at most %d requests per refresh (`dashboard/web/js/fleet.js` MAX_READS).\n\n", fleet.FilterReadFactor, 20)
 	head := []string{"per open page, every 5 s", "limit"}
 	for _, n := range sizes {
 		head = append(head, num(float64(n))+" terminals")
@@ -336,19 +336,27 @@ func writeTimeline(w io.Writer, r stormsim.Result) {
 
 func writeSweep(w io.Writer, in inputs, o options) error {
 	fmt.Fprintf(w, "#### Tuning the backoff (%s terminals, proposed template, proposed agent but for the backoff)\n\n", num(float64(o.terminals)))
-	t := table{head: []string{"base", "max", "50 %", "99 %", "100 %", "attempts", "refused", "peak attempts/s", "peak concurrency"}}
+	t := table{head: []string{"base", "max", "reconnect_attempts", "50 %", "99 %", "100 %", "gave up", "attempts", "refused", "peak attempts/s", "peak concurrency"}}
 	base := scenarios(in, o.terminals, o.seed)[2].params // proposed agent, proposed template
+	type tuning struct {
+		base, max time.Duration
+		attempts  int
+	}
+	tunings := []tuning{{time.Second, time.Minute, 10}} // the agent's defaults before it retried forever
 	for _, b := range []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second} {
 		for _, m := range []time.Duration{time.Minute, 2 * time.Minute} {
-			p := base
-			p.Agent.BackoffBase, p.Agent.BackoffMax = b, m
-			r, err := stormsim.Run(p)
-			if err != nil {
-				return err
-			}
-			t.row(b.String(), m.String(), resyncCell(r, .5), resyncCell(r, .99), resyncCell(r, 1), num(float64(r.Attempts)), num(float64(r.Refused)),
-				num(float64(r.PeakAttempts)), num(float64(r.PeakConcurrency)))
+			tunings = append(tunings, tuning{b, m, 0})
 		}
+	}
+	for _, tu := range tunings {
+		p := base
+		p.Agent.BackoffBase, p.Agent.BackoffMax, p.Agent.ReconnectAttempts = tu.base, tu.max, tu.attempts
+		r, err := stormsim.Run(p)
+		if err != nil {
+			return err
+		}
+		t.row(tu.base.String(), tu.max.String(), fmt.Sprint(tu.attempts), resyncCell(r, .5), resyncCell(r, .99), resyncCell(r, 1), num(float64(r.GaveUp)),
+			num(float64(r.Attempts)), num(float64(r.Refused)), num(float64(r.PeakAttempts)), num(float64(r.PeakConcurrency)))
 	}
 	t.write(w)
 	return nil

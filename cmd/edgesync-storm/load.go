@@ -69,7 +69,7 @@ func runLoad(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.maxAck, "max-ack", 2*time.Second, "an ack p99 above this counts as saturated")
 	fs.DurationVar(&o.interval, "interval", 30*time.Second, "each terminal's logs-with-status interval (the agent's status_interval)")
 	fs.IntVar(&o.lines, "lines", 30, "log lines per message (30 per 30 s is the reference 86,400 a day)")
-	fs.DurationVar(&o.profile, "profile", 20*time.Second, "CPU profile of the stack during the last step")
+	fs.DurationVar(&o.profile, "profile", 30*time.Second, "CPU profile of the stack during each step's window (the last healthy and the last step are printed)")
 	fs.StringVar(&o.endpoint, "dynamodb-endpoint", "", "run the stack on this DynamoDB (dynalite) instead of its embedded store")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -271,6 +271,7 @@ type stepResult struct {
 	rssPer, heapPer          float64 // bytes per connection over the idle stack
 	resent, failures         int64
 	saturated                string
+	profile                  []byte // CPU profile of the stack during the window
 }
 
 func loadTest(ctx context.Context, o loadOptions) error {
@@ -284,7 +285,8 @@ func loadTest(ctx context.Context, o loadOptions) error {
 	time.Sleep(time.Second)
 	baseRSS, _ := procRSS(c.ready.PID)
 	baseMem, _ := c.memstats(ctx)
-	fmt.Fprintf(o.out, "stack process %d: %s; idle: RSS %.1f MiB, Go heap %.1f MiB\n", c.ready.PID, c.ready.WSURL, mib(baseRSS), mib(int64(baseMem.HeapInuse+baseMem.StackInuse)))
+	fmt.Fprintf(o.out, "stack process %d: %s; idle: RSS %.1f MiB, Go heap %.1f MiB; terminals added at %.0f/s, each sending %d lines every %v, measured over %v\n",
+		c.ready.PID, c.ready.WSURL, mib(baseRSS), mib(int64(baseMem.HeapInuse+baseMem.StackInuse)), o.ramp, o.lines, o.interval, o.window)
 
 	stats := &loadStats{failKinds: map[string]int{}}
 	lctx, cancel := context.WithCancel(ctx)
@@ -319,14 +321,25 @@ func loadTest(ctx context.Context, o loadOptions) error {
 		// Let every terminal send at least once before measuring.
 		time.Sleep(o.interval / 3)
 		last := i == len(o.steps)-1
+		prof := make(chan []byte, 1)
+		go func() { prof <- fetchProfile(ctx, c, min(o.profile, o.window-time.Second)) }()
 		r := measure(ctx, c, o, stats, n, baseRSS, baseMem)
+		r.profile = <-prof
 		results = append(results, r)
 		printStep(o.out, r)
 		if r.saturated != "" || last {
-			if err := profileStack(ctx, c, o); err != nil {
-				fmt.Fprintf(o.out, "profile: %v\n", err)
-			}
 			break
+		}
+	}
+	// Where the time goes: the last step that kept up, and the one that did not.
+	for i := max(0, len(results)-2); i < len(results); i++ {
+		r := results[i]
+		state := "kept up"
+		if r.saturated != "" {
+			state = "saturated"
+		}
+		if err := printProfile(ctx, o, r.profile, fmt.Sprintf("%d terminals, %s", r.terminals, state)); err != nil {
+			fmt.Fprintf(o.out, "profile of %d terminals: %v\n", r.terminals, err)
 		}
 	}
 	writeLoadReport(o.out, o, results, stats)
@@ -393,34 +406,47 @@ func printStep(w io.Writer, r stepResult) {
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
-// profileStack takes a CPU profile of the stack process and prints its
-// top functions by own and cumulative time (go tool pprof).
-func profileStack(ctx context.Context, c *child, o loadOptions) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", c.ready.ControlURL, int(o.profile.Seconds())), nil)
+// fetchProfile takes a CPU profile of the stack process over d (nil if
+// it cannot).
+func fetchProfile(ctx context.Context, c *child, d time.Duration) []byte {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", c.ready.ControlURL, max(1, int(d.Seconds()))), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return nil
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	return b
+}
+
+// printProfile prints a profile's top functions by own and cumulative
+// time (go tool pprof).
+func printProfile(ctx context.Context, o loadOptions, profile []byte, what string) error {
+	if profile == nil {
+		return errors.New("no profile")
+	}
 	f, err := os.CreateTemp("", "edgesync-stack-*.pprof")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, resp.Body); err != nil {
+	if _, err := f.Write(profile); err != nil {
 		return err
 	}
 	f.Close()
-	for _, mode := range []string{"-top", "-cum"} {
+	for _, cum := range []bool{false, true} {
 		args := []string{"tool", "pprof", "-top", "-nodecount=25"}
-		if mode == "-cum" {
+		if cum {
 			args = append(args, "-cum")
 		}
 		out, err := exec.CommandContext(ctx, "go", append(args, f.Name())...).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("go tool pprof: %v: %s", err, out)
 		}
-		fmt.Fprintf(o.out, "\nCPU profile of the stack process over %v (go tool pprof %s):\n```\n%s```\n", o.profile, strings.Join(args[2:], " "), trimPprof(out))
+		fmt.Fprintf(o.out, "\nCPU profile of the stack process, %s (go tool pprof %s):\n```\n%s```\n", what, strings.Join(args[2:], " "), trimPprof(out))
 	}
 	return nil
 }
