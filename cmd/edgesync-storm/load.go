@@ -63,10 +63,10 @@ func runLoad(ctx context.Context, args []string, out io.Writer) error {
 	var o loadOptions
 	var steps string
 	fs := flag.NewFlagSet("edgesync-storm -load", flag.ContinueOnError)
-	fs.StringVar(&steps, "steps", "500,1000,2000,4000,8000,16000", "numbers of terminals to measure, ascending")
+	fs.StringVar(&steps, "steps", "4000,8000,10000,12000,14000,16000,18000", "numbers of terminals to measure, ascending (each is a file in both processes: the open-file limit bounds them)")
 	fs.DurationVar(&o.window, "window", time.Minute, "measurement window of each step (a multiple of the status interval)")
-	fs.Float64Var(&o.ramp, "ramp", 250, "new connections per second while adding terminals")
-	fs.DurationVar(&o.maxAck, "max-ack", 2*time.Second, "an ack p99 above this counts as saturated")
+	fs.Float64Var(&o.ramp, "ramp", 60, "new connections per second while adding terminals (faster ramps are storms the embedded store falls behind)")
+	fs.DurationVar(&o.maxAck, "max-ack", 10*time.Second, "an ack p99 above this counts as saturated (the agent resends after its 10 s ack_timeout)")
 	fs.DurationVar(&o.interval, "interval", 30*time.Second, "each terminal's logs-with-status interval (the agent's status_interval)")
 	fs.IntVar(&o.lines, "lines", 30, "log lines per message (30 per 30 s is the reference 86,400 a day)")
 	fs.DurationVar(&o.profile, "profile", 30*time.Second, "CPU profile of the stack during each step's window (the last healthy and the last step are printed)")
@@ -156,10 +156,18 @@ func (c *child) stop() {
 	}
 }
 
+// control calls the stack process's control port: registering thousands
+// of terminals takes minutes; the rest answers at once unless the stack
+// has collapsed, when the measurement goes on without it.
+var (
+	registerClient = &http.Client{Timeout: 15 * time.Minute}
+	controlClient  = &http.Client{Timeout: time.Minute}
+)
+
 // register asks the stack process for tokens of terminals load-1 … load-n.
 func (c *child) register(ctx context.Context, n int) ([]string, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.ready.ControlURL+"/register?n="+strconv.Itoa(n), nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := registerClient.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +186,7 @@ func (c *child) memstats(ctx context.Context) (runtime.MemStats, error) {
 		MemStats runtime.MemStats `json:"memstats"`
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.ready.ControlURL+"/debug/vars", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := controlClient.Do(req)
 	if err != nil {
 		return v.MemStats, err
 	}
@@ -190,7 +198,7 @@ func (c *child) memstats(ctx context.Context) (runtime.MemStats, error) {
 // of live data.
 func (c *child) gc(ctx context.Context) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.ready.ControlURL+"/gc", nil)
-	if resp, err := http.DefaultClient.Do(req); err == nil {
+	if resp, err := controlClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
 }
@@ -281,6 +289,14 @@ func loadTest(ctx context.Context, o loadOptions) error {
 		return err
 	}
 	defer c.stop()
+	// Register every terminal first: registering while the stack is loaded
+	// would add its writes to the measurement.
+	regStart := time.Now()
+	tokens, err := c.register(ctx, o.steps[len(o.steps)-1])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "registered %d terminals in %v\n", len(tokens), time.Since(regStart).Round(time.Second))
 	c.gc(ctx)
 	time.Sleep(time.Second)
 	baseRSS, _ := procRSS(c.ready.PID)
@@ -299,10 +315,6 @@ func loadTest(ctx context.Context, o loadOptions) error {
 	}()
 	var results []stepResult
 	for i, n := range o.steps {
-		tokens, err := c.register(ctx, n)
-		if err != nil {
-			return err
-		}
 		// Add terminals at the ramp rate.
 		start, added := time.Now(), 0
 		for j := len(clients); j < n; j++ {
@@ -410,7 +422,7 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 // it cannot).
 func fetchProfile(ctx context.Context, c *child, d time.Duration) []byte {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", c.ready.ControlURL, max(1, int(d.Seconds()))), nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: d + time.Minute}).Do(req)
 	if err != nil {
 		return nil
 	}

@@ -25,7 +25,7 @@
 // workload added step by step until the stack saturates, with the stack
 // process's CPU, memory per connection and CPU profile:
 //
-//	go run ./cmd/edgesync-storm -load -steps 500,1000,2000,4000,8000,16000
+//	go run ./cmd/edgesync-storm -load
 package main
 
 import (
