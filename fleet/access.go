@@ -149,6 +149,13 @@ var (
 	opRotateToken     = operation{AuditCredentialRotate, RoleAdmin}
 	opRevokeToken     = operation{AuditCredentialRevoke, RoleAdmin}
 	opReadAudit       = operation{"audit.read", RoleAdmin}
+	// Fleet-wide log search and alerts (search.go, alerts.go); managing a
+	// group's rules and acknowledging its alerts also needs membership of
+	// the group.
+	opSearchLogs       = operation{"logs.search", RoleViewer}
+	opReadAlerts       = operation{"alert.read", RoleViewer}
+	opManageAlertRules = operation{"alert.rule.write", RoleOperator}
+	opAcknowledgeAlert = operation{AuditAlertAck, RoleOperator}
 )
 
 // allow returns nil if p holds the role op needs. Otherwise it audits the

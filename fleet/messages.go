@@ -127,6 +127,7 @@ func (s *Service) logs(ctx context.Context, in inbound, m *protocol.Logs) error 
 	if err := s.send(ctx, in.terminalID, in.connID, ack); err != nil {
 		return err
 	}
+	s.alertOnErrors(ctx, in, m.Entries) // alerteval.go: no cost without error lines
 	if m.Status != nil {
 		return nil
 	}

@@ -123,6 +123,9 @@ type Store interface {
 	// terminal are found without reading other terminals' records.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, string, error)
 
+	// AlertStore holds alert rules and alerts (alerts.go).
+	AlertStore
+
 	// ClaimRefresh records that a refresh of what ("config", "status", "logs")
 	// was pushed at, if none was recorded strictly after notBefore; it reports
 	// whether the caller won the claim. It bounds refresh pushes to one per

@@ -32,6 +32,9 @@ type Service struct {
 	live    sync.Map // terminal id → livePush: the last live hint this process sent
 	denials recentDenials
 	metrics Metrics
+
+	alertPub AlertPublisher // nil: alerts are stored and shown, not delivered
+	alerts   alertCache     // the write path's view of rules (alerteval.go)
 }
 
 // Option customises a Service.

@@ -25,6 +25,7 @@ type job struct {
 func (s *Service) jobs() []job {
 	return []job{
 		{name: "rollouts", run: s.advanceRollouts},
+		s.alertJob(),
 	}
 }
 

@@ -76,6 +76,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"Rollout/ConcurrentCompletionsAdvanceOnce", testRolloutConcurrentCompletions},
 		{"Rollout/AccessAndPrecedence", testRolloutAccessAndPrecedence},
 	}
+	tests = append(tests, searchAndAlertTests()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -20,9 +20,16 @@ const (
 	attrStoredAt = "storedAt"
 )
 
-// logPageSize is the Limit of one log chunk Query page: chunks are up to
-// tens of KB, and scans usually stop after a few.
-const logPageSize = 25
+// logPageSize is the largest Limit of one log chunk Query page: chunks
+// are up to tens of KB, and scans usually stop after a few. A scan's first
+// page reads logFirstPage chunks and each next page twice as many, up to
+// logPageSize: a reader that stops after a chunk or two (a fleet-wide
+// search reads every terminal's newest, a probe one chunk) pays for about
+// what it reads, and DynamoDB bills a Query by the 4 KB of all its items.
+const (
+	logPageSize  = 25
+	logFirstPage = 2
+)
 
 // PutLogChunk stores the chunk, keyed by its LastSeq, with its entries
 // gzip-compressed, then raises the terminal's LastSeq and Dropped (also
@@ -209,7 +216,8 @@ func (s *Store) raiseLogCounters(ctx context.Context, id string, lastSeq, droppe
 
 // ScanLogChunks calls fn with the terminal's unexpired chunks in LastSeq
 // order, ascending from LastSeq >= from or descending from LastSeq <= from
-// (0: the newest), paging the Query logPageSize chunks at a time.
+// (0: the newest), paging the Query from logFirstPage up to logPageSize
+// chunks at a time.
 func (s *Store) ScanLogChunks(ctx context.Context, terminalID string, from uint64, desc bool, now time.Time, fn func(fleet.LogChunk) bool) error {
 	if err := checkID("terminal id", terminalID); err != nil {
 		return fmt.Errorf("scan log chunks: %w", err)
@@ -230,7 +238,7 @@ func (s *Store) ScanLogChunks(ctx context.Context, terminalID string, from uint6
 		ExpressionAttributeNames:  e.nameMap(),
 		ExpressionAttributeValues: e.values(),
 		ScanIndexForward:          aws.Bool(!desc),
-		Limit:                     aws.Int32(logPageSize),
+		Limit:                     aws.Int32(logFirstPage),
 		ConsistentRead:            aws.Bool(true),
 	}
 	for {
@@ -238,6 +246,7 @@ func (s *Store) ScanLogChunks(ctx context.Context, terminalID string, from uint6
 		if err != nil {
 			return fmt.Errorf("scan log chunks of %s: %w", terminalID, storeError(err))
 		}
+		in.Limit = aws.Int32(min(2**in.Limit, logPageSize))
 		for _, it := range out.Items {
 			r := itemReader{item: it}
 			if r.expired(now) {

@@ -38,6 +38,9 @@ const format = "2"
 // is called outside transactions so it may use the store itself.
 const scanPage = 64
 
+// scanFirstPage is the size of ScanLogChunks' first page.
+const scanFirstPage = 4
+
 // Store is a fleet.Store kept in one bbolt file. Create it with Open and
 // release it with Close. It is safe for concurrent use.
 type Store struct {
@@ -77,6 +80,9 @@ func Open(path string) (*Store, error) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
+		}
+		if err := createAlertBuckets(tx); err != nil {
+			return err
 		}
 		if tx.Bucket(groupsBucket) == nil {
 			if _, err := tx.CreateBucket(groupsBucket); err != nil {
@@ -579,6 +585,10 @@ func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint6
 // outside any transaction, so it may call the store.
 func (s *Store) ScanLogChunks(ctx context.Context, terminalID string, from uint64, desc bool, now time.Time, fn func(fleet.LogChunk) bool) error {
 	var resume []byte // key to continue from (exclusive); nil on the first page
+	// Pages grow from scanFirstPage to scanPage: a reader that stops after
+	// a chunk or two (a fleet-wide search's first read of each terminal)
+	// does not decode 64.
+	size := scanFirstPage
 	for {
 		var page []fleet.LogChunk
 		more := false
@@ -617,7 +627,7 @@ func (s *Store) ScanLogChunks(ctx context.Context, terminalID string, from uint6
 				k, v = c.Seek(seqKey(from))
 			}
 			for ; k != nil; k, v = step(c, desc) {
-				if len(page) == scanPage {
+				if len(page) == size {
 					more = true
 					return nil
 				}
@@ -643,6 +653,7 @@ func (s *Store) ScanLogChunks(ctx context.Context, terminalID string, from uint6
 		if !more {
 			return nil
 		}
+		size = min(2*size, scanPage)
 	}
 }
 

@@ -29,6 +29,11 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 		if err := sweepConnectionIndex(tx); err != nil {
 			return fmt.Errorf("connection index: %w", err)
 		}
+		n, err = sweepAlerts(tx.Bucket(alertsBucket), now)
+		deleted += n
+		if err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
 		for _, name := range [][]byte{statusBucket, logsBucket, commandsBucket} {
 			parent := tx.Bucket(name)
 			var empty [][]byte

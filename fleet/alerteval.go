@@ -1,0 +1,496 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgesync/edgesync/protocol"
+)
+
+// Evaluating alert rules (see AlertKind for where each kind is evaluated).
+//
+// The write path (the message function) evaluates error_rate rules when it
+// stores a batch holding error lines, and nothing else: a batch without
+// error lines costs no read and no write. With error lines it reads the
+// rules (cached for alertRulesTTL per process), the terminal's groups
+// (read once per process: groups never change) and, for a rule not known
+// open, the chunks of the rule's window; it writes only when an alert
+// opens. The scheduler (Tick's "alerts" job) evaluates everything else,
+// clears, and delivers each state change to the AlertPublisher.
+
+// alertRulesTTL is how long the write path trusts the rules it read.
+const alertRulesTTL = 30 * time.Second
+
+// alertOpenTTL is how long the write path remembers that an alert is
+// open, so a burst of error batches tries to open it once.
+const alertOpenTTL = time.Minute
+
+// maxAlertChunks bounds the chunks counted for one error-rate evaluation.
+const maxAlertChunks = 400
+
+// maxCachedTerminals bounds the terminals whose groups a process keeps.
+const maxCachedTerminals = 100_000
+
+// alertCache is a process's view of the alert rules for the write path.
+type alertCache struct {
+	mu     sync.Mutex
+	rules  []AlertRule
+	readAt time.Time
+	// groups: terminal id → []string (groups never change after creation).
+	groups   sync.Map
+	nGroups  int
+	open     sync.Map // AlertKey.String() → time.Time the alert was known active
+	readOnce sync.Mutex
+}
+
+func (c *alertCache) forgetRules() {
+	c.mu.Lock()
+	c.readAt = time.Time{}
+	c.mu.Unlock()
+}
+
+// errorRules returns the cached rules of kind error_rate, reading them
+// again when older than alertRulesTTL.
+func (s *Service) errorRules(ctx context.Context, now time.Time) ([]AlertRule, error) {
+	c := &s.alerts
+	c.mu.Lock()
+	if !c.readAt.IsZero() && now.Sub(c.readAt) < alertRulesTTL && now.After(c.readAt.Add(-time.Second)) {
+		rules := c.rules
+		c.mu.Unlock()
+		return rules, nil
+	}
+	c.mu.Unlock()
+	c.readOnce.Lock() // one read per process at a time
+	defer c.readOnce.Unlock()
+	c.mu.Lock()
+	if !c.readAt.IsZero() && now.Sub(c.readAt) < alertRulesTTL {
+		rules := c.rules
+		c.mu.Unlock()
+		return rules, nil
+	}
+	c.mu.Unlock()
+	all, err := s.store.AlertRules(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var rules []AlertRule
+	for _, r := range all {
+		if r.Kind == AlertErrorRate {
+			rules = append(rules, r)
+		}
+	}
+	c.mu.Lock()
+	c.rules, c.readAt = rules, now
+	c.mu.Unlock()
+	return rules, nil
+}
+
+// terminalGroups returns the groups of terminal id, from the cache or the
+// store.
+func (s *Service) terminalGroups(ctx context.Context, id string) ([]string, error) {
+	if v, ok := s.alerts.groups.Load(id); ok {
+		return v.([]string), nil
+	}
+	t, err := s.store.Terminal(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.alerts.mu.Lock()
+	if s.alerts.nGroups >= maxCachedTerminals {
+		s.alerts.groups.Clear()
+		s.alerts.nGroups = 0
+	}
+	s.alerts.nGroups++
+	s.alerts.mu.Unlock()
+	s.alerts.groups.Store(id, t.Groups)
+	return t.Groups, nil
+}
+
+// knownActive reports whether this process saw the alert under key active
+// within alertOpenTTL.
+func (s *Service) knownActive(key AlertKey, now time.Time) bool {
+	v, ok := s.alerts.open.Load(key.String())
+	return ok && now.Sub(v.(time.Time)) < alertOpenTTL && !now.Before(v.(time.Time))
+}
+
+// alertOnErrors evaluates the error_rate rules of the terminal that sent
+// entries (just stored): see the comment at the top of this file. It logs
+// failures: the batch is stored and acknowledged either way.
+func (s *Service) alertOnErrors(ctx context.Context, in inbound, entries []protocol.LogEntry) {
+	errs := 0
+	for i := range entries {
+		if entries[i].Level == protocol.LevelError {
+			errs++
+		}
+	}
+	if errs == 0 {
+		return
+	}
+	if err := s.evaluateErrorRate(ctx, in.terminalID, entries, in.now); err != nil {
+		slog.WarnContext(ctx, "alert evaluation on stored logs failed", "terminal", in.terminalID, "error", err)
+	}
+}
+
+func (s *Service) evaluateErrorRate(ctx context.Context, id string, batch []protocol.LogEntry, now time.Time) error {
+	rules, err := s.errorRules(ctx, now)
+	if err != nil || len(rules) == 0 {
+		return err
+	}
+	groups, err := s.terminalGroups(ctx, id)
+	if err != nil {
+		return err
+	}
+	var mine []AlertRule
+	window := 0
+	for _, r := range rules {
+		key := AlertKey{Group: r.Group, RuleID: r.ID, TerminalID: id}
+		if slices.Contains(groups, r.Group) && !s.knownActive(key, now) {
+			mine = append(mine, r)
+			window = max(window, r.Minutes)
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	times, err := s.errorTimes(ctx, id, batch, now, time.Duration(window)*time.Minute)
+	if err != nil {
+		return err
+	}
+	for _, r := range mine {
+		n := countSince(times, now.Add(-time.Duration(r.Minutes)*time.Minute))
+		if float64(n) <= r.Threshold {
+			continue
+		}
+		a := s.newAlert(r, id, now, float64(n), fmt.Sprintf("%d error lines in the last %d min (more than %s)", n, r.Minutes, formatNumber(r.Threshold)))
+		opened, err := s.store.OpenAlert(ctx, a)
+		if err != nil {
+			return fmt.Errorf("open alert %s: %w", a.AlertKey, err)
+		}
+		s.alerts.open.Store(a.AlertKey.String(), now)
+		if opened {
+			slog.InfoContext(ctx, "alert opened", "group", r.Group, "rule", r.ID, "kind", r.Kind, "terminal", id, "message", a.Message)
+		}
+	}
+	return nil
+}
+
+// errorTimes returns the times of the terminal's error lines within window
+// before now: those of batch (when given; the newest lines, just stored)
+// and of the chunks stored within the window below it, each sequence
+// number once. It reads at most maxAlertChunks chunks.
+func (s *Service) errorTimes(ctx context.Context, id string, batch []protocol.LogEntry, now time.Time, window time.Duration) ([]time.Time, error) {
+	since := now.Add(-window)
+	seen := map[uint64]bool{}
+	var times []time.Time
+	add := func(e *protocol.LogEntry) {
+		if e.Level == protocol.LevelError && !e.Time.Before(since) && !seen[e.Seq] {
+			seen[e.Seq] = true
+			times = append(times, e.Time)
+		}
+	}
+	from := uint64(0) // the newest
+	if len(batch) > 0 {
+		for i := range batch {
+			add(&batch[i])
+		}
+		if batch[0].Seq <= 1 {
+			return times, nil
+		}
+		from = batch[0].Seq - 1 + protocol.MaxBatchSpan - 1 // chunks that may hold older lines
+	}
+	read := 0
+	err := s.store.ScanLogChunks(ctx, id, from, true, now, func(c LogChunk) bool {
+		read++
+		if c.StoredAt.Before(since) {
+			return false // stored before the window: its lines are older
+		}
+		for i := range c.Entries {
+			add(&c.Entries[i])
+		}
+		return read < maxAlertChunks
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error lines of %s: %w", id, err)
+	}
+	return times, nil
+}
+
+func countSince(times []time.Time, since time.Time) int {
+	n := 0
+	for _, t := range times {
+		if !t.Before(since) {
+			n++
+		}
+	}
+	return n
+}
+
+// newAlert is rule r's open alert for terminal id at now.
+func (s *Service) newAlert(r AlertRule, id string, now time.Time, value float64, msg string) Alert {
+	return Alert{
+		AlertKey: AlertKey{Group: r.Group, RuleID: r.ID, TerminalID: id},
+		Kind:     r.Kind, RuleName: r.Name, State: AlertOpen, OpenedAt: millis(now),
+		Message: truncate(msg, 500), Value: value,
+	}
+}
+
+// alertJob is the scheduler's alert work: evaluate the rules the write
+// path does not, clear what no longer holds, deliver state changes.
+func (s *Service) alertJob() job {
+	return job{name: "alerts", run: s.evaluateAlerts}
+}
+
+// evaluateAlerts is one scheduled evaluation as of now. It reads every
+// rule, every alert, and the terminals of the groups that have offline,
+// status or dropped rules (a page of records per 500 terminals); status
+// history only for terminals with dropped lines under a dropped rule, and
+// log chunks only for open error_rate alerts. It writes only on changes.
+func (s *Service) evaluateAlerts(ctx context.Context, now time.Time) error {
+	rules, err := s.store.AlertRules(ctx, "")
+	if err != nil {
+		return fmt.Errorf("read alert rules: %w", err)
+	}
+	alerts, err := s.groupAlerts(ctx, "", now)
+	if err != nil {
+		return err
+	}
+	active := map[string]Alert{}
+	for _, a := range alerts {
+		if a.State.active() {
+			active[a.AlertKey.String()] = a
+		}
+	}
+	byID := map[string]AlertRule{}
+	groups := map[string][]AlertRule{} // group → its rules the scheduler evaluates per terminal
+	for _, r := range rules {
+		byID[r.Group+" "+r.ID] = r
+		if r.Kind != AlertErrorRate {
+			groups[r.Group] = append(groups[r.Group], r)
+		}
+	}
+	var errs []error
+	handled := map[string]bool{} // changed (and delivered) in this run
+	// Alerts whose rule is gone, and error-rate alerts whose window calmed.
+	for _, a := range active {
+		r, ok := byID[a.Group+" "+a.RuleID]
+		switch {
+		case !ok:
+			s.clearAlert(ctx, a, now, "the rule was deleted")
+			handled[a.AlertKey.String()] = true
+		case r.Kind == AlertErrorRate:
+			times, err := s.errorTimes(ctx, a.TerminalID, nil, now, time.Duration(r.Minutes)*time.Minute)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if n := len(times); float64(n) <= r.Threshold {
+				s.clearAlert(ctx, a, now, fmt.Sprintf("%d error lines in the last %d min (at most %s)", n, r.Minutes, formatNumber(r.Threshold)))
+				handled[a.AlertKey.String()] = true
+			}
+		}
+	}
+	// Offline, status and dropped rules, per terminal of their groups.
+	for group, rs := range groups {
+		seen := map[string]bool{}
+		after := ""
+		for {
+			ts, err := s.store.GroupTerminals(ctx, group, after, maxTerminalsPerRead)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("terminals of group %q: %w", group, err))
+				break
+			}
+			for _, t := range ts {
+				seen[t.ID] = true
+				for _, r := range rs {
+					key := AlertKey{Group: group, RuleID: r.ID, TerminalID: t.ID}
+					firing, value, msg, err := s.firing(ctx, r, t, now)
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					cur, isActive := active[key.String()]
+					switch {
+					case handled[key.String()]:
+					case firing && !isActive:
+						a := s.newAlert(r, t.ID, now, value, msg)
+						opened, err := s.store.OpenAlert(ctx, a)
+						if err != nil {
+							errs = append(errs, fmt.Errorf("open alert %s: %w", key, err))
+							continue
+						}
+						handled[key.String()] = true
+						if opened {
+							slog.InfoContext(ctx, "alert opened", "group", group, "rule", r.ID, "kind", r.Kind, "terminal", t.ID, "message", msg)
+							s.deliver(ctx, a)
+						}
+					case !firing && isActive:
+						s.clearAlert(ctx, cur, now, msg)
+						handled[key.String()] = true
+					}
+				}
+			}
+			if len(ts) < maxTerminalsPerRead {
+				break
+			}
+			after = ts[len(ts)-1].ID
+		}
+		// Alerts of terminals no longer in the group (deleted).
+		for key, a := range active {
+			if a.Group == group && !handled[key] && !seen[a.TerminalID] {
+				if r, ok := byID[a.Group+" "+a.RuleID]; ok && r.Kind != AlertErrorRate {
+					s.clearAlert(ctx, a, now, "the terminal is no longer in the group")
+					handled[key] = true
+				}
+			}
+		}
+	}
+	// Deliver what is not delivered yet (alerts the message function
+	// opened, acknowledgements, earlier failures).
+	if s.alertPub != nil {
+		for _, a := range alerts {
+			if !handled[a.AlertKey.String()] && a.Notified != a.State {
+				s.deliver(ctx, a)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// maxTerminalsPerRead is the page of group terminals the scheduler reads.
+const maxTerminalsPerRead = 500
+
+// firing evaluates rule r (offline, status or dropped) for terminal t at
+// now: whether it fires, the value, and a message saying why (or why not).
+func (s *Service) firing(ctx context.Context, r AlertRule, t Terminal, now time.Time) (bool, float64, string, error) {
+	switch r.Kind {
+	case AlertOffline:
+		if s.online(t, now) {
+			return false, 0, "online again", nil
+		}
+		last := t.LastSeen
+		for _, at := range []time.Time{t.DisconnectedAt, t.ConnectedAt} {
+			if at.After(last) {
+				last = at
+			}
+		}
+		if last.IsZero() {
+			last = t.CreatedAt
+		}
+		off := now.Sub(last)
+		if off < time.Duration(r.Minutes)*time.Minute {
+			return false, 0, "online again", nil
+		}
+		return true, math.Floor(off.Minutes()), fmt.Sprintf("offline for %s (last heard %s)", off.Truncate(time.Second), last.UTC().Format(time.RFC3339)), nil
+	case AlertStatus:
+		v, ok := statusNumber(t.Status.Data, r.Field)
+		if !ok {
+			return false, 0, fmt.Sprintf("%s is no longer reported", r.Field), nil
+		}
+		if compare(v, r.Op, r.Threshold) {
+			return true, v, fmt.Sprintf("%s %s %s %s", r.Field, formatNumber(v), r.Op, formatNumber(r.Threshold)), nil
+		}
+		return false, v, fmt.Sprintf("%s %s, no longer %s %s", r.Field, formatNumber(v), r.Op, formatNumber(r.Threshold)), nil
+	case AlertDropped:
+		window := time.Duration(r.Minutes) * time.Minute
+		calm := fmt.Sprintf("no dropped lines in the last %d min", r.Minutes)
+		if t.Dropped == 0 {
+			return false, 0, calm, nil
+		}
+		samples, err := s.store.StatusHistory(ctx, t.ID, now.Add(-window), now, 2000)
+		if err != nil {
+			return false, 0, "", fmt.Errorf("status history of %s: %w", t.ID, err)
+		}
+		for _, smp := range samples {
+			before, ok := statusNumber(smp.Data, "dropped_lines")
+			if !ok {
+				continue
+			}
+			if rose := float64(t.Dropped) - before; rose > 0 {
+				return true, rose, fmt.Sprintf("%s more log lines dropped in the last %d min (%d in all)", formatNumber(rose), r.Minutes, t.Dropped), nil
+			}
+			return false, 0, calm, nil
+		}
+		return false, 0, calm, nil
+	}
+	return false, 0, "", nil
+}
+
+// statusNumber reads the number at a dotted path of a status document.
+func statusNumber(doc json.RawMessage, path string) (float64, bool) {
+	if len(doc) == 0 {
+		return 0, false
+	}
+	var v any
+	if json.Unmarshal(doc, &v) != nil {
+		return 0, false
+	}
+	for _, part := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return 0, false
+		}
+		if v, ok = m[part]; !ok {
+			return 0, false
+		}
+	}
+	f, ok := v.(float64)
+	return f, ok
+}
+
+func compare(v float64, op string, threshold float64) bool {
+	switch op {
+	case ">":
+		return v > threshold
+	case ">=":
+		return v >= threshold
+	case "<":
+		return v < threshold
+	case "<=":
+		return v <= threshold
+	}
+	return false
+}
+
+func formatNumber(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// clearAlert clears a (if it is still the occurrence read) and delivers
+// the change; failures are logged (the next tick tries again).
+func (s *Service) clearAlert(ctx context.Context, a Alert, now time.Time, why string) {
+	at := millis(now)
+	ok, err := s.store.ClearAlert(ctx, a.AlertKey, a.OpenedAt, at, at.Add(AlertRetention), truncate(why, 500))
+	if err != nil {
+		slog.ErrorContext(ctx, "clear alert", "alert", a.AlertKey.String(), "error", err)
+		return
+	}
+	s.alerts.open.Delete(a.AlertKey.String())
+	if !ok {
+		return
+	}
+	slog.InfoContext(ctx, "alert cleared", "group", a.Group, "rule", a.RuleID, "terminal", a.TerminalID, "message", why)
+	a.State, a.ClearedAt, a.Message, a.ExpiresAt = AlertCleared, at, truncate(why, 500), at.Add(AlertRetention)
+	s.deliver(ctx, a)
+}
+
+// deliver publishes a's state (when the service has a publisher) and
+// records it as delivered.
+func (s *Service) deliver(ctx context.Context, a Alert) {
+	if s.alertPub == nil {
+		return
+	}
+	if err := s.alertPub.Publish(ctx, a); err != nil {
+		slog.ErrorContext(ctx, "deliver alert; the next tick retries", "alert", a.AlertKey.String(), "state", a.State, "error", err)
+		return
+	}
+	if _, err := s.store.MarkAlertNotified(ctx, a.AlertKey, a.OpenedAt, a.State); err != nil {
+		slog.ErrorContext(ctx, "record alert delivery; it may be delivered again", "alert", a.AlertKey.String(), "error", err)
+	}
+}
