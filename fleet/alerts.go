@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -353,11 +354,14 @@ func (s *Service) DeleteAlertRule(ctx context.Context, p Principal, group, id st
 		return err
 	}
 	if !validRuleID(id) {
-		return fmt.Errorf("alert rule %q: %w", truncate(id, 64), ErrNotFound)
+		return fmt.Errorf("group %q has no alert rule %q: %w", truncate(group, 64), truncate(id, 64), ErrNotFound)
 	}
 	err := s.audited(ctx, p, AuditAlertRuleDelete, "", map[string]string{"group": group, "rule": id}, func() error {
 		return s.store.DeleteAlertRule(ctx, group, id)
 	})
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("group %q has no alert rule %q: %w", group, id, ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("delete alert rule %s of %q: %w", id, group, err)
 	}
@@ -510,7 +514,7 @@ func (s *Service) AcknowledgeAlert(ctx context.Context, p Principal, group, rule
 	}
 	key := AlertKey{Group: group, RuleID: ruleID, TerminalID: terminalID}
 	if !validRuleID(ruleID) || !protocol.ValidID(terminalID) {
-		return Alert{}, fmt.Errorf("no alert of rule %q for %q: %w", truncate(ruleID, 64), truncate(terminalID, 64), ErrNotFound)
+		return Alert{}, fmt.Errorf("group %q has no alert of rule %q for terminal %q: %w", truncate(group, 64), truncate(ruleID, 64), truncate(terminalID, 64), ErrNotFound)
 	}
 	var a Alert
 	err := s.audited(ctx, p, AuditAlertAck, terminalID, map[string]string{"group": group, "rule": ruleID}, func() error {
@@ -518,7 +522,12 @@ func (s *Service) AcknowledgeAlert(ctx context.Context, p Principal, group, rule
 		a, err = s.store.AcknowledgeAlert(ctx, key, truncate(p.Subject, maxAuditNameBytes), millis(s.now()))
 		return err
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Alert{}, fmt.Errorf("group %q has no alert of rule %q for terminal %q: %w", group, ruleID, terminalID, ErrNotFound)
+	case errors.Is(err, ErrConflict):
+		return Alert{}, fmt.Errorf("the alert of rule %q for terminal %q is not open: %w", ruleID, terminalID, ErrConflict)
+	case err != nil:
 		return Alert{}, fmt.Errorf("acknowledge alert of rule %s for %s: %w", ruleID, terminalID, err)
 	}
 	return a, nil

@@ -90,6 +90,13 @@ func New(svc *fleet.Service, opts Options) http.Handler {
 	mux.HandleFunc("POST /groups/{group}/rollouts/{rollout}/resume", a.identified(a.controlRollout((*fleet.Service).ResumeRollout)))
 	mux.HandleFunc("POST /groups/{group}/rollouts/{rollout}/cancel", a.identified(a.controlRollout((*fleet.Service).CancelRollout)))
 	mux.HandleFunc("POST /groups/{group}/rollouts/{rollout}/rollback", a.identified(a.controlRollout((*fleet.Service).RollbackRollout)))
+	// Fleet-wide operations (fleetops.go).
+	mux.HandleFunc("GET /logs", a.identified(a.searchLogs))
+	mux.HandleFunc("GET /alerts", a.identified(a.listAlerts))
+	mux.HandleFunc("GET /groups/{group}/alert-rules", a.identified(a.listAlertRules))
+	mux.HandleFunc("POST /groups/{group}/alert-rules", a.identified(a.createAlertRule))
+	mux.HandleFunc("DELETE /groups/{group}/alert-rules/{rule}", a.identified(a.deleteAlertRule))
+	mux.HandleFunc("POST /groups/{group}/alerts/{rule}/{terminal}/acknowledge", a.identified(a.acknowledgeAlert))
 	// The operator dashboard: the page at / and its assets under /ui/.
 	ui := opts.Dashboard
 	if ui == nil {

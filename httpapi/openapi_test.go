@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -287,6 +288,27 @@ func exchanges() []exchange {
 		{"DELETE", "/terminals/t9", "admin", "", 404},
 		{"DELETE", "/terminals/t3", "admin", "", 204},
 		{"DELETE", "/terminals/t1/config", "admin", "", 405},
+		// Fleet-wide search and alerts.
+		{"GET", "/logs", "admin", "", 200},
+		{"GET", "/logs?group=line-a&level=info&q=line&since=2026-11-27T08:00:00Z&until=1m&limit=5", "viewer", "", 200},
+		{"GET", "/logs?limit=2", "viewer", "", 200},
+		{"GET", "/logs?limit=0", "admin", "", 400},
+		{"GET", "/logs?since=later", "admin", "", 400},
+		{"GET", "/logs?cursor=zzz", "admin", "", 400},
+		{"GET", "/alerts", "viewer", "", 200},
+		{"GET", "/alerts?state=bogus", "admin", "", 400},
+		{"GET", "/groups/line-a/alert-rules", "viewer", "", 200},
+		{"POST", "/groups/line-a/alert-rules", "admin", `{"kind":"status","name":"busy","field":"cpu_percent","op":">","threshold":10}`, 201},
+		{"POST", "/groups/line-a/alert-rules", "viewer", `{"kind":"offline"}`, 403},
+		{"POST", "/groups/line-a/alert-rules", "admin", `{"kind":"loud"}`, 400},
+		{"TICK", "", "", "", 0},
+		{"GET", "/alerts?group=line-a&state=open&limit=10", "viewer", "", 200},
+		{"POST", "/groups/line-a/alerts/$rule/t1/acknowledge", "viewer", "", 403},
+		{"POST", "/groups/line-a/alerts/$rule/t1/acknowledge", "admin", "", 200},
+		{"POST", "/groups/line-a/alerts/$rule/t1/acknowledge", "admin", "", 409},
+		{"POST", "/groups/line-a/alerts/$rule/t2/acknowledge", "admin", "", 404},
+		{"DELETE", "/groups/line-a/alert-rules/$rule", "admin", "", 204},
+		{"DELETE", "/groups/line-a/alert-rules/$rule", "admin", "", 404},
 	}
 }
 
@@ -300,11 +322,17 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, _ := openAPIFixture(t)
-	lastRequestID, lastRollout := "", ""
+	api, svc := openAPIFixture(t)
+	lastRequestID, lastRollout, lastRule := "", "", ""
 	covered := map[string]bool{}
 	for _, ex := range exchanges() {
-		path := strings.ReplaceAll(strings.ReplaceAll(ex.path, "$last", lastRequestID), "$rollout", lastRollout)
+		if ex.method == "TICK" { // the scheduler's periodic work (alerts)
+			if err := svc.Tick(context.Background(), time.Time{}); err != nil {
+				t.Fatalf("Tick: %v", err)
+			}
+			continue
+		}
+		path := strings.NewReplacer("$last", lastRequestID, "$rollout", lastRollout, "$rule", lastRule).Replace(ex.path)
 		req := httptest.NewRequest(ex.method, path, strings.NewReader(ex.body))
 		if ex.body != "" {
 			req.Header.Set("Content-Type", "application/json")
@@ -318,6 +346,11 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 		if rec.Code != ex.status {
 			t.Errorf("%s %s: %d %s, want %d", ex.method, path, rec.Code, body, ex.status)
 			continue
+		}
+		if ex.method == "POST" && strings.HasSuffix(path, "/alert-rules") && rec.Code == 201 {
+			var r struct{ ID string }
+			_ = json.Unmarshal(body, &r)
+			lastRule = r.ID
 		}
 		if ex.method == "POST" && strings.HasSuffix(path, "/commands") && rec.Code == 202 {
 			var c struct{ RequestID string }
