@@ -5,10 +5,11 @@
 // who may do and see what.
 //
 // The package imports neither the AWS SDK nor aws-lambda-go. It talks to the
-// outside through two small ports declared here: Store (persistence; see
-// infra/dynamo and infra/embedded) and Pusher (sending a message to a
-// connected terminal; see infra/apigw), which may also be a
-// ConnectionCloser (closing a connection). Lambda handlers and the local stack
+// outside through small ports declared here: Store (persistence; see
+// infra/dynamo and infra/embedded; it includes AlertStore), Pusher (sending
+// a message to a connected terminal; see infra/apigw), which may also be a
+// ConnectionCloser (closing a connection), and AlertPublisher (delivering
+// alerts; see infra/snsalert). Lambda handlers and the local stack
 // adapt events to Service methods.
 //
 // Every method a frontend or a tool calls takes the caller, a Principal (a
@@ -41,6 +42,12 @@
 //	rolloutengine.go what moves rollouts: waves, answers, deadlines,
 //	                rollback, offline terminals catching up at hello
 //	mergepatch.go   JSON merge patch (RFC 7396)
+//	search.go       fleet-wide log search: terminals' chunks merged newest
+//	                first within a read budget, cursors of positions
+//	alerts.go       alert rules per group, alerts and their states, the
+//	                AlertStore and AlertPublisher ports
+//	alerteval.go    evaluating rules: error rates on the write path, the
+//	                rest and all clearing and delivery by the scheduler
 //	tick.go         the periodic work the scheduler function runs (Tick)
 //	config.go       the service's own timing configuration (Config)
 //	model.go        records and errors; ports.go the Store, RolloutStore

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/edgesync/edgesync/dashboard"
@@ -38,6 +40,9 @@ type Clients struct {
 	Pusher fleet.Pusher
 	// Metrics records the function's metrics (nil: none).
 	Metrics fleet.Metrics
+	// Alerts receives the alert state changes the scheduler function
+	// delivers (nil: none; the other functions never deliver).
+	Alerts fleet.AlertPublisher
 }
 
 // function is one registry entry: whether it pushes to terminals (and so
@@ -46,20 +51,22 @@ type Clients struct {
 type function struct {
 	pushing Pushing
 	build   func(svc *fleet.Service, getenv func(string) string, c Clients) (any, error)
+	// delivers: the function delivers alerts (Clients.Alerts).
+	delivers bool
 }
 
 var registry = map[string]function{
 	Connect: {NeverPushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
 		return wsapi.NewConnect(svc).Handle, nil
-	}},
+	}, false},
 	Disconnect: {NeverPushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
 		return wsapi.NewDisconnect(svc).Handle, nil
-	}},
+	}, false},
 	Message: {Pushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
 		return wsapi.NewMessage(svc).Handle, nil
-	}},
-	Query:     {Pushes, queryHandler},
-	Scheduler: {Pushes, schedulerHandler},
+	}, false},
+	Query:     {Pushes, queryHandler, false},
+	Scheduler: {Pushes, schedulerHandler, true},
 }
 
 // schedulerHandler runs the fleet's periodic work for each EventBridge
@@ -153,6 +160,9 @@ func build(fn function, env Env, getenv func(string) string, c Clients) (any, er
 	if c.Metrics != nil {
 		opts = append(opts, fleet.WithMetrics(c.Metrics))
 	}
+	if c.Alerts != nil && fn.delivers {
+		opts = append(opts, fleet.WithAlertPublisher(c.Alerts))
+	}
 	svc := fleet.NewService(c.Store, c.Pusher, env.Fleet, opts...)
 	return fn.build(svc, getenv, c)
 }
@@ -160,8 +170,9 @@ func build(fn function, env Env, getenv func(string) string, c Clients) (any, er
 // FromEnvironment is what a function's main calls before lambda.Start: it
 // reads the environment through getenv, builds the AWS clients once
 // (AWSClients) and returns the function's handler. The error says what to
-// fix; the main logs it and exits.
-func FromEnvironment(name string, getenv func(string) string) (any, error) {
+// fix; the main logs it and exits. opts add clients only some functions
+// link (WithAlertTopic).
+func FromEnvironment(name string, getenv func(string) string, opts ...Option) (any, error) {
 	fn, ok := registry[name]
 	if !ok {
 		return nil, fmt.Errorf("function %q: not one of %s", name, strings.Join(Names(), ", "))
@@ -174,5 +185,42 @@ func FromEnvironment(name string, getenv func(string) string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.newPublisher != nil && fn.delivers {
+		arn := strings.TrimSpace(getenv(VarAlertTopicARN))
+		if arn != "" {
+			if !alertTopicARN.MatchString(arn) {
+				return nil, fmt.Errorf("function environment: %s: %q is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)", VarAlertTopicARN, arn)
+			}
+			cfg, _ := AWSConfig(getenv) // AWSClients checked it
+			c.Alerts = o.newPublisher(cfg, arn)
+		}
+	}
 	return build(fn, env, getenv, c)
+}
+
+// VarAlertTopicARN names the SNS topic the scheduler function delivers
+// alert state changes to (template parameter AlertTopicArn); empty: none,
+// alerts are only stored and shown.
+const VarAlertTopicARN = "ALERT_TOPIC_ARN"
+
+var alertTopicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
+
+// Option adds to what FromEnvironment builds.
+type Option func(*options)
+
+type options struct {
+	newPublisher func(cfg aws.Config, topicARN string) fleet.AlertPublisher
+}
+
+// WithAlertTopic makes FromEnvironment deliver alerts, in a function that
+// delivers them (the scheduler), to the SNS topic ALERT_TOPIC_ARN names,
+// through the publisher newPublisher builds on the function's AWS
+// configuration (snsalert.FromConfig). It is an option so that only the
+// scheduler's binary links the SNS client.
+func WithAlertTopic(newPublisher func(cfg aws.Config, topicARN string) fleet.AlertPublisher) Option {
+	return func(o *options) { o.newPublisher = newPublisher }
 }

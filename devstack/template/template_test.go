@@ -272,13 +272,18 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	wantWrites := map[string]map[string][]string{
 		"ConnectFunction":    {"dynamodb:PutItem": tc, "dynamodb:UpdateItem": tc, "dynamodb:DeleteItem": tc},
 		"DisconnectFunction": {"dynamodb:UpdateItem": tc, "dynamodb:DeleteItem": tc},
-		"MessageFunction":    {"dynamodb:PutItem": tcr, "dynamodb:UpdateItem": tcr, "dynamodb:DeleteItem": tcr},
+		// The message function opens error-rate alerts (ALERT) and nothing else of them.
+		"MessageFunction": {"dynamodb:PutItem": append(slices.Clone(tcr), "ALERT"), "dynamodb:UpdateItem": tcr, "dynamodb:DeleteItem": tcr},
+		// The query function writes alert rules (ALERTRULE) and updates
+		// alerts (acknowledging; clearing a deleted rule's), never puts one.
 		"QueryFunction": {
-			"dynamodb:PutItem":    {"AUDIT", "C#*", "G#*", "R#*", "T#*"},
-			"dynamodb:UpdateItem": {"R#*", "T#*"},
-			"dynamodb:DeleteItem": {"C#*", "G#*", "R#*", "T#*"},
+			"dynamodb:PutItem":    {"ALERTRULE", "AUDIT", "C#*", "G#*", "R#*", "T#*"},
+			"dynamodb:UpdateItem": {"ALERT", "R#*", "T#*"},
+			"dynamodb:DeleteItem": {"ALERTRULE", "C#*", "G#*", "R#*", "T#*"},
 		},
-		"SchedulerFunction": {"dynamodb:PutItem": {"AUDIT", "R#*", "T#*"}, "dynamodb:UpdateItem": {"R#*", "T#*"}, "dynamodb:DeleteItem": {"R#*", "T#*"}},
+		// The scheduler opens, clears and marks alerts delivered; it never
+		// writes a rule.
+		"SchedulerFunction": {"dynamodb:PutItem": {"ALERT", "AUDIT", "R#*", "T#*"}, "dynamodb:UpdateItem": {"ALERT", "R#*", "T#*"}, "dynamodb:DeleteItem": {"R#*", "T#*"}},
 	}
 	reads := []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 	tableResources := []string{"${Table.Arn}", "${Table.Arn}/index/terminals", "${Table.Arn}/index/audit"}
@@ -291,6 +296,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			}
 			var gotVerbs []string
 			gotWrites := map[string][]string{}
+			published := false
 			for _, s := range policyStatements(t, fn, f.Properties["Policies"]) {
 				for _, a := range s.actions {
 					if strings.Contains(a, "*") {
@@ -333,11 +339,20 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 							if r != "${TableKmsKeyArn}" {
 								t.Errorf("%s on %q, want only the table's key", a, r)
 							}
+						case "sns":
+							// Only the scheduler delivers alerts, only to the alert topic.
+							if a != "sns:Publish" || r != "${AlertTopicArn}" || fn != "SchedulerFunction" {
+								t.Errorf("%s on %q by %s, want only the scheduler's sns:Publish on the AlertTopicArn topic", a, r, fn)
+							}
+							published = true
 						default:
 							t.Errorf("unexpected action %s", a)
 						}
 					}
 				}
+			}
+			if published != (fn == "SchedulerFunction") {
+				t.Errorf("publishes to SNS: %v, want only the scheduler to", published)
 			}
 			slices.Sort(gotVerbs)
 			if !slices.Equal(gotVerbs, verbs) {

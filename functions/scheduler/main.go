@@ -12,11 +12,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/edgesync/edgesync/functions"
+	"github.com/edgesync/edgesync/infra/snsalert"
 )
 
 func main() {
 	slog.SetDefault(lambdacontext.NewLogger())
-	h, err := functions.FromEnvironment(functions.Scheduler, os.Getenv)
+	// Alerts go to the SNS topic ALERT_TOPIC_ARN names; only this binary
+	// links the SNS client.
+	h, err := functions.FromEnvironment(functions.Scheduler, os.Getenv, functions.WithAlertTopic(snsalert.FromConfig))
 	if err != nil {
 		slog.Error("scheduler function cannot start", "error", err)
 		os.Exit(1)

@@ -30,6 +30,8 @@
 //	R#<id>      T#<terminal id>               one terminal reached by the rollout (its target)
 //	R#group#<g> <rollout id>                  entry of a rollout in its group's listing
 //	R#active    <rollout id>                  entry of a rollout the scheduler visits
+//	ALERTRULE   <group> <rule id>             alert rule of a group
+//	ALERT       <group> <rule id> <terminal>  alert of a rule for a terminal
 //
 // Numbers in sort keys are zero-padded so that string order is numeric order.
 //
@@ -143,6 +145,33 @@
 // partition takes about 1000 writes a second, far above any audit rate;
 // fleet-wide reads are eventually consistent (a record may appear a moment
 // after PutAudit returned).
+//
+// # Alerts
+//
+// Alert rules (fleet.AlertRule) are items of one partition, ALERTRULE,
+// sort key "<group> <rule id>" (a group holds no space, so a group's rules
+// are one BETWEEN range of the partition and the whole partition is in
+// group order): ruleId, group, kind, name, minutes (N), field, op,
+// threshold (S, the float exactly), createdAt, createdBy. A group holds at
+// most 20 rules; the scheduler reads the whole partition every minute, the
+// message function at most every 30 s per container when a batch holds
+// error lines. Alerts (fleet.Alert) are items of the partition ALERT, sort
+// key fleet.AlertKey.String(), "<group> <rule id> <terminal id>": group,
+// ruleId, terminalId, kind, ruleName, state (open, acknowledged,
+// cleared), openedAt, acknowledgedAt, acknowledgedBy, clearedAt, message,
+// value (S), notified (the state last delivered to the SNS topic), and,
+// once cleared, expiresAt and expiresAtMs (cleared + 7 days). There is
+// one item per rule and terminal: OpenAlert is a PutItem conditional on
+// no item or a cleared one (so exactly one of concurrent openers wins and
+// an open or acknowledged alert is never replaced), AcknowledgeAlert an
+// UpdateItem conditional on state open, ClearAlert and MarkAlertNotified
+// UpdateItems conditional on openedAt (the occurrence) and the state.
+// Listing a group's alerts is a strongly consistent Query of its range;
+// both partitions take writes only when a rule or an alert changes, far
+// below a partition's 1000 writes a second. template.yaml allows PutItem
+// of ALERT to the message and scheduler functions, UpdateItem of ALERT to
+// the scheduler and query functions, and PutItem and DeleteItem of
+// ALERTRULE to the query function only.
 //
 // All times are epoch milliseconds (N); a zero time.Time is stored as an
 // absent attribute. Expiring items carry expiresAt in epoch seconds, rounded
