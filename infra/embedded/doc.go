@@ -36,10 +36,15 @@
 // by big-endian wave index and by terminal id), "rolloutsByGroup" (a
 // nested bucket per group with its rollouts' ids) and "activeRollouts"
 // (the ids of the active ones); records and targets carry a revision
-// compared in the writing transaction; they never expire. A "meta" bucket
-// records the format version ("2" since log chunks are keyed by LastSeq;
-// the audit buckets, the desired config, the group index, the connection
-// index, the credentials version and the rollout buckets were added
+// compared in the writing transaction; they never expire. Alert rules
+// live in "alertRules" keyed by "<group> <rule id>" and alerts in
+// "alerts" keyed by fleet.AlertKey.String(), so a group's are a prefix
+// walk; each alert change is one transaction (its condition a check
+// inside it), and Sweep deletes cleared alerts past their expiry. A
+// "meta" bucket records the format version ("2" since log chunks are
+// keyed by LastSeq; the audit buckets, the desired config, the group
+// index, the connection index, the credentials version, the rollout
+// buckets and the alert buckets were added
 // compatibly: Open creates missing buckets, and indexes the stored
 // terminals when it creates the group index); Open refuses a file of
 // another version.
