@@ -120,6 +120,9 @@ type Stack struct {
 	// MetricsURL serves the figures the functions emit as CloudWatch
 	// metrics in AWS (JSON).
 	MetricsURL string
+	// AlertsURL serves the stored alerts and the latest the scheduler
+	// delivered (to SNS in AWS; to the stack's log and this endpoint here).
+	AlertsURL string
 	// Terminals are the demo terminals and their tokens.
 	Terminals []DemoTerminal
 	// Users are bearer tokens (JWTs of the local issuer) by role: "admin",
@@ -137,6 +140,7 @@ type Stack struct {
 	demo    *demo
 	issuer  *idp.Issuer
 	metrics *metrics
+	alerts  *alertSink
 	stop    context.CancelFunc
 	quit    chan struct{} // closed by Close
 	once    sync.Once
@@ -158,11 +162,12 @@ type Ready struct {
 	Terminals      []DemoTerminal    `json:"terminals"`
 	Users          map[string]string `json:"users"`
 	MetricsURL     string            `json:"metricsURL"`
+	AlertsURL      string            `json:"alertsURL"`
 }
 
 // Ready returns the stack's addresses, demo terminals and user tokens.
 func (s *Stack) Ready() Ready {
-	return Ready{HTTPURL: s.HTTPURL, WSURL: s.WSURL, ConnectionsURL: s.ConnectionsURL, Terminals: s.Terminals, Users: s.Users, MetricsURL: s.MetricsURL}
+	return Ready{HTTPURL: s.HTTPURL, WSURL: s.WSURL, ConnectionsURL: s.ConnectionsURL, Terminals: s.Terminals, Users: s.Users, MetricsURL: s.MetricsURL, AlertsURL: s.AlertsURL}
 }
 
 // Issuer returns the local identity provider, to mint more user tokens.
@@ -222,7 +227,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		return nil, err
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	st := &Stack{cfg: cfg, log: cfg.Logger, stop: stop, quit: make(chan struct{}), metrics: newMetrics()}
+	st := &Stack{cfg: cfg, log: cfg.Logger, stop: stop, quit: make(chan struct{}), metrics: newMetrics(), alerts: &alertSink{log: cfg.Logger}}
 	defer func() {
 		// st, not the named result: a failing return has set s to nil.
 		if err != nil {
@@ -253,6 +258,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if cfg.WrapStore != nil {
 		s.store = cfg.WrapStore(s.store)
 	}
+	s.admin = fleet.NewService(s.store, offline{}, fleet.DefaultConfig())
 	if s.issuer, err = OpenIssuer(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("local identity provider: %w", err)
 	}
@@ -318,6 +324,9 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	s.MetricsURL = "http://" + wsLn.Addr().String() + "/metrics"
 	wsMux := http.NewServeMux()
 	wsMux.HandleFunc("GET /metrics", s.serveMetrics)
+	s.AlertsURL = "http://" + wsLn.Addr().String() + "/alerts"
+	wsMux.HandleFunc("GET /alerts", s.serveAlerts)
+	wsMux.HandleFunc("POST /demo/{id}/stop", s.serveStopDemo)
 	wsMux.Handle("/"+stage+"/@connections/", s.ws.ManagementHandler())
 	wsMux.Handle("/", s.ws.ClientHandler())
 	s.serve(wsLn, wsMux)
@@ -326,7 +335,6 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		return nil, err
 	}
 
-	s.admin = fleet.NewService(s.store, offline{}, fleet.DefaultConfig())
 	if cfg.Demo > 0 {
 		if s.demo, err = startDemo(runCtx, s); err != nil {
 			return nil, err
@@ -563,7 +571,7 @@ func (s *Stack) invoker(ctx context.Context, tpl *template.Template, envs map[st
 			pusher = s.cfg.WrapPusher(pusher)
 		}
 		getenv := func(k string) string { return env[k] }
-		h, err := functions.Handler(name, getenv, functions.Clients{Store: s.store, Pusher: pusher, Metrics: s.metrics})
+		h, err := functions.Handler(name, getenv, functions.Clients{Store: s.store, Pusher: pusher, Metrics: s.metrics, Alerts: s.alerts})
 		if err != nil {
 			return nil, fmt.Errorf("template function %s: %w", name, err)
 		}

@@ -198,6 +198,7 @@ func printBanner(w io.Writer, s *devstack.Stack) {
 	fmt.Fprintf(w, "  WebSocket API     %s   (terminals connect here)\n", s.WSURL)
 	fmt.Fprintf(w, "  @connections API  %s   (CONNECTIONS_URL)\n", s.ConnectionsURL)
 	fmt.Fprintf(w, "  metrics           %s\n", s.MetricsURL)
+	fmt.Fprintf(w, "  alerts            %s   (what the scheduler delivers; SNS in AWS)\n", s.AlertsURL)
 	if len(s.Terminals) > 0 {
 		id := s.Terminals[0].ID
 		fmt.Fprintf(w, "\n  %d demo terminals are streaming. Try:\n", len(s.Terminals))
