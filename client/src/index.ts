@@ -466,6 +466,105 @@ export interface RolloutPage {
   nextCursor: string;
 }
 
+/**
+ * LogSearch selects lines across the terminals the caller sees (GET
+ * /logs): their groups, one group, or every terminal for admins.
+ */
+export interface LogSearch {
+  /** group keeps one group's terminals (a group the caller is not in has no lines). */
+  group?: string;
+  /** level is the minimum level. */
+  level?: LogLevel | string;
+  /** q keeps lines whose message or source contains it, ignoring case. */
+  q?: string;
+  /** since (inclusive) and until (exclusive) bound the lines' times: a Date, an RFC 3339 time or a duration back from now ("1h"). */
+  since?: Date | string;
+  until?: Date | string;
+  /** cursor is a nextCursor of a previous page of the same search. */
+  cursor?: string;
+  /** limit is the page size, 1 to 500 (default 100). */
+  limit?: number;
+}
+
+/** SearchLine is a log line and the terminal it came from. */
+export interface SearchLine extends LogEntry {
+  terminalId: string;
+}
+
+/**
+ * SearchPage is a page of a fleet-wide search, newest first. A page may be
+ * short, even empty, with a nextCursor: each request reads a bounded
+ * number of stored chunks. nextCursor is "" when no lines remain.
+ */
+export interface SearchPage {
+  lines: SearchLine[];
+  nextCursor: string;
+  /** terminals is how many terminals the search covers; chunks how many stored chunks this page read. */
+  terminals: number;
+  chunks: number;
+}
+
+/** AlertKind is what an alert rule watches. */
+export type AlertKind = "offline" | "error_rate" | "status" | "dropped";
+
+/** AlertState is an alert's state. */
+export type AlertState = "open" | "acknowledged" | "cleared";
+
+/**
+ * NewAlertRule is a rule to add to a group: offline (minutes offline, 0:
+ * at once), error_rate (more than threshold error lines within minutes),
+ * status (field op threshold, e.g. disk_percent > 90), dropped (dropped
+ * lines rose within minutes).
+ */
+export interface NewAlertRule {
+  kind: AlertKind;
+  name?: string;
+  minutes?: number;
+  field?: string;
+  op?: ">" | ">=" | "<" | "<=";
+  threshold?: number;
+}
+
+/** AlertRule is a group's rule. */
+export interface AlertRule extends NewAlertRule {
+  id: string;
+  group: string;
+  minutes: number;
+  threshold: number;
+  createdAt: TimeString;
+  createdBy?: string;
+}
+
+/** Alert is a rule's alert for one terminal: one at a time per rule and terminal. */
+export interface Alert {
+  group: string;
+  ruleId: string;
+  terminalId: string;
+  kind: AlertKind;
+  ruleName?: string;
+  state: AlertState;
+  openedAt: TimeString;
+  acknowledgedAt?: TimeString;
+  acknowledgedBy?: string;
+  clearedAt?: TimeString;
+  message: string;
+  value: number;
+}
+
+/** AlertQuery selects alerts; state "active" keeps open and acknowledged ones. */
+export interface AlertQuery {
+  group?: string;
+  state?: AlertState | "active";
+  cursor?: string;
+  limit?: number;
+}
+
+/** AlertPage is a page of alerts; nextCursor is "" on the last page. */
+export interface AlertPage {
+  alerts: Alert[];
+  nextCursor: string;
+}
+
 /** APIErrorBody is the body of every API error response. */
 export interface APIErrorBody {
   code: string;
@@ -915,8 +1014,47 @@ export class EdgesyncClient {
     return this.#request<Rollout>("POST", `/groups/${seg(group)}/rollouts/${seg(id)}/${action}`, options);
   }
 
+  /**
+   * searchLogs returns a page of the lines of every terminal the caller
+   * sees, newest first, each with its terminal (GET /logs). Follow
+   * nextCursor for more: a page may be short, even empty, with a cursor.
+   */
+  searchLogs(search: LogSearch = {}, options: RequestOptions = {}): Promise<SearchPage> {
+    const time = (t: Date | string | undefined) => (t instanceof Date ? t.toISOString() : t);
+    return this.#request<SearchPage>("GET", "/logs", { query: { ...search, since: time(search.since), until: time(search.until) }, ...options });
+  }
+
+  /** listAlerts returns a page of the alerts of the caller's groups (GET /alerts). */
+  listAlerts(query: AlertQuery = {}, options: RequestOptions = {}): Promise<AlertPage> {
+    return this.#request<AlertPage>("GET", "/alerts", { query: { ...query }, ...options });
+  }
+
+  /** listAlertRules returns a group's alert rules (GET /groups/{group}/alert-rules). */
+  listAlertRules(group: string, options: RequestOptions = {}): Promise<{ group: string; rules: AlertRule[] }> {
+    return this.#request("GET", `/groups/${seg(group)}/alert-rules`, options);
+  }
+
+  /** createAlertRule adds a rule to a group (POST /groups/{group}/alert-rules); operator of the group. */
+  createAlertRule(group: string, rule: NewAlertRule, options: RequestOptions = {}): Promise<AlertRule> {
+    return this.#request<AlertRule>("POST", `/groups/${seg(group)}/alert-rules`, { body: rule, signal: options.signal });
+  }
+
+  /** deleteAlertRule removes a group's rule and clears its alerts (DELETE /groups/{group}/alert-rules/{id}); operator of the group. */
+  async deleteAlertRule(group: string, id: string, options: RequestOptions = {}): Promise<void> {
+    await this.#request<undefined>("DELETE", `/groups/${seg(group)}/alert-rules/${seg(id)}`, options);
+  }
+
+  /**
+   * acknowledgeAlert acknowledges an open alert (POST
+   * /groups/{group}/alerts/{rule}/{terminal}/acknowledge); operator of the
+   * group. Rejects with code "conflict" (409) when it is not open.
+   */
+  acknowledgeAlert(alert: Pick<Alert, "group" | "ruleId" | "terminalId">, options: RequestOptions = {}): Promise<Alert> {
+    return this.#request<Alert>("POST", `/groups/${seg(alert.group)}/alerts/${seg(alert.ruleId)}/${seg(alert.terminalId)}/acknowledge`, options);
+  }
+
   async #request<T>(
-    method: "GET" | "POST" | "PUT",
+    method: "GET" | "POST" | "PUT" | "DELETE",
     path: string,
     opts: { query?: Record<string, unknown>; body?: unknown; signal?: AbortSignal } = {},
   ): Promise<T> {
@@ -964,6 +1102,9 @@ export class EdgesyncClient {
       }
       const what = text.trim().slice(0, 200) || res.statusText || "no body";
       throw new EdgesyncError(res.status, "unexpected_response", `${method} ${path}: HTTP ${res.status}: ${what}`, method, url);
+    }
+    if (res.status === 204 && method === "DELETE") {
+      return undefined as T;
     }
     if (body === undefined || body === null || typeof body !== "object") {
       throw new EdgesyncError(res.status, "unexpected_response", `${method} ${path}: the answer is not the API's JSON (is ${this.baseURL} the edgesync HTTP API?)`, method, url);

@@ -374,6 +374,39 @@ export class EdgesyncClient {
     controlRollout(group, id, action, options = {}) {
         return this.#request("POST", `/groups/${seg(group)}/rollouts/${seg(id)}/${action}`, options);
     }
+    /**
+     * searchLogs returns a page of the lines of every terminal the caller
+     * sees, newest first, each with its terminal (GET /logs). Follow
+     * nextCursor for more: a page may be short, even empty, with a cursor.
+     */
+    searchLogs(search = {}, options = {}) {
+        const time = (t) => (t instanceof Date ? t.toISOString() : t);
+        return this.#request("GET", "/logs", { query: { ...search, since: time(search.since), until: time(search.until) }, ...options });
+    }
+    /** listAlerts returns a page of the alerts of the caller's groups (GET /alerts). */
+    listAlerts(query = {}, options = {}) {
+        return this.#request("GET", "/alerts", { query: { ...query }, ...options });
+    }
+    /** listAlertRules returns a group's alert rules (GET /groups/{group}/alert-rules). */
+    listAlertRules(group, options = {}) {
+        return this.#request("GET", `/groups/${seg(group)}/alert-rules`, options);
+    }
+    /** createAlertRule adds a rule to a group (POST /groups/{group}/alert-rules); operator of the group. */
+    createAlertRule(group, rule, options = {}) {
+        return this.#request("POST", `/groups/${seg(group)}/alert-rules`, { body: rule, signal: options.signal });
+    }
+    /** deleteAlertRule removes a group's rule and clears its alerts (DELETE /groups/{group}/alert-rules/{id}); operator of the group. */
+    async deleteAlertRule(group, id, options = {}) {
+        await this.#request("DELETE", `/groups/${seg(group)}/alert-rules/${seg(id)}`, options);
+    }
+    /**
+     * acknowledgeAlert acknowledges an open alert (POST
+     * /groups/{group}/alerts/{rule}/{terminal}/acknowledge); operator of the
+     * group. Rejects with code "conflict" (409) when it is not open.
+     */
+    acknowledgeAlert(alert, options = {}) {
+        return this.#request("POST", `/groups/${seg(alert.group)}/alerts/${seg(alert.ruleId)}/${seg(alert.terminalId)}/acknowledge`, options);
+    }
     async #request(method, path, opts = {}) {
         const url = this.baseURL + path + queryString(opts.query);
         const headers = { Accept: "application/json", ...this.#headers };
@@ -426,6 +459,9 @@ export class EdgesyncClient {
             }
             const what = text.trim().slice(0, 200) || res.statusText || "no body";
             throw new EdgesyncError(res.status, "unexpected_response", `${method} ${path}: HTTP ${res.status}: ${what}`, method, url);
+        }
+        if (res.status === 204 && method === "DELETE") {
+            return undefined;
         }
         if (body === undefined || body === null || typeof body !== "object") {
             throw new EdgesyncError(res.status, "unexpected_response", `${method} ${path}: the answer is not the API's JSON (is ${this.baseURL} the edgesync HTTP API?)`, method, url);

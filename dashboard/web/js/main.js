@@ -18,6 +18,8 @@ import { fleetView } from "./fleet.js";
 import { terminalView } from "./terminal.js";
 import { auditView, registerView } from "./admin.js";
 import { rolloutsView, rolloutView } from "./rollouts.js";
+import { searchView } from "./search.js";
+import { alertsView } from "./alerts.js";
 const API_KEY = "edgesync.apiURL";
 const TOKEN_KEY = "edgesync.token";
 function stored(storage, key) {
@@ -222,6 +224,16 @@ function main() {
             catch {
                 // a malformed address: the fleet below
             }
+        }
+        if (path === "/logs") {
+            document.title = "Search logs · edgesync";
+            view = searchView(app, root);
+            return;
+        }
+        if (path === "/alerts") {
+            document.title = "Alerts · edgesync";
+            view = alertsView(app, root);
+            return;
         }
         if (path === "/rollouts") {
             document.title = "Rollouts · edgesync";
