@@ -49,6 +49,7 @@ type alertCache struct {
 	groups   sync.Map
 	nGroups  int
 	open     sync.Map // AlertKey.String() → time.Time the alert was known active
+	windows  sync.Map // terminal id → *errorWindow
 	readOnce sync.Mutex
 }
 
@@ -133,6 +134,7 @@ func (s *Service) alertOnErrors(ctx context.Context, in inbound, entries []proto
 		}
 	}
 	if errs == 0 {
+		s.advanceWindow(in.terminalID, entries, in.now)
 		return
 	}
 	if err := s.evaluateErrorRate(ctx, in.terminalID, entries, in.now); err != nil {
@@ -159,9 +161,10 @@ func (s *Service) evaluateErrorRate(ctx context.Context, id string, batch []prot
 		}
 	}
 	if len(mine) == 0 {
+		s.advanceWindow(id, batch, now)
 		return nil
 	}
-	times, err := s.errorTimes(ctx, id, batch, now, time.Duration(window)*time.Minute)
+	times, err := s.windowTimes(ctx, id, batch, now, time.Duration(window)*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -181,6 +184,80 @@ func (s *Service) evaluateErrorRate(ctx context.Context, id string, batch []prot
 		}
 	}
 	return nil
+}
+
+// errorWindow is the error lines of one terminal's recent batches as this
+// process handled them: while the batches it sees are contiguous (each
+// starts right after the last), it holds every error line since from, so
+// an error-rate evaluation needs no store read.
+type errorWindow struct {
+	mu      sync.Mutex
+	lastSeq uint64
+	from    time.Time
+	times   []time.Time // error line times at or after from
+}
+
+// maxErrorWindow is the longest window an error-rate rule may have.
+const maxErrorWindow = maxAlertErrorWindow * time.Minute
+
+// advance adds a batch this process stored: contiguous, its error lines
+// join the window; otherwise the window is no longer complete.
+func (w *errorWindow) advance(batch []protocol.LogEntry, now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastSeq == 0 || batch[0].Seq != w.lastSeq+1 {
+		w.lastSeq = 0 // a gap (another process stored some) or a resend
+		return false
+	}
+	w.lastSeq = batch[len(batch)-1].Seq
+	cut := now.Add(-maxErrorWindow)
+	if w.from.Before(cut) {
+		w.from = cut
+	}
+	kept := w.times[:0]
+	for _, t := range w.times {
+		if !t.Before(w.from) {
+			kept = append(kept, t)
+		}
+	}
+	w.times = kept
+	for i := range batch {
+		if batch[i].Level == protocol.LevelError && !batch[i].Time.Before(w.from) {
+			w.times = append(w.times, batch[i].Time)
+		}
+	}
+	return true
+}
+
+// advanceWindow keeps a window this process holds of terminal id
+// contiguous with a batch it did not evaluate (a map lookup, no store call).
+func (s *Service) advanceWindow(id string, batch []protocol.LogEntry, now time.Time) {
+	if v, ok := s.alerts.windows.Load(id); ok {
+		v.(*errorWindow).advance(batch, now)
+	}
+}
+
+// windowTimes is errorTimes answered from the process's window of the
+// terminal when it is complete for window, else from the store (and the
+// process's window starts again from what the store answered).
+func (s *Service) windowTimes(ctx context.Context, id string, batch []protocol.LogEntry, now time.Time, window time.Duration) ([]time.Time, error) {
+	v, _ := s.alerts.windows.LoadOrStore(id, &errorWindow{})
+	w := v.(*errorWindow)
+	if w.advance(batch, now) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.from.After(now.Add(-window)) {
+			return slices.Clone(w.times), nil
+		}
+	}
+	times, err := s.errorTimes(ctx, id, batch, now, window)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lastSeq, w.from, w.times = batch[len(batch)-1].Seq, now.Add(-window), slices.Clone(times)
+	return times, nil
 }
 
 // errorTimes returns the times of the terminal's error lines within window
@@ -250,8 +327,8 @@ func (s *Service) alertJob() job {
 }
 
 // evaluateAlerts is one scheduled evaluation as of now. It reads every
-// rule, every alert, and the terminals of the groups that have offline,
-// status or dropped rules (a page of records per 500 terminals); status
+// rule, every alert, and the terminal records of the groups that have
+// offline, status or dropped rules (Store.GroupTerminalRecords); status
 // history only for terminals with dropped lines under a dropped rule, and
 // log chunks only for open error_rate alerts. It writes only on changes.
 func (s *Service) evaluateAlerts(ctx context.Context, now time.Time) error {
@@ -303,7 +380,7 @@ func (s *Service) evaluateAlerts(ctx context.Context, now time.Time) error {
 		seen := map[string]bool{}
 		after := ""
 		for {
-			ts, err := s.store.GroupTerminals(ctx, group, after, maxTerminalsPerRead)
+			ts, err := s.store.GroupTerminalRecords(ctx, group, after, maxTerminalsPerRead)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("terminals of group %q: %w", group, err))
 				break

@@ -125,6 +125,9 @@ type Store interface {
 
 	// AlertStore holds alert rules and alerts (alerts.go).
 	AlertStore
+	// TerminalRecords lists terminal records without their documents
+	// (search.go).
+	TerminalRecords
 
 	// ClaimRefresh records that a refresh of what ("config", "status", "logs")
 	// was pushed at, if none was recorded strictly after notBefore; it reports

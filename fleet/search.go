@@ -7,7 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
-	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +65,20 @@ const (
 	// before Until.
 	maxSeekProbes = 48
 )
+
+// TerminalRecords lists terminals' records without their documents: what
+// the fleet-wide search (LastSeq) and the alert evaluation (presence,
+// Dropped, the last status) read of every terminal they cover, at a third
+// of the reads of Terminals and GroupTerminals in the DynamoDB store
+// (which keeps the config and the desired config in items of their own).
+type TerminalRecords interface {
+	// TerminalRecords is Store.Terminals with each terminal's Config and
+	// Desired left zero (the same pages and cursors).
+	TerminalRecords(ctx context.Context, cursor string, limit int) ([]Terminal, string, error)
+	// GroupTerminalRecords is Store.GroupTerminals with each terminal's
+	// Config and Desired left zero.
+	GroupTerminalRecords(ctx context.Context, group, after string, limit int) ([]Terminal, error)
+}
 
 // LogSearch selects log lines across the terminals a principal sees.
 type LogSearch struct {
@@ -153,7 +167,9 @@ func (s *Service) SearchLogs(ctx context.Context, p Principal, q LogSearch) (Sea
 			return needle == "" || strings.Contains(strings.ToLower(e.Message), needle) || strings.Contains(strings.ToLower(e.Source), needle)
 		}}
 	hash := terminalsHash(terminals)
-	seek := !q.Until.IsZero()
+	// A first page seeks each terminal's lines before until; later pages
+	// resume where the cursor says.
+	seek := cur == nil && !q.Until.IsZero()
 	if cur != nil && (cur.hash != hash || len(cur.positions) != len(terminals)) {
 		// The terminals changed: continue from the last line's time.
 		seek = true
@@ -163,9 +179,10 @@ func (s *Service) SearchLogs(ctx context.Context, p Principal, q LogSearch) (Sea
 		cur = nil
 	}
 	for i, t := range terminals {
-		st := &searchStream{id: t.ID, hi: t.LastSeq, boundary: math.MaxUint64, fill: searchFirstFill}
+		// No chunk ends above the terminal's LastSeq.
+		st := &searchStream{id: t.ID, hi: t.LastSeq, scanFrom: t.LastSeq, fill: searchFirstFill}
 		if cur != nil {
-			st.hi = cur.positions[i]
+			st.hi, st.scanFrom = cur.positions[i].hi, cur.positions[i].scanFrom
 		}
 		st.boundary = st.hi + 1
 		st.done = st.hi == 0
@@ -213,7 +230,7 @@ func (s *Service) searchTerminals(ctx context.Context, p Principal, group string
 	case group == "" && p.seesAll():
 		cursor := ""
 		for {
-			ts, next, err := s.store.Terminals(ctx, cursor, min(500, MaxSearchTerminals+1-len(out)))
+			ts, next, err := s.store.TerminalRecords(ctx, cursor, min(500, MaxSearchTerminals+1-len(out)))
 			if err != nil {
 				return nil, fmt.Errorf("terminals to search: %w", err)
 			}
@@ -226,25 +243,39 @@ func (s *Service) searchTerminals(ctx context.Context, p Principal, group string
 			}
 			cursor = next
 		}
-	default:
-		groups := p.Groups
-		if group != "" {
-			groups = []string{group}
-		}
-		ts, next, err := s.groupTerminals(ctx, p, groups, "", MaxSearchTerminals)
-		if err != nil {
-			return nil, fmt.Errorf("terminals to search: %w", err)
-		}
-		if next != "" {
-			return nil, tooMany()
-		}
-		for _, t := range ts {
-			if p.Sees(t) {
-				out = append(out, t)
-			}
-		}
-		return out, nil
 	}
+	groups := p.Groups
+	if group != "" {
+		groups = []string{group}
+	}
+	seen := map[string]bool{}
+	for _, g := range groups {
+		if !validGroup(g) {
+			continue
+		}
+		after := ""
+		for {
+			ts, err := s.store.GroupTerminalRecords(ctx, g, after, 500)
+			if err != nil {
+				return nil, fmt.Errorf("terminals of group %q to search: %w", g, err)
+			}
+			for _, t := range ts {
+				if !seen[t.ID] && p.Sees(t) {
+					seen[t.ID] = true
+					out = append(out, t)
+				}
+			}
+			if len(out) > MaxSearchTerminals {
+				return nil, tooMany()
+			}
+			if len(ts) < 500 {
+				break
+			}
+			after = ts[len(ts)-1].ID
+		}
+	}
+	slices.SortFunc(out, func(a, b Terminal) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // terminalsHash identifies a list of terminals (by id, in order).
@@ -268,10 +299,18 @@ type searchStream struct {
 	// c.FirstSeq up is in a chunk read: lines of later chunks at or above
 	// boundary are duplicates.
 	boundary uint64
+	// scanFrom: the first read starts with the chunks ending at or below
+	// it: the terminal's LastSeq, or where the previous page's reads of it
+	// stopped (they covered every chunk ending above it), so no chunk is
+	// read twice but the few that straddle a page's last line.
+	scanFrom uint64
 	// next: the next read continues with chunks whose LastSeq is at or
 	// below it (0 with started: none left).
 	next    uint64
 	started bool
+	// read are the chunks read, newest (highest LastSeq) first: where a
+	// cursor must resume to read the lines not returned again.
+	read []chunkSpan
 	// ready are the matching lines read and not yet returned, newest first.
 	ready []protocol.LogEntry
 	// done: no lines remain to be read.
@@ -281,6 +320,34 @@ type searchStream struct {
 	// was read.
 	oldest time.Time
 	fill   int // chunks of the next read
+}
+
+// chunkSpan is the sequence numbers a chunk read holds.
+type chunkSpan struct{ first, last uint64 }
+
+// position is where a cursor resumes st: its hi, and where its scan
+// starts (every chunk ending above that was read).
+func (st *searchStream) position() searchPosition {
+	switch {
+	case len(st.ready) > 0:
+		// The lines not returned are re-read from the chunks that hold
+		// them: the newest chunk read that reaches down to them ends
+		// highest among them.
+		pos := searchPosition{hi: st.ready[0].Seq, scanFrom: st.ready[0].Seq}
+		for _, c := range st.read {
+			if c.first <= pos.hi {
+				pos.scanFrom = max(c.last, st.next)
+				break
+			}
+		}
+		return pos
+	case st.done:
+		return searchPosition{}
+	case !st.started:
+		return searchPosition{hi: st.hi, scanFrom: st.scanFrom}
+	}
+	// Every line from boundary up was read; no chunk read holds one below.
+	return searchPosition{hi: min(st.hi, st.boundary-1), scanFrom: st.next}
 }
 
 // searcher is one search request's state.
@@ -417,12 +484,7 @@ func (r *searcher) fillAll(ctx context.Context, streams []*searchStream) error {
 func (r *searcher) fill(ctx context.Context, st *searchStream, n int) (int, error) {
 	from := st.next
 	if !st.started {
-		// A chunk ending above hi may still hold lines at or below it, but
-		// it starts at most MaxBatchSpan-1 below its end.
-		from = st.hi + protocol.MaxBatchSpan - 1
-		if from < st.hi {
-			from = 0 // overflow: from the newest
-		}
+		from = max(st.scanFrom, st.hi)
 		st.started = true
 	}
 	read := 0
@@ -435,6 +497,7 @@ func (r *searcher) fill(ctx context.Context, st *searchStream, n int) (int, erro
 			st.next = c.LastSeq - 1
 		}
 		if c.FirstSeq <= st.hi && c.FirstSeq < st.boundary {
+			st.read = append(st.read, chunkSpan{c.FirstSeq, c.LastSeq})
 			newest := time.Time{}
 			for i := len(c.Entries) - 1; i >= 0; i-- {
 				e := &c.Entries[i]
@@ -536,6 +599,7 @@ func (r *searcher) probe(ctx context.Context, id string, at uint64) (LogChunk, b
 
 func (r *searcher) seek(ctx context.Context, st *searchStream) error {
 	lo, hi := uint64(0), st.hi // lines above hi are at or after until
+	var probed []chunkSpan
 	for probes := 0; lo < hi && probes < maxSeekProbes; probes++ {
 		mid := lo + (hi-lo+1)/2
 		if probes == 0 {
@@ -548,6 +612,7 @@ func (r *searcher) seek(ctx context.Context, st *searchStream) error {
 		if !ok || len(c.Entries) == 0 {
 			break // nothing stored at or below mid, or the budget is spent
 		}
+		probed = append(probed, chunkSpan{c.FirstSeq, c.LastSeq})
 		first, last := c.Entries[0], c.Entries[len(c.Entries)-1]
 		switch {
 		case !first.Time.Before(r.until):
@@ -566,17 +631,30 @@ func (r *searcher) seek(ctx context.Context, st *searchStream) error {
 			lo = hi
 		}
 	}
-	st.hi, st.boundary, st.done = hi, hi+1, hi == 0
+	// The scan starts at the highest end of a chunk probed that holds
+	// lines at or below hi (the chunk until falls in). A line below hi held
+	// only by a resent chunk ending higher, never probed, is missed.
+	st.hi, st.boundary, st.done, st.scanFrom = hi, hi+1, hi == 0, hi
+	for _, c := range probed {
+		if c.first <= hi {
+			st.scanFrom = max(st.scanFrom, c.last)
+		}
+	}
 	return nil
 }
 
 // searchCursor is a decoded cursor: the terminal list's hash, the time of
-// the last line returned, and each terminal's hi (0: nothing left).
+// the last line returned, and each terminal's position.
 type searchCursor struct {
 	hash      uint64
 	bound     time.Time
-	positions []uint64
+	positions []searchPosition
 }
+
+// searchPosition is where a search resumes a terminal: its lines at or
+// below hi remain (0: none), and the scan starts with the chunks ending at
+// or below scanFrom.
+type searchPosition struct{ hi, scanFrom uint64 }
 
 const searchCursorVersion = 1
 
@@ -591,14 +669,11 @@ func (r *searcher) cursor(hash uint64, bound time.Time) string {
 	buf = binary.AppendVarint(buf, nanos)
 	buf = binary.AppendUvarint(buf, uint64(len(r.streams)))
 	for _, st := range r.streams {
-		pos := uint64(0)
-		switch {
-		case len(st.ready) > 0:
-			pos = st.ready[0].Seq // re-read the lines not returned
-		case !st.done:
-			pos = min(st.hi, st.boundary-1)
+		pos := st.position()
+		buf = binary.AppendUvarint(buf, pos.hi)
+		if pos.hi != 0 {
+			buf = binary.AppendUvarint(buf, max(pos.scanFrom, pos.hi)-pos.hi)
 		}
-		buf = binary.AppendUvarint(buf, pos)
 	}
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
@@ -625,12 +700,21 @@ func decodeSearchCursor(s string) (searchCursor, error) {
 	}
 	rest = rest[k:]
 	for range n {
-		pos, k := binary.Uvarint(rest)
-		if k <= 0 {
+		var pos searchPosition
+		var k int
+		if pos.hi, k = binary.Uvarint(rest); k <= 0 {
 			return searchCursor{}, bad
 		}
-		c.positions = append(c.positions, pos)
 		rest = rest[k:]
+		if pos.hi != 0 {
+			delta, k := binary.Uvarint(rest)
+			if k <= 0 || pos.hi+delta < pos.hi {
+				return searchCursor{}, bad
+			}
+			pos.scanFrom = pos.hi + delta
+			rest = rest[k:]
+		}
+		c.positions = append(c.positions, pos)
 	}
 	if len(rest) != 0 {
 		return searchCursor{}, bad

@@ -2,6 +2,7 @@ package servicetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"sync"
@@ -309,5 +310,46 @@ func testAlertAccess(t *testing.T, e *env) {
 	records, _, err := svc.AuditTrail(ctx, admin, fleet.AuditQuery{Action: fleet.AuditAlertAck, Limit: 10})
 	if err != nil || len(records) == 0 || records[0].TerminalID != "t1" {
 		t.Errorf("audit of the acknowledgement: %+v, %v", records, err)
+	}
+}
+
+// testAlertErrorRateAcrossProcesses: batches of one terminal handled by two
+// message-function processes in turn (each sees gaps in the other's
+// sequence numbers) still open the alert exactly when the window holds
+// more error lines than the threshold.
+func testAlertErrorRateAcrossProcesses(t *testing.T, e *env) {
+	svc, pub := alerting(e)
+	e.connect(t, "t1", e.terminal(t, "t1", "a"), "c1")
+	createRule(t, svc, fleet.AlertRule{Kind: fleet.AlertErrorRate, Minutes: 5, Threshold: 4})
+	other := fleet.NewService(e.store, e.push, fleet.DefaultConfig(), fleet.WithClock(e.clock.Now))
+	procs := []*fleet.Service{e.svc, other}
+	seq := uint64(0)
+	for i := range 5 {
+		e.clock.Advance(10 * time.Second)
+		var lines []protocol.LogEntry
+		for k := range 3 {
+			seq++
+			level := "info"
+			if k == 0 {
+				level = "error"
+			}
+			lines = append(lines, protocol.LogEntry{Seq: seq, Time: e.clock.Now(), Level: level, Message: "x"})
+		}
+		raw, _ := json.Marshal(map[string]any{"type": "logs", "entries": lines})
+		// Two batches in a row on one process, then the other's turn.
+		if err := procs[(i/2)%2].HandleMessage(context.Background(), "c1", raw); err != nil {
+			t.Fatal(err)
+		}
+		tick(t, svc, e)
+		want := []string{}
+		if i == 4 {
+			want = []string{"t1 open"}
+		}
+		if got := alertStates(t, svc); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after %d error lines: alerts %v, want %v", i+1, got, want)
+		}
+	}
+	if got := pub.take(); !reflect.DeepEqual(got, []string{"t1 open"}) {
+		t.Errorf("published %v, want one opening", got)
 	}
 }

@@ -29,6 +29,7 @@ func searchAndAlertTests() []struct {
 		{"Search/FiltersAndTimeBounds", testSearchFilters},
 		{"Search/ResentLinesOnce", testSearchResent},
 		{"Search/CursorWhenTerminalsChange", testSearchTerminalsChange},
+		{"Search/ReadBudgetBoundsEachRequest", testSearchBudget},
 		{"Alerts/OfflineFiresClearsFiresAgain", testAlertOffline},
 		{"Alerts/StatusThresholdFiresClearsFiresAgain", testAlertStatus},
 		{"Alerts/ErrorRateFiresClearsFiresAgain", testAlertErrorRate},
@@ -307,5 +308,48 @@ func testSearchTerminalsChange(t *testing.T, e *env) {
 	want = slices.Insert(want, i, "t0/1")
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("after a terminal was created between pages:\n got %v\nwant %v", got, want)
+	}
+}
+
+// testSearchBudget: a search for a line far down a terminal's logs reads
+// at most SearchChunkBudget chunks per request, answering short (empty)
+// pages with a cursor until it finds it.
+func testSearchBudget(t *testing.T, e *env) {
+	ctx := context.Background()
+	e.terminal(t, "t1", "a")
+	const chunks = fleet.SearchChunkBudget + 100
+	for c := range chunks {
+		msg := "routine"
+		if c == 0 {
+			msg = "the needle"
+		}
+		seq := uint64(2*c + 1)
+		err := e.store.PutLogChunk(ctx, fleet.LogChunk{TerminalID: "t1", FirstSeq: seq, LastSeq: seq + 1, StoredAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(time.Hour),
+			Entries: []protocol.LogEntry{line(seq, 2*c, "info", msg), line(seq+1, 2*c+1, "info", "routine")}}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := fleet.LogSearch{Query: "needle", Limit: 10}
+	var found []string
+	requests := 0
+	for ; requests < 10; requests++ {
+		page, err := e.svc.SearchLogs(ctx, admin, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Chunks > fleet.SearchChunkBudget {
+			t.Errorf("request %d read %d chunks, more than the budget %d", requests, page.Chunks, fleet.SearchChunkBudget)
+		}
+		for _, l := range page.Lines {
+			found = append(found, l.Message)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	if requests < 1 || !reflect.DeepEqual(found, []string{"the needle"}) {
+		t.Errorf("after %d requests found %v, want the needle after more than one request", requests+1, found)
 	}
 }

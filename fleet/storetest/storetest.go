@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 	contracts = append(contracts, auditContracts()...)
 	contracts = append(contracts, rolloutContracts()...)
 	contracts = append(contracts, alertContracts()...)
+	contracts = append(contracts, recordContracts()...)
 
 	for _, c := range contracts {
 		t.Run(c.name, func(t *testing.T) {

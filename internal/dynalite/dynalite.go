@@ -56,6 +56,23 @@ func Start(ctx context.Context) (*Server, error) {
 	})
 }
 
+// StartOnDisk is Start with the store in a LevelDB directory, dir,
+// instead of memory: for data sets larger than Node's heap (the search
+// benchmark's week of a fleet's logs).
+func StartOnDisk(ctx context.Context, dir string) (*Server, error) {
+	bin, err := findBinary()
+	if err != nil {
+		return nil, err
+	}
+	return localserver.Start(ctx, localserver.Program{
+		Name: "dynalite", Binary: bin, ReadyPath: "/", StartTimeout: startTimeout,
+		Args: func(port int) []string {
+			return []string{"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--path", dir,
+				"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
+		},
+	})
+}
+
 // ForTest starts a dynalite server for one test (or benchmark) and closes
 // it when the test ends. When dynalite is not installed it ends the test
 // through testenv.Missing: a skip that names the make target, or a failure
