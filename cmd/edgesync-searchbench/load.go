@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -188,15 +187,4 @@ func load(ctx context.Context, st *dynamo.Store, terminals, days int, now time.T
 	ds.Lines, ds.Chunks = lines.Load(), chunkCount.Load()
 	ds.LoadTime = time.Since(began).Truncate(time.Second).String()
 	return ds, nil
-}
-
-// groupTerminals lists the ids of group g.
-func groupTerminals(terminals int, g string) []string {
-	var out []string
-	for i := range terminals {
-		if groupOf(i) == g {
-			out = append(out, terminalID(i))
-		}
-	}
-	return slices.Clip(out)
 }

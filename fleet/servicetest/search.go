@@ -33,6 +33,7 @@ func searchAndAlertTests() []struct {
 		{"Alerts/OfflineFiresClearsFiresAgain", testAlertOffline},
 		{"Alerts/StatusThresholdFiresClearsFiresAgain", testAlertStatus},
 		{"Alerts/ErrorRateFiresClearsFiresAgain", testAlertErrorRate},
+		{"Alerts/ErrorRateAcrossProcesses", testAlertErrorRateAcrossProcesses},
 		{"Alerts/DroppedFiresClearsFiresAgain", testAlertDropped},
 		{"Alerts/RulesAndAcknowledgeAccess", testAlertAccess},
 	}
