@@ -44,6 +44,14 @@ describe("EdgesyncClient URLs", () => {
     },
     { name: "credentials", base: "http://h:1", call: (a) => a.listCredentials("t"), want: "http://h:1/terminals/t/credentials" },
     {
+      name: "fleet-wide log search",
+      base: "http://h:1",
+      call: (a) => a.searchLogs({ group: "line 3", level: "error", q: "PLC", since: new Date("2026-01-02T03:04:05Z"), until: "1h", limit: 50, cursor: "AQ" }),
+      want: "http://h:1/logs?group=line+3&level=error&q=PLC&since=2026-01-02T03%3A04%3A05.000Z&until=1h&limit=50&cursor=AQ",
+    },
+    { name: "alerts", base: "http://h:1", call: (a) => a.listAlerts({ group: "g", state: "active", limit: 10 }), want: "http://h:1/alerts?group=g&state=active&limit=10" },
+    { name: "alert rules of a group", base: "http://h:1", call: (a) => a.listAlertRules("a/b"), want: "http://h:1/groups/a%2Fb/alert-rules" },
+    {
       name: "audit filters",
       base: "http://h:1",
       call: (a) => a.getAuditTrail({ terminal: "t", actor: "ann", action: "config.set", since: new Date("2026-01-02T03:04:05Z"), until: "1h", limit: 20 }),
@@ -97,6 +105,23 @@ describe("EdgesyncClient URLs", () => {
     assert.equal(revokeOne.url, "http://h:1/terminals/t9/credentials/revoke");
     assert.deepEqual(JSON.parse(revokeOne.init.body), { credentialId: "c1" });
     assert.deepEqual(JSON.parse(revokeAll.init.body), {});
+  });
+
+  it("writes alert rules and acknowledges alerts", async () => {
+    const rec = recorder((url, init) => (init.method === "DELETE" ? new Response(null, { status: 204 }) : { status: init.method === "POST" ? 201 : 200, body: { id: "r1" } }));
+    const api = new EdgesyncClient({ baseURL: "http://h:1", fetch: rec.fetch });
+    const rule = await api.createAlertRule("line-3", { kind: "status", field: "disk_percent", op: ">", threshold: 90 });
+    assert.equal(rule.id, "r1");
+    await api.acknowledgeAlert({ group: "line-3", ruleId: "r1", terminalId: "press:7" });
+    assert.equal(await api.deleteAlertRule("line-3", "r1"), undefined);
+    const [create, ack, del] = rec.calls;
+    assert.equal(create.url, "http://h:1/groups/line-3/alert-rules");
+    assert.equal(create.init.method, "POST");
+    assert.deepEqual(JSON.parse(create.init.body), { kind: "status", field: "disk_percent", op: ">", threshold: 90 });
+    assert.equal(ack.url, "http://h:1/groups/line-3/alerts/r1/press%3A7/acknowledge");
+    assert.equal(ack.init.method, "POST");
+    assert.equal(del.url, "http://h:1/groups/line-3/alert-rules/r1");
+    assert.equal(del.init.method, "DELETE");
   });
 
   it("rejects a missing or relative baseURL", () => {
