@@ -57,6 +57,10 @@
 // unconditionally (the last request wins) after checking that the record
 // exists. Terminal reads the record, its config and its desired config with
 // one Query on begins_with(sk, "META"); Terminals batch-reads all three.
+// TerminalRecords and GroupTerminalRecords (fleet.TerminalRecords: what a
+// fleet-wide search and the alert evaluation read of every terminal) list
+// the same pages reading the records alone, one read unit per terminal
+// instead of three.
 //
 // Status sample: at, data (S), expiresAt, expiresAtMs.
 // Log chunk: firstSeq, lastSeq, entries (B: protocol.CompressEntries, a
