@@ -27,7 +27,10 @@ import (
 // terminal is read only as far as the merge needs: a first read of
 // searchFirstFill chunks, then reads that double up to searchMaxFill, and
 // only while its lines may be newer than the next line of the page. Every
-// request reads at most SearchChunkBudget chunks; when the budget runs out
+// request reads at most SearchChunkBudget chunks (and, on the first page
+// of a search with Until, at most maxSeekProbes more per terminal to find
+// its last line before Until: an interpolation search by time, a few
+// probes on lines that arrive at a steady pace); when the budget runs out
 // first (a rare filter, a long way back), the page is short, even empty,
 // and its cursor continues where each terminal's read stopped. No index is
 // written: a search costs nothing until someone searches.
@@ -61,9 +64,9 @@ const (
 	searchFirstFill   = 2
 	searchMaxFill     = 64
 	maxSearchQuery    = 256
-	// maxSeekProbes bounds the probes that find a terminal's lines
-	// before Until.
-	maxSeekProbes = 48
+	// maxSeekProbes bounds the chunks a seek reads per terminal to find
+	// its lines before Until (outside SearchChunkBudget).
+	maxSeekProbes = 24
 )
 
 // TerminalRecords lists terminals' records without their documents: what
@@ -197,7 +200,7 @@ func (s *Service) SearchLogs(ctx context.Context, p Principal, q LogSearch) (Sea
 	if err != nil {
 		return SearchPage{}, err
 	}
-	page := SearchPage{Lines: lines, Terminals: len(terminals), Chunks: r.read}
+	page := SearchPage{Lines: lines, Terminals: len(terminals), Chunks: r.read + r.probes}
 	if page.Lines == nil {
 		page.Lines = []SearchLine{}
 	}
@@ -359,6 +362,7 @@ type searcher struct {
 	streams      []*searchStream
 	mu           sync.Mutex
 	budget, read int
+	probes       int // chunks read by seeks (not in the budget)
 }
 
 // take reserves up to n chunks of the budget; 0 when it is spent.
@@ -580,46 +584,77 @@ func (r *searcher) seekAll(ctx context.Context) error {
 	return first
 }
 
-// probe reads the chunk with the highest LastSeq at or below at.
-func (r *searcher) probe(ctx context.Context, id string, at uint64) (LogChunk, bool, error) {
-	if r.take(1) == 0 {
-		return LogChunk{}, false, nil
-	}
+// probe reads one chunk: the one with the highest LastSeq at or below at,
+// or (oldest) the terminal's oldest unexpired chunk. It counts in the
+// page's Chunks, not in its budget: a seek reads at most maxSeekProbes
+// chunks per terminal.
+func (r *searcher) probe(ctx context.Context, id string, at uint64, oldest bool) (LogChunk, bool, error) {
+	r.mu.Lock()
+	r.probes++
+	r.mu.Unlock()
 	var got LogChunk
 	found := false
-	err := r.s.store.ScanLogChunks(ctx, id, at, true, r.now, func(c LogChunk) bool {
+	from, desc := at, true
+	if oldest {
+		from, desc = 1, false
+	}
+	err := r.s.store.ScanLogChunks(ctx, id, from, desc, r.now, func(c LogChunk) bool {
 		got, found = c, true
 		return false
 	})
 	if err != nil {
 		return LogChunk{}, false, fmt.Errorf("search logs of %s: %w", id, err)
 	}
-	return got, found, nil
+	return got, found && len(got.Entries) > 0, nil
 }
 
+// seek finds the last line of st before until: an interpolation search by
+// time over sequence numbers (lines arrive at a steady pace, so a few
+// probes land close), every other probe halving the range instead so it
+// never takes more than about twice a binary search.
 func (r *searcher) seek(ctx context.Context, st *searchStream) error {
-	lo, hi := uint64(0), st.hi // lines above hi are at or after until
+	// Lines above hi are at or after until; lines at or below lo are before.
+	lo, hi := uint64(0), st.hi
+	var tLo, tHi time.Time // times of the lines at lo and hi+1, once known
 	var probed []chunkSpan
 	for probes := 0; lo < hi && probes < maxSeekProbes; probes++ {
 		mid := lo + (hi-lo+1)/2
-		if probes == 0 {
+		oldest := false
+		switch {
+		case probes == 0:
 			mid = hi // the newest first: usually all of it is before until
+		case probes == 1 && tLo.IsZero():
+			oldest = true // the oldest, for the interpolation's other end
+		case probes%2 == 0 && !tLo.IsZero() && !tHi.IsZero() && tHi.After(tLo):
+			frac := float64(r.until.Sub(tLo)) / float64(tHi.Sub(tLo))
+			mid = lo + uint64(frac*float64(hi+1-lo))
+			mid = min(max(mid, lo+1), hi)
 		}
-		c, ok, err := r.probe(ctx, st.id, mid)
+		c, ok, err := r.probe(ctx, st.id, mid, oldest)
 		if err != nil {
 			return err
 		}
-		if !ok || len(c.Entries) == 0 {
-			break // nothing stored at or below mid, or the budget is spent
+		if !ok {
+			if oldest {
+				continue
+			}
+			break // nothing stored at or below mid
 		}
 		probed = append(probed, chunkSpan{c.FirstSeq, c.LastSeq})
 		first, last := c.Entries[0], c.Entries[len(c.Entries)-1]
 		switch {
 		case !first.Time.Before(r.until):
-			hi = min(hi, c.FirstSeq-1)
+			if c.FirstSeq-1 < hi {
+				hi, tHi = c.FirstSeq-1, first.Time
+			}
 		case last.Time.Before(r.until):
-			// No chunk ends between c.LastSeq and mid: go on above mid.
-			lo = max(lo, c.LastSeq, mid)
+			if c.LastSeq > lo {
+				lo, tLo = c.LastSeq, last.Time
+			}
+			if !oldest && c.LastSeq < mid && mid > lo {
+				// No chunk ends between c.LastSeq and mid: go on above it.
+				lo = mid
+			}
 		default:
 			// Until falls inside c.
 			for i := len(c.Entries) - 1; i >= 0; i-- {

@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// Alerts are delivered to a publisher that accepts them (SNS's cost is
 	// not DynamoDB's; marking them delivered is).
 	svc := fleet.NewService(st, okPush{}, fleet.DefaultConfig(), fleet.WithClock(clock), fleet.WithAlertPublisher(okPublisher{}))
-	b := &bench{ctx: ctx, svc: svc, st: st, meter: meter, runs: o.runs, ds: ds, progress: progress}
+	b := &bench{ctx: ctx, svc: svc, st: st, meter: meter, runs: o.runs, ds: ds, progress: progress, raw: client}
 	if raw, err := os.ReadFile(filepath.Join("cmd", "edgesync-bench", "prices.json")); err == nil {
 		_ = json.Unmarshal(raw, &b.prices)
 	} else {

@@ -6,6 +6,8 @@
 // (#/logs?q=…&level=…).
 import { h, replace, fullTime, hashParams, setHashParams } from "./dom.js";
 const PAGE = 100;
+/** AUTO_CONTINUE is how many requests one search or click makes at most while pages come back empty. */
+const AUTO_CONTINUE = 10;
 /** searchView is the search page. */
 export function searchView(app, root) {
     const ctl = new AbortController();
@@ -49,7 +51,13 @@ export function searchView(app, root) {
             s.cursor = cursor;
         more.disabled = true;
         try {
-            const page = await app.api.searchLogs(s, { signal: ctl.signal });
+            // A page may come back empty with a cursor (the request's read
+            // budget ran out before a match): go on by itself a few times.
+            let page = await app.api.searchLogs(s, { signal: ctl.signal });
+            for (let i = 1; i < AUTO_CONTINUE && page.lines.length === 0 && page.nextCursor && gen === generation; i++) {
+                summary.textContent = `Searching further back (request ${i + 1})…`;
+                page = await app.api.searchLogs({ ...s, cursor: page.nextCursor }, { signal: ctl.signal });
+            }
             if (gen !== generation)
                 return;
             app.clear("search");
