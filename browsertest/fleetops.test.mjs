@@ -53,7 +53,7 @@ describe("search and alerts in Chromium", () => {
     assert.deepEqual([...new Set(seen.map((r) => r.id))].sort(), ["demo-1", "demo-2"], "lines of both demo terminals");
     const times = seen.map((r) => Date.parse(r.ts));
     assert.deepEqual(times, [...times].sort((a, b) => b - a), "newest first");
-    await screenshot(page, "search", { docs: true });
+    await screenshot(page, "search", { docs: true, fullPage: false });
     // A filter the API applies, kept in the address.
     await page.selectOption("#search-level", "warn");
     await eventually("only warn and error lines", async () => {
