@@ -35,6 +35,7 @@ import (
 	"github.com/edgesync/edgesync/devstack/template"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/functions"
+	"github.com/edgesync/edgesync/functions/registry"
 	"github.com/edgesync/edgesync/infra/apigw"
 	"github.com/edgesync/edgesync/infra/dynamo"
 	"github.com/edgesync/edgesync/infra/embedded"
@@ -571,7 +572,11 @@ func (s *Stack) invoker(ctx context.Context, tpl *template.Template, envs map[st
 			pusher = s.cfg.WrapPusher(pusher)
 		}
 		getenv := func(k string) string { return env[k] }
-		h, err := functions.Handler(name, getenv, functions.Clients{Store: s.store, Pusher: pusher, Metrics: s.metrics, Alerts: s.alerts})
+		fn, err := registry.Lookup(name)
+		if err != nil {
+			return nil, fmt.Errorf("template function %s: %w", name, err)
+		}
+		h, err := functions.Handler(fn, getenv, functions.Clients{Store: s.store, Pusher: pusher, Metrics: s.metrics, Alerts: s.alerts})
 		if err != nil {
 			return nil, fmt.Errorf("template function %s: %w", name, err)
 		}

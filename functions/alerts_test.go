@@ -9,6 +9,9 @@ import (
 
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/functions"
+	"github.com/edgesync/edgesync/functions/queryfunction"
+	"github.com/edgesync/edgesync/functions/schedulerfunction"
+	"github.com/edgesync/edgesync/functions/wsfunctions"
 )
 
 type nopPublisher struct{}
@@ -23,18 +26,19 @@ func TestAlertTopicOnlyForTheScheduler(t *testing.T) {
 	t.Parallel()
 	const arn = "arn:aws:sns:eu-west-1:123456789012:edgesync-alerts"
 	tests := []struct {
-		fn, topic string
+		fn        functions.Function
+		topic     string
 		wantBuilt bool
 		wantErr   string
 	}{
-		{functions.Scheduler, arn, true, ""},
-		{functions.Scheduler, "", false, ""},
-		{functions.Scheduler, "arn:aws:sqs:eu-west-1:123456789012:q", false, "ALERT_TOPIC_ARN"},
-		{functions.Message, arn, false, ""},
-		{functions.Query, arn, false, ""},
+		{schedulerfunction.Scheduler, arn, true, ""},
+		{schedulerfunction.Scheduler, "", false, ""},
+		{schedulerfunction.Scheduler, "arn:aws:sqs:eu-west-1:123456789012:q", false, "ALERT_TOPIC_ARN"},
+		{wsfunctions.Message, arn, false, ""},
+		{queryfunction.Query, arn, false, ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.fn+" "+tt.topic, func(t *testing.T) {
+		t.Run(tt.fn.Name+" "+tt.topic, func(t *testing.T) {
 			t.Parallel()
 			env := map[string]string{
 				"TABLE_NAME": "t", "CONNECTIONS_URL": "https://w.execute-api.eu-west-1.amazonaws.com/prod",

@@ -1,9 +1,14 @@
-// Package functions is the one registry of edgesync's Lambda functions: a
-// function's name in template.yaml and its environment become a handler,
-// through the same code whether the handler runs in AWS (the four
-// functions/<name>/main.go call FromEnvironment) or in the local stack
-// (devstack calls Handler with its own store and pusher). Adding a function
-// is one entry in the registry, beside its route in template.yaml.
+// Package functions builds edgesync's Lambda handlers: a function (a
+// Function value: its name in template.yaml, what it needs, how its
+// handler is built) and its environment become a handler, through the same
+// code whether it runs in AWS (each functions/<name>/main.go calls
+// FromEnvironment with its function's value) or in the local stack
+// (devstack calls Handler with its own store and pusher). The values live
+// in packages of their own — wsfunctions, queryfunction, schedulerfunction
+// — so that each binary links only its own edge; package registry lists
+// them all, for the local stack and the tests. Adding a function is a value
+// in such a package and one line in registry, beside its resource in
+// template.yaml.
 //
 // It reads and checks the variables template.yaml sets (TABLE_NAME,
 // CONNECTIONS_URL, the fleet durations, the query function's CORS and claim

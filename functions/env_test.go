@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/functions"
+	"github.com/edgesync/edgesync/functions/registry"
 	"github.com/edgesync/edgesync/infra/dynamo"
 	"github.com/edgesync/edgesync/internal/dynalite"
 )
@@ -233,8 +234,9 @@ func TestNewServiceWithoutConnectionsURLRefusesPushes(t *testing.T) {
 
 func TestFromEnvironmentFailsOnMissingEnvironment(t *testing.T) {
 	t.Parallel()
-	for _, name := range functions.Names() {
-		_, err := functions.FromEnvironment(name, getenv(nil))
+	for _, fn := range registry.All() {
+		name := fn.Name
+		_, err := functions.FromEnvironment(fn, getenv(nil))
 		if err == nil || !strings.Contains(err.Error(), "TABLE_NAME is not set") {
 			t.Errorf("FromEnvironment(%s) with no environment: error = %v, want TABLE_NAME is not set", name, err)
 		}

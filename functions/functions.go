@@ -1,22 +1,13 @@
 package functions
 
 import (
-	"context"
 	"fmt"
-	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
-	"github.com/edgesync/edgesync/dashboard"
 	"github.com/edgesync/edgesync/fleet"
-	"github.com/edgesync/edgesync/httpapi"
-	"github.com/edgesync/edgesync/infra/apigw"
-	"github.com/edgesync/edgesync/wsapi"
 )
 
 // The functions, by their logical ids in template.yaml.
@@ -45,126 +36,45 @@ type Clients struct {
 	Alerts fleet.AlertPublisher
 }
 
-// function is one registry entry: whether it pushes to terminals (and so
-// needs CONNECTIONS_URL) and how its handler is built on a service (an
-// error names a variable whose value the handler cannot use).
-type function struct {
-	pushing Pushing
-	build   func(svc *fleet.Service, getenv func(string) string, c Clients) (any, error)
-	// delivers: the function delivers alerts (Clients.Alerts).
-	delivers bool
+// Function is one of the stack's Lambda functions: its logical id in
+// template.yaml, whether it pushes to terminals (and so needs
+// CONNECTIONS_URL), whether it delivers alerts, and how its handler is built
+// on a service. Each function's value lives in a package of its own
+// (wsfunctions, queryfunction, schedulerfunction) so that a function's
+// binary links only its own edge; package registry lists them all for the
+// local stack and the tests.
+type Function struct {
+	Name    string
+	Pushing Pushing
+	// Delivers says the function delivers alerts (Clients.Alerts).
+	Delivers bool
+	// Build returns the handler (a value lambda.Start accepts) on svc; an
+	// error names a variable whose value the handler cannot use.
+	Build func(svc *fleet.Service, getenv func(string) string, c Clients) (any, error)
 }
 
-var registry = map[string]function{
-	Connect: {NeverPushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
-		return wsapi.NewConnect(svc).Handle, nil
-	}, false},
-	Disconnect: {NeverPushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
-		return wsapi.NewDisconnect(svc).Handle, nil
-	}, false},
-	Message: {Pushes, func(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
-		return wsapi.NewMessage(svc).Handle, nil
-	}, false},
-	Query:     {Pushes, queryHandler, false},
-	Scheduler: {Pushes, schedulerHandler, true},
-}
-
-// schedulerHandler runs the fleet's periodic work for each EventBridge
-// scheduled event. An error fails the invocation (EventBridge retries it).
-func schedulerHandler(svc *fleet.Service, _ func(string) string, _ Clients) (any, error) {
-	return func(ctx context.Context, ev events.EventBridgeEvent) error {
-		return svc.Tick(ctx, ev.Time)
-	}, nil
-}
-
-// VarDashboardAPIOrigins lists the API origins, besides its own, that the
-// dashboard the query function serves may send the user's token to
-// (comma-separated scheme://host[:port]; empty: its own origin only). See
-// dashboard.Options.APIOrigins.
-const VarDashboardAPIOrigins = "DASHBOARD_API_ORIGINS"
-
-// queryHandler is the HTTP API behind API Gateway's payload format 2.0,
-// with the dashboard.
-func queryHandler(svc *fleet.Service, getenv func(string) string, c Clients) (any, error) {
-	origins, err := dashboard.ParseAPIOrigins(getenv(VarDashboardAPIOrigins))
-	if err != nil {
-		return nil, fmt.Errorf("function environment: %s: %w", VarDashboardAPIOrigins, err)
-	}
-	ui, err := dashboard.New(dashboard.Options{APIOrigins: origins, AgentServerURL: agentServerURL(getenv(VarConnectionsURL))})
-	if err != nil {
-		return nil, fmt.Errorf("function environment: %w", err)
-	}
-	api := httpapi.New(svc, httpapi.Options{
-		AllowedOrigins: httpapi.OriginsFromEnv(getenv("CORS_ALLOW_ORIGINS")),
-		Identify: apigw.Identify(fleet.ClaimsConfig{
-			RoleClaim:   getenv("AUTH_ROLE_CLAIM"),
-			GroupsClaim: getenv("AUTH_GROUPS_CLAIM"),
-		}),
-		Metrics:   c.Metrics,
-		Dashboard: ui,
-	})
-	adapter := httpadapter.NewV2(api)
-	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		return adapter.ProxyWithContext(ctx, req)
-	}, nil
-}
-
-// agentServerURL is the WebSocket URL terminals connect to, derived from
-// the stage's management endpoint (CONNECTIONS_URL: the same host and
-// stage over https), or "" without one.
-func agentServerURL(connectionsURL string) string {
-	u, err := url.Parse(strings.TrimSpace(connectionsURL))
-	if err != nil || u.Host == "" {
-		return ""
-	}
-	switch u.Scheme {
-	case "https":
-		u.Scheme = "wss"
-	case "http":
-		u.Scheme = "ws"
-	default:
-		return ""
-	}
-	u.RawQuery, u.Fragment = "", ""
-	return u.String()
-}
-
-// Names returns the registered functions' names, sorted.
-func Names() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
-
-// Handler returns the Lambda handler (a value lambda.Start accepts) of the
-// function name, configured from getenv as template.yaml configures it and
-// built on c. An unknown name, or a missing or malformed variable, is an
-// error that names every problem at once.
-func Handler(name string, getenv func(string) string, c Clients) (any, error) {
-	fn, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("function %q: not one of %s", name, strings.Join(Names(), ", "))
-	}
-	env, err := Read(getenv, fn.pushing)
+// Handler returns the Lambda handler (a value lambda.Start accepts) of fn,
+// configured from getenv as template.yaml configures it and built on c. A
+// missing or malformed variable is an error that names every problem at
+// once.
+func Handler(fn Function, getenv func(string) string, c Clients) (any, error) {
+	env, err := Read(getenv, fn.Pushing)
 	if err != nil {
 		return nil, err
 	}
 	return build(fn, env, getenv, c)
 }
 
-func build(fn function, env Env, getenv func(string) string, c Clients) (any, error) {
+func build(fn Function, env Env, getenv func(string) string, c Clients) (any, error) {
 	opts := []fleet.Option{}
 	if c.Metrics != nil {
 		opts = append(opts, fleet.WithMetrics(c.Metrics))
 	}
-	if c.Alerts != nil && fn.delivers {
+	if c.Alerts != nil && fn.Delivers {
 		opts = append(opts, fleet.WithAlertPublisher(c.Alerts))
 	}
 	svc := fleet.NewService(c.Store, c.Pusher, env.Fleet, opts...)
-	return fn.build(svc, getenv, c)
+	return fn.Build(svc, getenv, c)
 }
 
 // FromEnvironment is what a function's main calls before lambda.Start: it
@@ -172,12 +82,8 @@ func build(fn function, env Env, getenv func(string) string, c Clients) (any, er
 // (AWSClients) and returns the function's handler. The error says what to
 // fix; the main logs it and exits. opts add clients only some functions
 // link (WithAlertTopic).
-func FromEnvironment(name string, getenv func(string) string, opts ...Option) (any, error) {
-	fn, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("function %q: not one of %s", name, strings.Join(Names(), ", "))
-	}
-	env, err := Read(getenv, fn.pushing)
+func FromEnvironment(fn Function, getenv func(string) string, opts ...Option) (any, error) {
+	env, err := Read(getenv, fn.Pushing)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +95,7 @@ func FromEnvironment(name string, getenv func(string) string, opts ...Option) (a
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.newPublisher != nil && fn.delivers {
+	if o.newPublisher != nil && fn.Delivers {
 		arn := strings.TrimSpace(getenv(VarAlertTopicARN))
 		if arn != "" {
 			if !alertTopicARN.MatchString(arn) {

@@ -11,6 +11,8 @@ import (
 	"github.com/edgesync/edgesync"
 	"github.com/edgesync/edgesync/devstack/template"
 	"github.com/edgesync/edgesync/functions"
+	"github.com/edgesync/edgesync/functions/queryfunction"
+	"github.com/edgesync/edgesync/functions/registry"
 	"github.com/edgesync/edgesync/infra/embedded"
 )
 
@@ -32,7 +34,7 @@ func TestRegistryMatchesTemplate(t *testing.T) {
 		declared = append(declared, fn.LogicalID)
 	}
 	slices.Sort(declared)
-	if got := functions.Names(); !slices.Equal(got, declared) {
+	if got := registry.Names(); !slices.Equal(got, declared) {
 		t.Fatalf("registry has %v, template.yaml declares %v", got, declared)
 	}
 }
@@ -52,18 +54,19 @@ func TestHandlerFromTemplateEnvironment(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	refs := map[string]string{"AuthIssuer": "https://issuer.example", "AuthAudience": "aud", "AWS::Region": "eu-west-1",
 		"AWS::AccountId": "000000000000", "AWS::StackName": "s", "Table": "t", "WebSocketApi": "w", "HttpApi": "h"}
-	for _, name := range functions.Names() {
+	for _, fn := range registry.All() {
+		name := fn.Name
 		env, err := tpl.FunctionEnvironment(name, refs)
 		if err != nil {
 			t.Fatalf("environment of %s: %v", name, err)
 		}
 		env["CONNECTIONS_URL"] = "https://w.execute-api.eu-west-1.amazonaws.com/prod"
-		h, err := functions.Handler(name, func(k string) string { return env[k] }, functions.Clients{Store: store, Pusher: nil})
+		h, err := functions.Handler(fn, func(k string) string { return env[k] }, functions.Clients{Store: store, Pusher: nil})
 		if err != nil || h == nil {
 			t.Errorf("Handler(%s) = %v, %v; want a handler", name, h, err)
 		}
 	}
-	if _, err := functions.Handler("NoSuchFunction", func(string) string { return "" }, functions.Clients{}); err == nil || !strings.Contains(err.Error(), "ConnectFunction") {
+	if _, err := registry.Lookup("NoSuchFunction"); err == nil || !strings.Contains(err.Error(), "ConnectFunction") {
 		t.Errorf("Handler(NoSuchFunction) error = %v, want one listing the known functions", err)
 	}
 }
@@ -84,7 +87,7 @@ func TestQueryDashboardFromEnvironment(t *testing.T) {
 		"CONNECTIONS_URL":       "https://abc.execute-api.eu-west-1.amazonaws.com/prod",
 		"DASHBOARD_API_ORIGINS": "https://api.example.com, https://other.example.com:8443",
 	}
-	h, err := functions.Handler(functions.Query, func(k string) string { return env[k] }, functions.Clients{Store: store})
+	h, err := functions.Handler(queryfunction.Query, func(k string) string { return env[k] }, functions.Clients{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +114,7 @@ func TestQueryDashboardFromEnvironment(t *testing.T) {
 	}
 
 	env["DASHBOARD_API_ORIGINS"] = "https://api.example.com,*"
-	if _, err := functions.Handler(functions.Query, func(k string) string { return env[k] }, functions.Clients{Store: store}); err == nil || !strings.Contains(err.Error(), "DASHBOARD_API_ORIGINS") || !strings.Contains(err.Error(), `"*"`) {
+	if _, err := functions.Handler(queryfunction.Query, func(k string) string { return env[k] }, functions.Clients{Store: store}); err == nil || !strings.Contains(err.Error(), "DASHBOARD_API_ORIGINS") || !strings.Contains(err.Error(), `"*"`) {
 		t.Errorf("a wildcard in DASHBOARD_API_ORIGINS: error %v, want one naming the variable and the value", err)
 	}
 }

@@ -47,3 +47,46 @@ func TestMainsExitAtStartUpOnMissingEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestEachBinaryLinksItsOwnEdge: a function's binary links its own edge
+// and nothing of the others' (the Lambda binaries must stay under 10 MB,
+// and a $connect has no use for the dashboard), which is why each
+// function's value lives in a package of its own and only the local stack
+// and the tests import package registry.
+func TestEachBinaryLinksItsOwnEdge(t *testing.T) {
+	t.Parallel()
+	const mod = "github.com/edgesync/edgesync/"
+	tests := []struct {
+		main      string
+		want, not []string
+	}{
+		{"connect", []string{"wsapi"}, []string{"httpapi", "dashboard", "infra/snsalert", "functions/registry"}},
+		{"disconnect", []string{"wsapi"}, []string{"httpapi", "dashboard", "infra/snsalert", "functions/registry"}},
+		{"message", []string{"wsapi"}, []string{"httpapi", "dashboard", "infra/snsalert", "functions/registry"}},
+		{"query", []string{"httpapi", "dashboard"}, []string{"wsapi", "infra/snsalert", "functions/registry"}},
+		{"scheduler", []string{"infra/snsalert"}, []string{"wsapi", "httpapi", "dashboard", "functions/registry"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.main, func(t *testing.T) {
+			t.Parallel()
+			out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", mod+"functions/"+tt.main).Output()
+			if err != nil {
+				t.Fatalf("go list -deps: %v", err)
+			}
+			deps := map[string]bool{}
+			for _, p := range strings.Fields(string(out)) {
+				deps[strings.TrimPrefix(p, mod)] = true
+			}
+			for _, p := range tt.want {
+				if !deps[p] {
+					t.Errorf("functions/%s does not link %s", tt.main, p)
+				}
+			}
+			for _, p := range tt.not {
+				if deps[p] {
+					t.Errorf("functions/%s links %s, which another function needs, not it", tt.main, p)
+				}
+			}
+		})
+	}
+}

@@ -1,7 +1,7 @@
 // Command connect is the Lambda function behind the WebSocket API's
 // $connect route: it authenticates a terminal and binds the connection to
-// it. It only wires: the registry in package functions builds the
-// handler, the same way the local stack does.
+// it. It only wires: package functions builds the
+// handler from its functions.Function value, the same way the local stack does.
 package main
 
 import (
@@ -12,11 +12,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/edgesync/edgesync/functions"
+	"github.com/edgesync/edgesync/functions/wsfunctions"
 )
 
 func main() {
 	slog.SetDefault(lambdacontext.NewLogger())
-	h, err := functions.FromEnvironment(functions.Connect, os.Getenv)
+	h, err := functions.FromEnvironment(wsfunctions.Connect, os.Getenv)
 	if err != nil {
 		slog.Error("connect function cannot start", "error", err)
 		os.Exit(1)

@@ -1,7 +1,7 @@
 // Command query is the Lambda function behind the HTTP API: the frontend's
 // reads of terminals, config, logs and status and the operators' actions
-// (payload format 2.0). It only wires: the registry in package functions builds the
-// handler, the same way the local stack does.
+// (payload format 2.0). It only wires: package functions builds the
+// handler from its functions.Function value, the same way the local stack does.
 package main
 
 import (
@@ -12,11 +12,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/edgesync/edgesync/functions"
+	"github.com/edgesync/edgesync/functions/queryfunction"
 )
 
 func main() {
 	slog.SetDefault(lambdacontext.NewLogger())
-	h, err := functions.FromEnvironment(functions.Query, os.Getenv)
+	h, err := functions.FromEnvironment(queryfunction.Query, os.Getenv)
 	if err != nil {
 		slog.Error("query function cannot start", "error", err)
 		os.Exit(1)

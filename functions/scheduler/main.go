@@ -1,7 +1,7 @@
 // Command scheduler is the Lambda function EventBridge invokes every minute
 // (template.yaml's Schedule event): the fleet's periodic work, which events
 // alone do not advance. It only wires: the registry in package functions
-// builds the handler, the same way the local stack does.
+// builds the handler from its functions.Function value, the same way the local stack does.
 package main
 
 import (
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/edgesync/edgesync/functions"
+	"github.com/edgesync/edgesync/functions/schedulerfunction"
 	"github.com/edgesync/edgesync/infra/snsalert"
 )
 
@@ -19,7 +20,7 @@ func main() {
 	slog.SetDefault(lambdacontext.NewLogger())
 	// Alerts go to the SNS topic ALERT_TOPIC_ARN names; only this binary
 	// links the SNS client.
-	h, err := functions.FromEnvironment(functions.Scheduler, os.Getenv, functions.WithAlertTopic(snsalert.FromConfig))
+	h, err := functions.FromEnvironment(schedulerfunction.Scheduler, os.Getenv, functions.WithAlertTopic(snsalert.FromConfig))
 	if err != nil {
 		slog.Error("scheduler function cannot start", "error", err)
 		os.Exit(1)
