@@ -440,12 +440,12 @@ func TestHandler(t *testing.T) {
 	})
 }
 
-func mapsEqual(a, b map[string]string) bool {
+func mapsEqual(a protocol.Attrs, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for k, v := range a {
-		if b[k] != v {
+		if bv, ok := b[k]; !ok || bv != protocol.AttrString(v) {
 			return false
 		}
 	}

@@ -169,7 +169,7 @@ func TestOversizedLinesGetThroughTruncated(t *testing.T) {
 	escapes := strings.Repeat("\x01", 16*1024) // each byte encodes as \u0001
 	a.Log("error", huge, "test")
 	a.Log("error", escapes, "test")
-	a.LogEntry(protocol.LogEntry{Level: "info", Message: "attrs", Attrs: map[string]string{"big": strings.Repeat("b", 50*1024)}})
+	a.LogEntry(protocol.LogEntry{Level: "info", Message: "attrs", Attrs: protocol.Attrs{"big": strings.Repeat("b", 50*1024)}})
 	start(t, a)
 	waitDelivered(t, srv, a, 3)
 	srv.Inspect(func(v agenttest.View) {
@@ -183,7 +183,7 @@ func TestOversizedLinesGetThroughTruncated(t *testing.T) {
 		if !strings.HasPrefix(lines[1].Message, "AAAA") || !strings.Contains(lines[1].Message, "102400 bytes") {
 			t.Errorf("seq 1 = %.60q…, want the start kept and the original size named", lines[1].Message)
 		}
-		if got := lines[3].Attrs["big"]; len(got) > 2048 || !strings.Contains(got, "truncated") {
+		if got := protocol.AttrString(lines[3].Attrs["big"]); len(got) > 2048 || !strings.Contains(got, "truncated") {
 			t.Errorf("big attribute kept at %d bytes", len(got))
 		}
 		for _, b := range v.Batches() {

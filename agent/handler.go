@@ -23,7 +23,7 @@ type handler struct {
 	a      *Agent
 	source string
 	level  slog.Leveler
-	attrs  map[string]string
+	attrs  protocol.Attrs
 	group  string // prefix for keys, ending in "." when set
 }
 
@@ -32,7 +32,7 @@ func (h *handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.
 
 // Handle turns the record into a log line.
 func (h *handler) Handle(_ context.Context, r slog.Record) error {
-	attrs := make(map[string]string, len(h.attrs)+r.NumAttrs())
+	attrs := make(protocol.Attrs, len(h.attrs)+r.NumAttrs())
 	for k, v := range h.attrs {
 		attrs[k] = v
 	}
@@ -53,7 +53,7 @@ func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
 		return h
 	}
 	n := *h
-	n.attrs = make(map[string]string, len(h.attrs)+len(as))
+	n.attrs = make(protocol.Attrs, len(h.attrs)+len(as))
 	for k, v := range h.attrs {
 		n.attrs[k] = v
 	}
@@ -73,7 +73,9 @@ func (h *handler) WithGroup(name string) slog.Handler {
 	return &n
 }
 
-func addAttr(m map[string]string, prefix string, at slog.Attr) {
+// addAttr adds at (a group flattened into dotted keys) to m: numbers and
+// booleans typed, times as RFC 3339 strings, anything else as its string.
+func addAttr(m protocol.Attrs, prefix string, at slog.Attr) {
 	v := at.Value.Resolve()
 	if at.Equal(slog.Attr{}) {
 		return
@@ -92,7 +94,18 @@ func addAttr(m map[string]string, prefix string, at slog.Attr) {
 		m[prefix+at.Key] = v.Time().UTC().Format(time.RFC3339Nano)
 		return
 	}
-	m[prefix+at.Key] = v.String()
+	switch v.Kind() {
+	case slog.KindInt64:
+		m[prefix+at.Key] = protocol.Scalar(v.Int64())
+	case slog.KindUint64:
+		m[prefix+at.Key] = protocol.Scalar(v.Uint64())
+	case slog.KindFloat64:
+		m[prefix+at.Key] = protocol.Scalar(v.Float64())
+	case slog.KindBool:
+		m[prefix+at.Key] = v.Bool()
+	default:
+		m[prefix+at.Key] = v.String()
+	}
 }
 
 func levelName(l slog.Level) string {

@@ -290,7 +290,7 @@ func (a *Agent) commit() error {
 func entrySize(e protocol.LogEntry) int {
 	n := 96 + len(e.Message) + len(e.Source)
 	for k, v := range e.Attrs {
-		n += len(k) + len(v) + 6
+		n += len(k) + len(protocol.AttrString(v)) + 6
 	}
 	return n
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -161,12 +160,12 @@ func (a *Agent) ingestLines(ctx context.Context, source string, lines []tail.Lin
 		// The line's own time when it has one; else now, the time it was
 		// first seen, which the spool keeps with it.
 		p := tail.Parse(l.Text)
-		e := protocol.LogEntry{Time: p.Time, Level: p.Level, Message: p.Message, Source: source, Attrs: attrStrings(p.Attrs)}
+		e := protocol.LogEntry{Time: p.Time, Level: p.Level, Message: p.Message, Source: source, Attrs: typedAttrs(p.Attrs)}
 		if l.Cut > 0 {
 			if e.Attrs == nil {
-				e.Attrs = map[string]string{}
+				e.Attrs = protocol.Attrs{}
 			}
-			e.Attrs["truncated_bytes"] = strconv.Itoa(l.Cut)
+			e.Attrs["truncated_bytes"] = l.Cut
 		}
 		e = batch.Normalize(e, now)
 		ps = append(ps, pending{entry: &e, size: entrySize(e)})
@@ -187,30 +186,18 @@ func (a *Agent) ingestLines(ctx context.Context, source string, lines []tail.Lin
 	return nil
 }
 
-// attrStrings renders typed attributes as protocol.LogEntry carries them
-// today, strings: numbers in their shortest form, booleans as true/false,
-// null as "null". (Typed attributes need protocol.LogEntry.Attrs to hold
-// JSON values; this is the one place that changes then.)
-func attrStrings(attrs map[string]any) map[string]string {
+// typedAttrs keeps the parser's typed attributes as JSON scalars
+// (protocol.Scalar): numbers, booleans and null stay what they are. They go
+// to the cloud typed only when its welcome accepts typed attributes;
+// otherwise the session renders them as strings when it sends them
+// (protocol.Stringify), as terminals of the first protocol version do.
+func typedAttrs(attrs map[string]any) protocol.Attrs {
 	if len(attrs) == 0 {
 		return nil
 	}
-	out := make(map[string]string, len(attrs))
+	out := make(protocol.Attrs, len(attrs))
 	for k, v := range attrs {
-		switch v := v.(type) {
-		case string:
-			out[k] = v
-		case int64:
-			out[k] = strconv.FormatInt(v, 10)
-		case float64:
-			out[k] = strconv.FormatFloat(v, 'g', -1, 64)
-		case bool:
-			out[k] = strconv.FormatBool(v)
-		case nil:
-			out[k] = "null"
-		default:
-			out[k] = fmt.Sprint(v)
-		}
+		out[k] = protocol.Scalar(v)
 	}
 	return out
 }

@@ -116,14 +116,20 @@ func (s *Service) Sync(ctx context.Context, p Principal, id string) (cmds []Comm
 }
 
 // pull records and pushes get_status, get_config and get_logs (count
-// PullLogCount, since_seq = what is already stored) to connID.
-func (s *Service) pull(ctx context.Context, terminalID, connID, actor string, lastSeq uint64) ([]Command, error) {
+// PullLogCount, since_seq = what is already stored) to connID, or only the
+// commands named.
+func (s *Service) pull(ctx context.Context, terminalID, connID, actor string, lastSeq uint64, names ...string) ([]Command, error) {
+	if len(names) == 0 {
+		names = []string{protocol.CommandGetStatus, protocol.CommandGetConfig, protocol.CommandGetLogs}
+	}
 	now := s.now()
-	logParams, _ := json.Marshal(protocol.GetLogsParams{Count: s.cfg.PullLogCount, SinceSeq: lastSeq})
-	cmds := []Command{
-		s.newCommand(terminalID, protocol.CommandGetStatus, nil, actor, now, 0),
-		s.newCommand(terminalID, protocol.CommandGetConfig, nil, actor, now, 0),
-		s.newCommand(terminalID, protocol.CommandGetLogs, logParams, actor, now, 0),
+	var cmds []Command
+	for _, name := range names {
+		var params json.RawMessage
+		if name == protocol.CommandGetLogs {
+			params, _ = json.Marshal(protocol.GetLogsParams{Count: s.cfg.PullLogCount, SinceSeq: lastSeq})
+		}
+		cmds = append(cmds, s.newCommand(terminalID, name, params, actor, now, 0))
 	}
 	if err := s.store.PutCommands(ctx, cmds...); err != nil {
 		return nil, fmt.Errorf("record pull commands: %w", err)

@@ -28,7 +28,14 @@ const maxDesiredConfigBytes = 64 * 1024
 // was synced, until when it counts as fresh, and whether a refresh was
 // pushed to the terminal because it is not.
 type Freshness struct {
-	SyncedAt   time.Time `json:"syncedAt,omitzero"`
+	SyncedAt time.Time `json:"syncedAt,omitzero"`
+	// ConfirmedAt, for a config, is when the terminal last said it runs
+	// that version (a status report naming it) after SyncedAt; freshness
+	// counts from it.
+	ConfirmedAt time.Time `json:"confirmedAt,omitzero"`
+	// FreshUntil is the promise: the data shown is current until then
+	// (the time it was synced or confirmed plus its TTL, which follows the
+	// terminal's reporting interval: see Service.StatusTTL).
 	FreshUntil time.Time `json:"freshUntil,omitzero"`
 	Fresh      bool      `json:"fresh"`
 	// Stale is true when data exists but is past its TTL: the last known
@@ -47,6 +54,84 @@ func freshness(syncedAt time.Time, ttl time.Duration, now time.Time) Freshness {
 	f.Fresh = now.Before(f.FreshUntil)
 	f.Stale = !f.Fresh
 	return f
+}
+
+// confirmed is f for data confirmed current at at (after it was synced).
+func (f Freshness) confirmed(at time.Time, ttl time.Duration, now time.Time) Freshness {
+	if f.SyncedAt.IsZero() || !at.After(f.SyncedAt) {
+		return f
+	}
+	f.ConfirmedAt, f.FreshUntil = at, at.Add(ttl)
+	f.Fresh = now.Before(f.FreshUntil)
+	f.Stale = !f.Fresh
+	return f
+}
+
+// reportInterval is the interval at which the terminal says it reports
+// its status: the status report's "status_interval" (seconds), 0 when it
+// does not say.
+func reportInterval(status json.RawMessage) time.Duration {
+	if len(status) == 0 {
+		return 0
+	}
+	var v struct {
+		Interval float64 `json:"status_interval"`
+	}
+	if json.Unmarshal(status, &v) != nil || v.Interval <= 0 || v.Interval > 24*3600 {
+		return 0
+	}
+	return time.Duration(v.Interval * float64(time.Second))
+}
+
+// StatusTTL is how long t's status counts as fresh: STATUS_TTL, or twice
+// the interval the terminal says it reports at when that is longer (a
+// terminal reporting every 5 minutes promises a status at most 10
+// minutes old). It is the promise freshUntil states.
+func (s *Service) StatusTTL(t Terminal) time.Duration {
+	return max(s.cfg.StatusTTL, 2*reportInterval(t.Status.Data))
+}
+
+// configTTL is how long t's config counts as fresh after it was synced or
+// confirmed: CONFIG_TTL, or twice the reporting interval when longer.
+func (s *Service) configTTL(t Terminal) time.Duration {
+	return max(s.cfg.ConfigTTL, 2*reportInterval(t.Status.Data))
+}
+
+// inactivity is how long a connected terminal may be silent before it
+// reads as offline: INACTIVITY_TIMEOUT, or twice its reporting interval
+// when longer.
+func (s *Service) inactivity(t Terminal) time.Duration {
+	return max(s.cfg.InactivityTimeout, 2*reportInterval(t.Status.Data))
+}
+
+// configConfirmedAt is when t last said it runs its stored config: the
+// time of the stored status report when that report names the stored
+// config's version (the Go agent's reports carry "config_version"), else
+// zero. An online terminal reporting the version already stored has a
+// current config, fresh without a pull.
+func configConfirmedAt(t Terminal) time.Time {
+	if t.Config.Version == "" || len(t.Status.Data) == 0 {
+		return time.Time{}
+	}
+	var v struct {
+		ConfigVersion string `json:"config_version"`
+	}
+	if json.Unmarshal(t.Status.Data, &v) != nil || v.ConfigVersion != t.Config.Version {
+		return time.Time{}
+	}
+	return t.Status.SyncedAt
+}
+
+// statusFreshness is the freshness of t's status at now.
+func (s *Service) statusFreshness(t Terminal, now time.Time) Freshness {
+	return freshness(t.Status.SyncedAt, s.StatusTTL(t), now)
+}
+
+// configFreshness is the freshness of t's config at now, counting from
+// the last report naming its version.
+func (s *Service) configFreshness(t Terminal, now time.Time) Freshness {
+	ttl := s.configTTL(t)
+	return freshness(t.Config.SyncedAt, ttl, now).confirmed(configConfirmedAt(t), ttl, now)
 }
 
 // DocumentView is a synced JSON document (config or status) with its freshness.
@@ -122,11 +207,12 @@ func (s *Service) TerminalStatus(ctx context.Context, p Principal, id string) (D
 // stale and the terminal is online.
 func (s *Service) document(ctx context.Context, p Principal, t Terminal, what string) DocumentView {
 	now := s.now()
-	snap, ttl, command := t.Config, s.cfg.ConfigTTL, protocol.CommandGetConfig
+	t = s.current(ctx, t, now)
+	snap, fresh, command := t.Config, s.configFreshness(t, now), protocol.CommandGetConfig
 	if what == "status" {
-		snap, ttl, command = t.Status, s.cfg.StatusTTL, protocol.CommandGetStatus
+		snap, fresh, command = t.Status, s.statusFreshness(t, now), protocol.CommandGetStatus
 	}
-	v := DocumentView{TerminalID: t.ID, Online: s.online(t, now), Version: snap.Version, Data: p.document(snap.Data), Freshness: freshness(snap.SyncedAt, ttl, now)}
+	v := DocumentView{TerminalID: t.ID, Online: s.online(t, now), Version: snap.Version, Data: p.document(snap.Data), Freshness: fresh}
 	if v.Data == nil {
 		v.Data = json.RawMessage("null")
 	}
@@ -136,6 +222,37 @@ func (s *Service) document(ctx context.Context, p Principal, t Terminal, what st
 	}
 	return v
 }
+
+// current is t brought up to date from its newest log chunks when the
+// store lets the record lag them (LogBatchStore, LogBatch.Record): the
+// status report riding in a newer chunk, LastSeq, and LastSeen moved to
+// when that chunk was stored. A failed read leaves t as it is.
+func (s *Service) current(ctx context.Context, t Terminal, now time.Time) Terminal {
+	if _, ok := s.store.(LogBatchStore); !ok {
+		return t
+	}
+	n := 0
+	err := s.store.ScanLogChunks(ctx, t.ID, 0, true, now, func(c LogChunk) bool {
+		n++
+		t.LastSeq = max(t.LastSeq, c.LastSeq)
+		if c.StoredAt.After(t.LastSeen) {
+			t.LastSeen = c.StoredAt
+		}
+		if c.Status != nil && c.Status.At.After(t.Status.SyncedAt) {
+			t.Status = Snapshot{Data: c.Status.Data, SyncedAt: c.Status.At}
+		}
+		// Chunks arrive by LastSeq, newest first; a report rides in the
+		// newest few.
+		return n < newestChunks
+	})
+	if err != nil {
+		slog.WarnContext(ctx, "read the newest log chunks", "terminal", t.ID, "error", err)
+	}
+	return t
+}
+
+// newestChunks is how many of the newest chunks current reads.
+const newestChunks = 3
 
 // refresh pushes command to an online terminal unless a refresh of what was
 // pushed within the last command timeout; it reports whether one is under way.

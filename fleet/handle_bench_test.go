@@ -47,7 +47,7 @@ func (answerAll) RoundTrip(r *http.Request) (*http.Response, error) {
 // boundStore is the DynamoDB store over answerAll, with the connection
 // binding answered from memory (a warm container caches it anyway).
 type boundStore struct {
-	fleet.LogStatusStore
+	fleet.LogBatchStore
 }
 
 func (boundStore) Connection(_ context.Context, connID string, now time.Time) (fleet.Connection, error) {
@@ -79,16 +79,17 @@ const benchStatus = `{"hostname":"press-07","cpu_percent":12.531328320802004,"me
 // and the management-API pusher, their HTTP answered at once): ns/op is
 // wall time, cpu-ns/op the process CPU (user + system) per message, and
 // for logs cpu-ns/line the CPU per log line. "logs-1" is the per-line
-// baseline's message; "logs-35-gzip-status" the edgesync agent's usual
-// idle message (a burst's lines and the status report, every 30 s).
+// baseline's message; "logs-35-gzip-status" an agent of the first
+// protocol version's usual idle message (a burst's lines and the status
+// report, every 30 s), "-deferred" today's agent's (no ack asked).
 func BenchmarkHandleMessage(b *testing.B) {
-	gz := func(n int, status bool) func(seq uint64) []byte {
+	gz := func(n int, status bool, ack string) func(seq uint64) []byte {
 		return func(seq uint64) []byte {
 			data, err := protocol.CompressEntries(benchLines(seq, n))
 			if err != nil {
 				b.Fatal(err)
 			}
-			m := protocol.Logs{Type: protocol.TypeLogs, Encoding: protocol.EncodingGzip, Data: data}
+			m := protocol.Logs{Type: protocol.TypeLogs, Encoding: protocol.EncodingGzip, Data: data, Ack: ack}
 			if status {
 				m.Status = json.RawMessage(benchStatus)
 			}
@@ -105,8 +106,9 @@ func BenchmarkHandleMessage(b *testing.B) {
 			raw, _ := protocol.Encode(protocol.Logs{Type: protocol.TypeLogs, Entries: benchLines(seq, 1)})
 			return raw
 		}},
-		{"logs-35-gzip", 35, gz(35, false)},
-		{"logs-35-gzip-status", 35, gz(35, true)},
+		{"logs-35-gzip", 35, gz(35, false, "")},
+		{"logs-35-gzip-status", 35, gz(35, true, "")},
+		{"logs-35-gzip-status-deferred", 35, gz(35, true, protocol.AckDeferred)},
 		{"status", 0, func(uint64) []byte { return []byte(`{"type":"status","status":` + benchStatus + `}`) }},
 		{"heartbeat", 0, func(uint64) []byte { return []byte(`{"type":"heartbeat"}`) }},
 	}

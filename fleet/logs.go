@@ -124,8 +124,10 @@ func (s *Service) TerminalLogs(ctx context.Context, p Principal, id string, q Lo
 		page.Entries = entries
 		page.NextCursor = "after:" + strconv.FormatUint(next, 10)
 	} else {
-		hi := t.LastSeq
-		if q.Before != 0 && q.Before-1 < hi {
+		// Newest first: from the newest chunk, not the record's LastSeq,
+		// which may lag the newest chunks (LogBatch.Record).
+		hi := uint64(math.MaxUint64)
+		if q.Before != 0 {
 			hi = q.Before - 1
 		}
 		var entries []protocol.LogEntry
@@ -143,6 +145,7 @@ func (s *Service) TerminalLogs(ctx context.Context, p Principal, id string, q Lo
 	if page.Entries == nil {
 		page.Entries = []protocol.LogEntry{}
 	}
+	page.LastSeq = max(page.LastSeq, r.maxSeq)
 	page.Entries = p.entries(page.Entries)
 	page.Freshness = freshness(r.newest, s.cfg.LogsTTL, now)
 	if page.Online {
@@ -215,6 +218,7 @@ type logReader struct {
 	match    func(*protocol.LogEntry) bool
 	scanned  int
 	lastRead uint64    // LastSeq of the last chunk read
+	maxSeq   uint64    // highest LastSeq among chunks read
 	newest   time.Time // newest StoredAt among chunks read
 }
 
@@ -225,6 +229,7 @@ const lookAheadChunks = 64
 func (r *logReader) saw(c LogChunk) {
 	r.scanned++
 	r.lastRead = c.LastSeq
+	r.maxSeq = max(r.maxSeq, c.LastSeq)
 	if c.StoredAt.After(r.newest) {
 		r.newest = c.StoredAt
 	}
@@ -289,7 +294,10 @@ func (r *logReader) forward(ctx context.Context, after uint64, limit int) ([]pro
 func (r *logReader) backward(ctx context.Context, hi uint64, limit int) ([]protocol.LogEntry, uint64, error) {
 	pending := map[uint64]protocol.LogEntry{}
 	final := 0 // matching lines known complete: those above the current chunk's LastSeq
-	lowest := hi + 1
+	lowest := hi
+	if hi < math.MaxUint64 {
+		lowest = hi + 1
+	}
 	exhausted := true
 	// A chunk ending above hi can still hold lines at or below it, but it
 	// starts at most MaxBatchSpan-1 below its end.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/edgesync/edgesync/protocol"
@@ -54,7 +55,7 @@ func (s *Service) HandleMessage(ctx context.Context, connID string, body []byte)
 	case *protocol.Status:
 		err = s.status(ctx, in, m.Status)
 	case *protocol.Heartbeat:
-		err = s.touch(ctx, in, "")
+		err = s.heartbeat(ctx, in, m)
 	}
 	if err == nil {
 		return nil
@@ -92,6 +93,19 @@ func requestIDOf(body []byte) string {
 	return ""
 }
 
+// Features lists the protocol features this service accepts, as its
+// welcome names them (protocol.Welcome.Accepts).
+var Features = []string{
+	protocol.FeatureAckRequest, protocol.FeatureTypedAttrs, protocol.FeatureHelloStatus,
+	protocol.FeatureStatusInLogs, protocol.FeatureSyncIncremental,
+}
+
+// hello answers a terminal's first message: a welcome to a terminal that
+// understands one (with an ack of what is stored after its last
+// acknowledged line), the status report the hello carries stored, and the
+// pulls the hello leaves necessary: get_status unless it carried a
+// report, get_config unless an incremental terminal runs the stored
+// version, get_logs unless it is incremental (it delivers its spool).
 func (s *Service) hello(ctx context.Context, in inbound, m *protocol.Hello) error {
 	if m.TerminalID != "" && !in.from.Sees(Terminal{ID: m.TerminalID}) {
 		return &protocol.Error{Code: protocol.CodeForbidden, Message: fmt.Sprintf("terminal_id %q does not match the authenticated terminal %q", m.TerminalID, in.terminalID)}
@@ -100,38 +114,170 @@ func (s *Service) hello(ctx context.Context, in inbound, m *protocol.Hello) erro
 		return fmt.Errorf("hello: touch: %w", err)
 	}
 	s.touched.Store(in.connID, in.now)
+	if m.Status != nil {
+		if err := s.status(ctx, in, m.Status); err != nil {
+			return fmt.Errorf("hello: %w", err)
+		}
+	}
 	t, err := s.store.Terminal(ctx, in.terminalID)
 	if err != nil {
 		return fmt.Errorf("hello: %w", err)
 	}
-	if _, err = s.pull(ctx, t.ID, in.connID, "system:hello", t.LastSeq); err != nil {
-		return err
+	if slices.Contains(m.Capabilities, protocol.CapabilityWelcome) {
+		w := protocol.Welcome{Type: protocol.TypeWelcome, Accepts: Features}
+		from := m.AckFrom
+		if from == 0 {
+			from = m.LastAckSeq + 1
+		}
+		if from > 0 {
+			last, err := s.storedThrough(ctx, t.ID, from, in.now)
+			if err != nil {
+				return fmt.Errorf("hello: %w", err)
+			}
+			if last >= from {
+				w.Ack = &protocol.Ack{Type: protocol.TypeAck, Of: protocol.TypeLogs, FirstSeq: from, LastSeq: last}
+			}
+		}
+		if err := s.send(ctx, t.ID, in.connID, w); err != nil {
+			return err
+		}
+	}
+	incremental := slices.Contains(m.Capabilities, protocol.CapabilitySyncIncremental)
+	var pulls []string
+	if m.Status == nil {
+		pulls = append(pulls, protocol.CommandGetStatus)
+	}
+	if !incremental || m.ConfigVersion == "" || m.ConfigVersion != t.Config.Version {
+		pulls = append(pulls, protocol.CommandGetConfig)
+	}
+	if !incremental {
+		pulls = append(pulls, protocol.CommandGetLogs)
+	}
+	if len(pulls) > 0 {
+		if _, err = s.pull(ctx, t.ID, in.connID, "system:hello", t.LastSeq, pulls...); err != nil {
+			return err
+		}
 	}
 	s.rolloutCatchUp(ctx, in, t) // desired vs reported: what a rollout owes it (rolloutengine.go)
 	return nil
 }
 
-// logs stores a batch and the status report it may carry, then acks it
-// (with Status set when it carried one). A carried status moves LastSeen
-// like a status message, so no touch is needed then.
+// logs stores a batch and the status report it may carry, then answers as
+// the message asks (protocol.Logs.Ack, AckFrom): an ack of the batch
+// (with Status set when it carried a report), none, or an ack of what the
+// store holds from AckFrom on. A logs message of the first protocol
+// version (no Ack, no AckFrom) moves LastSeen like a heartbeat; a newer
+// terminal's report (riding here or on its own) and heartbeats do that.
 func (s *Service) logs(ctx context.Context, in inbound, m *protocol.Logs) error {
-	ack := protocol.Ack{Type: protocol.TypeAck, Of: protocol.TypeLogs, FirstSeq: m.Entries[0].Seq, LastSeq: m.Entries[len(m.Entries)-1].Seq}
-	if m.Status != nil {
-		if err := s.storeLogsStatus(ctx, in, m); err != nil {
+	if err := s.storeBatch(ctx, in, m); err != nil {
+		return err
+	}
+	first, last := m.Entries[0].Seq, m.Entries[len(m.Entries)-1].Seq
+	switch {
+	case m.AckFrom > 0:
+		if err := s.ackStored(ctx, in, m.AckFrom, m.RequestID, m.Status != nil); err != nil {
 			return err
 		}
-		ack.Status = true
-	} else if err := s.storeLogs(ctx, in, m.Entries, m.Dropped); err != nil {
-		return err
-	}
-	if err := s.send(ctx, in.terminalID, in.connID, ack); err != nil {
-		return err
+	case m.Ack == protocol.AckDeferred:
+	default:
+		ack := protocol.Ack{Type: protocol.TypeAck, Of: protocol.TypeLogs, FirstSeq: first, LastSeq: last, Status: m.Status != nil}
+		if err := s.send(ctx, in.terminalID, in.connID, ack); err != nil {
+			return err
+		}
 	}
 	s.alertOnErrors(ctx, in, m.Entries) // alerteval.go: no cost without error lines
-	if m.Status != nil {
+	if m.Status != nil || m.Ack != "" || m.AckFrom > 0 {
 		return nil
 	}
 	return s.touch(ctx, in, "")
+}
+
+// heartbeat moves LastSeen and, when asked, acknowledges what is stored.
+func (s *Service) heartbeat(ctx context.Context, in inbound, m *protocol.Heartbeat) error {
+	if err := s.touch(ctx, in, ""); err != nil {
+		return err
+	}
+	if m.AckFrom == 0 {
+		return nil
+	}
+	return s.ackStored(ctx, in, m.AckFrom, m.RequestID, false)
+}
+
+// ackStored sends an ack of the lines from..M the store holds without a
+// gap (M = from-1 when line from is not stored).
+func (s *Service) ackStored(ctx context.Context, in inbound, from uint64, requestID string, status bool) error {
+	last, err := s.storedThrough(ctx, in.terminalID, from, in.now)
+	if err != nil {
+		return err
+	}
+	ack := protocol.Ack{Type: protocol.TypeAck, Of: protocol.TypeLogs, FirstSeq: from, LastSeq: last, Status: status, RequestID: requestID}
+	return s.send(ctx, in.terminalID, in.connID, ack)
+}
+
+// maxAckScan bounds the chunks one acknowledgement reads: an ack then
+// confirms what it found, and the terminal asks again for the rest.
+const maxAckScan = 256
+
+// storedThrough returns the highest M >= from-1 such that the store holds
+// every line from..M in unexpired chunks, read from the store itself.
+func (s *Service) storedThrough(ctx context.Context, terminalID string, from uint64, now time.Time) (uint64, error) {
+	want, scanned := from, 0
+	// Chunks come by LastSeq; one starting past want leaves a gap unless
+	// a later one, starting at most MaxBatchSpan-1 below its end, covers it.
+	visit := func(first, last uint64) bool {
+		scanned++
+		if first <= want {
+			want = max(want, last+1)
+		} else if last >= want+protocol.MaxBatchSpan-1 {
+			return false
+		}
+		return scanned < maxAckScan
+	}
+	var err error
+	if rs, ok := s.store.(LogRangeStore); ok {
+		err = rs.ScanLogRanges(ctx, terminalID, from, now, visit)
+	} else {
+		err = s.store.ScanLogChunks(ctx, terminalID, from, false, now, func(c LogChunk) bool { return visit(c.FirstSeq, c.LastSeq) })
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find stored lines of %s from %d: %w", terminalID, from, err)
+	}
+	return want - 1, nil
+}
+
+// storeBatch stores a batch and the status report it may carry, in one
+// store call when the store can (LogBatchStore).
+func (s *Service) storeBatch(ctx context.Context, in inbound, m *protocol.Logs) error {
+	bs, ok := s.store.(LogBatchStore)
+	if !ok {
+		if err := s.storeLogs(ctx, in, m.Entries, m.Dropped); err != nil {
+			return err
+		}
+		if m.Status == nil {
+			return nil
+		}
+		return s.status(ctx, in, m.Status)
+	}
+	b := LogBatch{Chunk: s.chunk(in, m.Entries), Dropped: m.Dropped, Record: m.Status != nil}
+	if m.Status != nil {
+		if !protocol.IsObject(m.Status) {
+			return &protocol.Error{Code: protocol.CodeInvalid, Message: "status must be a JSON object"}
+		}
+		b.Status = &Snapshot{Data: compact(m.Status), SyncedAt: in.now}
+		b.StatusExpiresAt = in.now.Add(s.cfg.StatusRetention)
+		// A terminal of the first protocol version has its record follow
+		// every batch, as before.
+	} else if m.Ack == "" && m.AckFrom == 0 {
+		b.Record = true
+	}
+	if err := bs.PutLogBatch(ctx, b); err != nil {
+		return chunkError(in, b.Chunk, err)
+	}
+	s.logsStored(in, m.Entries)
+	if m.Status != nil {
+		s.touched.Store(in.connID, in.now)
+	}
+	return nil
 }
 
 func (s *Service) storeLogs(ctx context.Context, in inbound, entries []protocol.LogEntry, dropped uint64) error {
@@ -140,29 +286,6 @@ func (s *Service) storeLogs(ctx context.Context, in inbound, entries []protocol.
 		return chunkError(in, chunk, err)
 	}
 	s.logsStored(in, entries)
-	return nil
-}
-
-// storeLogsStatus stores a batch and the status report it carries, in one
-// store call when the store can (LogStatusStore).
-func (s *Service) storeLogsStatus(ctx context.Context, in inbound, m *protocol.Logs) error {
-	ls, ok := s.store.(LogStatusStore)
-	if !ok {
-		if err := s.storeLogs(ctx, in, m.Entries, m.Dropped); err != nil {
-			return err
-		}
-		return s.status(ctx, in, m.Status)
-	}
-	if !protocol.IsObject(m.Status) {
-		return &protocol.Error{Code: protocol.CodeInvalid, Message: "status must be a JSON object"}
-	}
-	chunk := s.chunk(in, m.Entries)
-	snap := Snapshot{Data: compact(m.Status), SyncedAt: in.now}
-	if err := ls.PutLogChunkStatus(ctx, chunk, m.Dropped, snap, in.now.Add(s.cfg.StatusRetention)); err != nil {
-		return chunkError(in, chunk, err)
-	}
-	s.logsStored(in, m.Entries)
-	s.touched.Store(in.connID, in.now)
 	return nil
 }
 

@@ -159,6 +159,10 @@ type LogChunk struct {
 	StoredAt   time.Time           `json:"storedAt"`
 	// ExpiresAt is the retention TTL of the chunk.
 	ExpiresAt time.Time `json:"expiresAt"`
+	// Status is the status report that rode in with the lines (see
+	// LogBatch), as a history sample; nil if none did or the store keeps
+	// samples apart.
+	Status *StatusSample `json:"status,omitempty"`
 }
 
 // StatusSample is one entry of a terminal's status history.

@@ -136,19 +136,51 @@ type Store interface {
 	ClaimRefresh(ctx context.Context, id, what string, at, notBefore time.Time) (bool, error)
 }
 
-// LogStatusStore is a Store that can store a log chunk together with a
-// status report in fewer writes than PutLogChunk and PutStatus apart (the
-// DynamoDB store updates the terminal record once instead of twice). The
-// service uses it, when its store has it, for a logs message carrying a
-// status report (protocol.Logs.Status); a wrapper embedding a Store hides
-// it, and the service then calls the two methods.
-type LogStatusStore interface {
+// LogBatch is what a logs message asks the store to keep: its lines, the
+// terminal's dropped count, and the status report riding along.
+type LogBatch struct {
+	Chunk   LogChunk
+	Dropped uint64
+	// Status, when set, is the report the message carried. It is kept as
+	// a history sample expiring at StatusExpiresAt (StatusHistory returns
+	// it); a store may keep it in the chunk item (LogChunk.Status).
+	Status          *Snapshot
+	StatusExpiresAt time.Time
+	// Record asks that the terminal record follow the batch: LastSeq and
+	// Dropped raised, and Status (when set) stored as the last known status
+	// (unless a newer one is) with LastSeen moved to its time. Without it
+	// a store may leave the record as it is, so LastSeq, Dropped, the
+	// status and LastSeen on the record may lag the newest chunks:
+	// readers that need them current look at the newest chunks too.
+	Record bool
+}
+
+// LogBatchStore is a Store that stores a logs message in fewer writes than
+// PutLogChunk and PutStatus apart (the DynamoDB store writes the chunk,
+// with the status sample in it, and the terminal record only when the
+// batch asks). The service uses it when its store has it; a wrapper
+// embedding a Store hides it, and the service then calls PutLogChunk and
+// PutStatus.
+type LogBatchStore interface {
 	Store
-	// PutLogChunkStatus has the effect of PutLogChunk(ctx, c, dropped)
-	// followed by PutStatus(ctx, c.TerminalID, s, statusExpiresAt), with
-	// their errors: ErrNotFound if the terminal is absent, ErrInvalid for
-	// a bad chunk or status time.
-	PutLogChunkStatus(ctx context.Context, c LogChunk, dropped uint64, s Snapshot, statusExpiresAt time.Time) error
+	// PutLogBatch stores b.Chunk as PutLogChunk does (the same
+	// replacement rules), keeps b.Status as a sample, and brings the
+	// terminal record up to date when b.Record is set (see LogBatch).
+	// ErrNotFound if the terminal is absent (when the store reads the
+	// record), ErrInvalid for a bad chunk or status time.
+	PutLogBatch(ctx context.Context, b LogBatch) error
+}
+
+// LogRangeStore is a Store that can list its chunks' sequence ranges
+// without reading their lines (the DynamoDB store projects them); the
+// service uses it to find what is stored when a terminal asks for an
+// acknowledgement, and ScanLogChunks otherwise.
+type LogRangeStore interface {
+	Store
+	// ScanLogRanges calls fn with the FirstSeq and LastSeq of the
+	// terminal's unexpired chunks in ascending LastSeq order from
+	// LastSeq >= from, until fn returns false or the chunks run out.
+	ScanLogRanges(ctx context.Context, terminalID string, from uint64, now time.Time, fn func(first, last uint64) bool) error
 }
 
 // Pusher sends a message to a connected terminal.

@@ -30,16 +30,17 @@ type TerminalView struct {
 func (s *Service) view(p Principal, t Terminal, now time.Time) TerminalView {
 	v := TerminalView{Terminal: p.terminal(t), Online: s.online(t, now), ConfigVersion: t.Config.Version}
 	v.Inactive = t.Online && !v.Online
-	v.Config = freshness(t.Config.SyncedAt, s.cfg.ConfigTTL, now)
-	v.Status = freshness(t.Status.SyncedAt, s.cfg.StatusTTL, now)
+	v.Config = s.configFreshness(t, now)
+	v.Status = s.statusFreshness(t, now)
 	v.Summary = summarize(t)
 	return v
 }
 
 // online reports the effective state: a terminal whose $disconnect never
-// arrived goes offline after InactivityTimeout without a message.
+// arrived goes offline after InactivityTimeout (or twice its reporting
+// interval, when longer: see inactivity) without a message.
 func (s *Service) online(t Terminal, now time.Time) bool {
-	return t.Online && t.ConnectionID != "" && now.Sub(t.LastSeen) < s.cfg.InactivityTimeout
+	return t.Online && t.ConnectionID != "" && now.Sub(t.LastSeen) < s.inactivity(t)
 }
 
 // Terminal returns one terminal as p sees it. ErrNotFound if unknown or
@@ -49,7 +50,8 @@ func (s *Service) Terminal(ctx context.Context, p Principal, id string) (Termina
 	if err != nil {
 		return TerminalView{}, err
 	}
-	return s.view(p, t, s.now()), nil
+	now := s.now()
+	return s.view(p, s.current(ctx, t, now), now), nil
 }
 
 // MaxPageSize bounds list pages.

@@ -78,6 +78,11 @@ func Decode(body []byte) (any, error) {
 		if err := m.validate(); err != nil {
 			return nil, err
 		}
+		if t := bytes.TrimSpace(m.Status); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+			m.Status = nil
+		} else if !IsObject(t) {
+			return nil, errorf(CodeInvalid, `field "status": must be a JSON object (a status report)`)
+		}
 		return &m, nil
 	case TypeCommandResponse:
 		var m CommandResponse
@@ -98,6 +103,9 @@ func Decode(body []byte) (any, error) {
 		} else if !IsObject(t) {
 			return nil, errorf(CodeInvalid, `field "status": must be a JSON object (a status report)`)
 		}
+		if m.Ack != "" && m.Ack != AckDeferred {
+			return nil, errorf(CodeInvalid, `field "ack": %q is not an acknowledgement mode (want %q, or leave it out)`, truncate(m.Ack, 32), AckDeferred)
+		}
 		entries, err := InflateEntries(m.Encoding, m.Entries, m.Data)
 		if err != nil {
 			return nil, err
@@ -117,7 +125,12 @@ func Decode(body []byte) (any, error) {
 		}
 		return &m, nil
 	case TypeHeartbeat:
-		return &Heartbeat{Type: TypeHeartbeat}, nil
+		var m Heartbeat
+		if err := strictUnmarshal(trimmed, &m); err != nil {
+			return nil, err
+		}
+		m.Type = TypeHeartbeat
+		return &m, nil
 	default:
 		return nil, errorf(CodeUnknownType, "unknown message type %q", truncate(typ, 64))
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -203,9 +204,14 @@ func trailing(dec *json.Decoder, field string, setWindow func()) error {
 // entryError describes a failure while reading entry i.
 func entryError(err error, field string, i int) *Error {
 	var typeErr *json.UnmarshalTypeError
+	var attrErr *attrError
 	switch {
 	case errors.Is(err, errBadTime):
 		return errorf(CodeInvalid, "entries[%d].ts: want an RFC 3339 time", i)
+	case errors.As(err, &attrErr):
+		return errorf(CodeInvalid, "entries[%d].attrs.%s: want a string, number, boolean or null", i, attrErr.key)
+	case errors.As(err, &typeErr) && typeErr.Type == reflect.TypeFor[Attrs]():
+		return errorf(CodeInvalid, "entries[%d].attrs: want an object of strings, numbers, booleans or nulls, not %s", i, typeErr.Value)
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		return errorf(CodeInvalid, "entries[%d]: want a JSON object, not %s", i, typeErr.Value)
 	case errors.As(err, &typeErr):
@@ -251,12 +257,12 @@ func in(where string) string {
 // wireEntry is a LogEntry as read from the wire, with the time's errors
 // told apart.
 type wireEntry struct {
-	Seq     uint64    `json:"seq"`
-	Time    wireTime  `json:"ts"`
-	Level   string    `json:"level"`
-	Message string    `json:"msg"`
-	Source  string    `json:"source"`
-	Attrs   wireAttrs `json:"attrs"`
+	Seq     uint64   `json:"seq"`
+	Time    wireTime `json:"ts"`
+	Level   string   `json:"level"`
+	Message string   `json:"msg"`
+	Source  string   `json:"source"`
+	Attrs   Attrs    `json:"attrs"`
 }
 
 var errBadTime = errors.New("want an RFC 3339 time")
@@ -269,54 +275,6 @@ func (w *wireTime) UnmarshalJSON(b []byte) error {
 		return errBadTime
 	}
 	return nil
-}
-
-// wireAttrs decodes as a map[string]string does, into a map made for as
-// many keys as the object has (up to MaxAttrs): a map grown one key at a
-// time allocates about twice as much, which a batch of 4096 lines of
-// attributes multiplies.
-type wireAttrs map[string]string
-
-func (a *wireAttrs) UnmarshalJSON(b []byte) error {
-	m := map[string]string(*a)
-	if m == nil && len(b) > 0 && b[0] == '{' {
-		m = make(map[string]string, min(countKeys(b), MaxAttrs))
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	*a = m
-	return nil
-}
-
-// countKeys returns the number of keys of the valid JSON object b.
-func countKeys(b []byte) int {
-	n, depth, inString := 0, 0, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-		case ':':
-			if depth == 1 {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // entryList is a JSON array of entries decoded as a stream with the wire

@@ -30,7 +30,48 @@ const (
 	TypeAck             = "ack"
 	TypeError           = "error"
 	TypeLive            = "live"
+	TypeWelcome         = "welcome"
 )
+
+// Capabilities a terminal may announce in Hello.Capabilities besides the
+// commands it answers and the encodings it sends. A server acts on those
+// it knows and ignores the rest.
+const (
+	// CapabilityWelcome: the terminal understands a Welcome message. Only
+	// a terminal announcing it is sent one.
+	CapabilityWelcome = "welcome"
+	// CapabilitySyncIncremental: the terminal delivers every line of its
+	// spool on its own (so no get_logs pull is needed after hello), and
+	// the Hello.ConfigVersion it names is the configuration it runs (so
+	// get_config is pulled only when it differs from the stored one).
+	CapabilitySyncIncremental = "sync.incremental"
+)
+
+// Features a server lists in Welcome.Accepts: what a terminal may use on
+// the connection.
+const (
+	// FeatureAckRequest: logs messages may carry Ack ("deferred") and
+	// AckFrom, and heartbeats AckFrom; acknowledgements are then sent only
+	// when asked for, and confirm what the store holds (see Logs.AckFrom).
+	FeatureAckRequest = "ack.request"
+	// FeatureTypedAttrs: attribute values may be numbers, booleans and
+	// null as well as strings.
+	FeatureTypedAttrs = "attrs.typed"
+	// FeatureHelloStatus: a status report in Hello.Status is stored (and
+	// no get_status is pulled).
+	FeatureHelloStatus = "hello.status"
+	// FeatureStatusInLogs: a status report riding in a logs message
+	// (Logs.Status) is stored, as Ack.Status says per message.
+	FeatureStatusInLogs = "logs.status"
+	// FeatureSyncIncremental: the server skips the pulls a hello with
+	// CapabilitySyncIncremental makes unnecessary.
+	FeatureSyncIncremental = "sync.incremental"
+)
+
+// AckDeferred is the value of Logs.Ack asking the server not to
+// acknowledge the message: a later AckFrom (or the next connection's
+// Welcome) confirms its lines.
+const AckDeferred = "deferred"
 
 // Command names.
 const (
@@ -75,6 +116,29 @@ type Hello struct {
 	// terminal whose hello failed (code internal) gets no pull, and should
 	// reconnect to say hello again. The Go agent sends "hello".
 	RequestID string `json:"request_id,omitempty"`
+	// AckFrom, when set, is where the welcome's ack starts (the lowest line
+	// the terminal holds unacknowledged); without it the ack starts after
+	// LastAckSeq.
+	AckFrom uint64 `json:"ack_from,omitempty"`
+	// Status, when set, is a status report (a JSON object, as in Status)
+	// made at connection time. A server accepting FeatureHelloStatus
+	// stores it and pulls no get_status; an older server ignores it.
+	Status json.RawMessage `json:"status,omitempty"`
+}
+
+// Welcome answers a hello that announced CapabilityWelcome, before any
+// pull: it lists the features the server accepts on this connection and,
+// when lines after Hello.LastAckSeq are stored, acknowledges them (Ack,
+// as an ack message would), so a reconnecting terminal resends only what
+// the server does not hold. A server that sends no welcome accepts none
+// of the features: the terminal then speaks the first protocol version.
+type Welcome struct {
+	Type    string   `json:"type"`
+	Accepts []string `json:"accepts"`
+	// Ack confirms the contiguous range of lines stored from
+	// Hello.AckFrom (or Hello.LastAckSeq+1); nil when the first of them is
+	// not stored.
+	Ack *Ack `json:"ack,omitempty"`
 }
 
 // LogEntry is one log line. Seq is assigned by the terminal, starts at 1 and
@@ -85,8 +149,8 @@ type LogEntry struct {
 	Level   string    `json:"level"`
 	Message string    `json:"msg"`
 	Source  string    `json:"source,omitempty"`
-	// Attrs holds at most MaxAttrs attributes.
-	Attrs map[string]string `json:"attrs,omitempty"`
+	// Attrs holds at most MaxAttrs attributes, each a JSON scalar.
+	Attrs Attrs `json:"attrs,omitempty"`
 }
 
 // Logs is a batch of log lines pushed by a terminal. Exactly one of Entries
@@ -114,6 +178,16 @@ type Logs struct {
 	// (Ack.Status). A server that does not know the field ignores it and
 	// acks without Status; the terminal then sends its reports on their own.
 	Status json.RawMessage `json:"status,omitempty"`
+	// Ack and AckFrom choose the acknowledgement, on a server accepting
+	// FeatureAckRequest (others ignore both and acknowledge each message).
+	// Neither set: an ack of this message's lines, as always. Ack
+	// AckDeferred: no ack. AckFrom N (1 or more; it wins over Ack): after
+	// storing the batch the server answers one ack naming the longest
+	// range of lines N..M that its store holds without a gap (M is N-1
+	// when line N is not stored), read from the store, so it confirms
+	// lines of earlier messages too, never a line that is not stored.
+	Ack     string `json:"ack,omitempty"`
+	AckFrom uint64 `json:"ack_from,omitempty"`
 }
 
 // Status is a periodic status report. Status is a JSON object; the
@@ -126,6 +200,13 @@ type Status struct {
 // Heartbeat keeps the connection alive and the terminal's last-seen time current.
 type Heartbeat struct {
 	Type string `json:"type"`
+	// AckFrom, on a server accepting FeatureAckRequest, asks for an ack of
+	// the stored lines from AckFrom on, as Logs.AckFrom does: how a
+	// terminal with nothing new to send gets its lines confirmed.
+	AckFrom uint64 `json:"ack_from,omitempty"`
+	// RequestID, when set, is echoed in the ack (Ack.RequestID) and in an
+	// error about the heartbeat.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // CommandResponse answers a Command.
@@ -185,7 +266,9 @@ type SetConfigResult struct {
 }
 
 // Ack acknowledges that the server has stored log lines FirstSeq..LastSeq
-// (inclusive) of the sending terminal; the terminal may drop them from its spool.
+// (inclusive) of the sending terminal; the terminal may drop them from its
+// spool. An answer to AckFrom with nothing stored from FirstSeq has
+// LastSeq FirstSeq-1.
 type Ack struct {
 	Type     string `json:"type"`
 	Of       string `json:"of"`
@@ -194,6 +277,9 @@ type Ack struct {
 	// Status is true when the acknowledged logs message carried a status
 	// report (Logs.Status) and the server stored it too.
 	Status bool `json:"status,omitempty"`
+	// RequestID echoes the request_id of the message that asked for this
+	// ack with AckFrom.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // MaxLiveSeconds bounds Live.Seconds.

@@ -101,7 +101,7 @@ func TestGzipCommandResultMasked(t *testing.T) {
 	}
 	cmd := rt.next("command", "get_logs")
 	data, err := protocol.CompressEntries([]protocol.LogEntry{
-		{Seq: 1, Time: time.Now().UTC(), Level: "info", Message: "login", Attrs: map[string]string{"session_token": "tok-in-gzip", "user": "bob"}},
+		{Seq: 1, Time: time.Now().UTC(), Level: "info", Message: "login", Attrs: protocol.Attrs{"session_token": "tok-in-gzip", "user": "bob"}},
 	})
 	if err != nil {
 		t.Fatal(err)

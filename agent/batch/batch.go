@@ -42,7 +42,7 @@ func Normalize(e protocol.LogEntry, now time.Time) protocol.LogEntry {
 	level, ok := protocol.NormalizeLevel(e.Level)
 	if !ok {
 		if e.Attrs == nil {
-			e.Attrs = map[string]string{}
+			e.Attrs = protocol.Attrs{}
 		}
 		e.Attrs["level"] = e.Level
 		level = protocol.LevelInfo
@@ -59,7 +59,9 @@ func Normalize(e protocol.LogEntry, now time.Time) protocol.LogEntry {
 	return Shrink(e, EntryLimit)
 }
 
-func boundAttrs(attrs map[string]string) map[string]string {
+// boundAttrs keeps at most MaxAttrs attributes (by key order) with keys
+// and string values truncated, every value a JSON scalar (protocol.Scalar).
+func boundAttrs(attrs protocol.Attrs) protocol.Attrs {
 	if len(attrs) == 0 {
 		return nil
 	}
@@ -68,14 +70,18 @@ func boundAttrs(attrs map[string]string) map[string]string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	out := make(map[string]string, min(len(keys), MaxAttrs+1))
+	out := make(protocol.Attrs, min(len(keys), MaxAttrs+1))
 	for i, k := range keys {
 		if i == MaxAttrs {
-			out["attrs_truncated"] = strconv.Itoa(len(keys) - MaxAttrs)
+			out["attrs_truncated"] = len(keys) - MaxAttrs
 			break
 		}
 		nk := Truncate(strings.ToValidUTF8(k, "\uFFFD"), MaxAttrKeyLength)
-		out[nk] = Truncate(strings.ToValidUTF8(attrs[k], "\uFFFD"), MaxAttrValueLength)
+		v := protocol.Scalar(attrs[k])
+		if s, ok := v.(string); ok {
+			v = Truncate(strings.ToValidUTF8(s, "\uFFFD"), MaxAttrValueLength)
+		}
+		out[nk] = v
 	}
 	return out
 }
@@ -89,7 +95,7 @@ func Shrink(e protocol.LogEntry, limit int) protocol.LogEntry {
 		return e
 	}
 	if len(e.Attrs) > 0 {
-		e.Attrs = map[string]string{"attrs_truncated": strconv.Itoa(len(e.Attrs))}
+		e.Attrs = protocol.Attrs{"attrs_truncated": len(e.Attrs)}
 		if size = encodedSize(e); size <= limit {
 			return e
 		}

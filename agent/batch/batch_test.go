@@ -32,7 +32,7 @@ func random(n int) string {
 
 func TestNormalize(t *testing.T) {
 	t.Parallel()
-	manyAttrs := map[string]string{}
+	manyAttrs := protocol.Attrs{}
 	for i := range 40 {
 		manyAttrs[fmt.Sprintf("k%02d", i)] = "v"
 	}
@@ -62,7 +62,7 @@ func TestNormalize(t *testing.T) {
 			}
 		}},
 		{"attributes bounded", protocol.LogEntry{Message: "m", Attrs: manyAttrs}, func(t *testing.T, e protocol.LogEntry) {
-			if len(e.Attrs) != batch.MaxAttrs+1 || e.Attrs["attrs_truncated"] != "8" {
+			if len(e.Attrs) != batch.MaxAttrs+1 || protocol.AttrString(e.Attrs["attrs_truncated"]) != "8" {
 				t.Errorf("%d attrs: %v", len(e.Attrs), e.Attrs)
 			}
 		}},

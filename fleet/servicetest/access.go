@@ -237,7 +237,7 @@ func testSecretsMaskedForNonAdmins(t *testing.T, e *env) {
 	respond(t, e, "c1", pulls["get_config"], true, map[string]any{"threshold": 0.8, "db_password": "hunter2", "upload": map[string]any{"api_token": "tok-123"}})
 	respond(t, e, "c1", pulls["get_status"], true, map[string]any{"cpu_percent": 12.5, "wifi_password": "pw-status"})
 	lines := entries(1, 2, "info")
-	lines[1].Attrs = map[string]string{"session_token": "tok-log", "user": "bob"}
+	lines[1].Attrs = map[string]any{"session_token": "tok-log", "user": "bob"}
 	respond(t, e, "c1", pulls["get_logs"], true, map[string]any{"entries": lines})
 	if _, err := e.svc.SetConfig(ctx, adminUser, "t1", json.RawMessage(`{"threshold":0.9,"db_password":"s3cret-new"}`)); err != nil {
 		t.Fatal(err)

@@ -18,10 +18,16 @@ func testHelloPullsStatusConfigLogs(t *testing.T, e *env) {
 	e.send(t, "c1", map[string]any{"type": "logs", "entries": entries(1, 5, "info")})
 	e.push.take(t, "c1")
 	e.send(t, "c1", map[string]any{"type": "hello", "terminal_id": "t1", "agent_version": "1.2.3"})
-	cmds := commandsIn(e.push.take(t, "c1"))
+	msgs := e.push.take(t, "c1")
+	cmds := commandsIn(msgs)
 	for _, name := range []string{"get_status", "get_config", "get_logs"} {
 		if cmds[name] == nil {
 			t.Errorf("hello: %s not pushed; got %v", name, cmds)
+		}
+	}
+	for _, m := range msgs {
+		if m["type"] == protocol.TypeWelcome {
+			t.Errorf("hello without the welcome capability answered with a welcome: %v", m)
 		}
 	}
 	params, _ := cmds["get_logs"]["params"].(map[string]any)

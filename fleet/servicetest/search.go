@@ -98,7 +98,7 @@ func fleetLines(t *testing.T, e *env) {
 			}
 			l := line(uint64(s), sec, level, fmt.Sprintf("%s says %d", id, s))
 			if s == 7 {
-				l.Attrs = map[string]string{"api_token": "s3cret", "cam": "2"}
+				l.Attrs = map[string]any{"api_token": "s3cret", "cam": "2"}
 			}
 			lines = append(lines, l)
 		}

@@ -391,7 +391,7 @@ func testGetLogsResultKeepsNoLines(t *testing.T, e *env) {
 	ctx := context.Background()
 	e.connect(t, "t1", e.terminal(t, "t1", "line-1"), "c1")
 	lines := entries(1, 3, "info")
-	lines[1].Attrs = map[string]string{"session_token": "tok-gz", "user": "bob"}
+	lines[1].Attrs = map[string]any{"session_token": "tok-gz", "user": "bob"}
 	data, err := protocol.CompressEntries(lines)
 	if err != nil {
 		t.Fatal(err)

@@ -77,6 +77,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"Rollout/AccessAndPrecedence", testRolloutAccessAndPrecedence},
 	}
 	tests = append(tests, searchAndAlertTests()...)
+	tests = append(tests, syncTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

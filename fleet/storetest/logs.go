@@ -42,7 +42,11 @@ func chunk(id string, first, last uint64, expiresAt time.Time) fleet.LogChunk {
 		if seq%2 == 0 {
 			entry.Level = protocol.LevelWarn
 			entry.Source = "camera-2"
-			entry.Attrs = map[string]string{"zone": "a", "score": "0.93"}
+			entry.Attrs = protocol.Attrs{"zone": "a", "score": "0.93"}
+		}
+		if seq%10 == 0 {
+			// Typed values keep their type and a number its exact text.
+			entry.Attrs = protocol.Attrs{"zone": "a", "count": json.Number("12345678901234567890"), "ratio": json.Number("-1.5e-3"), "ok": true, "none": nil}
 		}
 		c.Entries = append(c.Entries, entry)
 	}

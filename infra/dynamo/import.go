@@ -28,7 +28,7 @@ func (s *Store) ImportLogChunks(ctx context.Context, chunks []fleet.LogChunk) er
 			if err := checkChunk(c); err != nil {
 				return err
 			}
-			it, _, err := chunkItem(c)
+			it, _, err := chunkItem(c, nil)
 			if err != nil {
 				return fmt.Errorf("import log chunk %s/%d: %w", c.TerminalID, c.LastSeq, err)
 			}

@@ -181,22 +181,23 @@ func TestItemLayout(t *testing.T) {
 			t.Errorf("createdAt = %d, want %d (epoch ms)", got, t0.UnixMilli())
 		}
 	})
-	t.Run("log entries are stored gzip-compressed", func(t *testing.T) {
+	t.Run("log entries are stored in columns, zstd-compressed", func(t *testing.T) {
 		it := rawItem(t, sharedTable, "T#"+id, "L#00000000000000000206")
 		b, ok := it[attrEntries].(*types.AttributeValueMemberB)
 		if !ok {
 			t.Fatalf("entries = %T, want binary", it[attrEntries])
 		}
-		if !bytes.HasPrefix(b.Value, []byte{0x1f, 0x8b}) {
-			t.Errorf("entries start % x, want the gzip magic 1f 8b", b.Value[:min(4, len(b.Value))])
+		if !bytes.HasPrefix(b.Value, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+			t.Errorf("entries start % x, want the zstd magic 28 b5 2f fd", b.Value[:min(4, len(b.Value))])
 		}
 		raw, _ := json.Marshal(chunk.Entries)
-		if len(b.Value)*4 > len(raw) {
-			t.Errorf("entries stored in %d bytes, JSON is %d: want at least 4x smaller", len(b.Value), len(raw))
+		gz, _ := protocol.CompressEntries(chunk.Entries)
+		if len(b.Value)*8 > len(raw) || len(b.Value) >= len(gz) {
+			t.Errorf("entries stored in %d bytes, JSON is %d, gzip %d: want at least 8x smaller than JSON and smaller than gzip", len(b.Value), len(raw), len(gz))
 		}
-		got, err := protocol.DecompressEntries(b.Value)
+		got, err := decodeEntries(b.Value, 7)
 		if err != nil {
-			t.Fatalf("DecompressEntries: %v", err)
+			t.Fatalf("decodeEntries: %v", err)
 		}
 		if len(got) != len(chunk.Entries) || got[0].Seq != 7 || got[len(got)-1].Seq != 206 {
 			t.Errorf("decompressed %d entries, want %d from seq 7 to 206", len(got), len(chunk.Entries))

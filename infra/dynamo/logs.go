@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/edgesync/edgesync/fleet"
-	"github.com/edgesync/edgesync/protocol"
 )
 
 // Attributes of a log chunk item (sk L#<LastSeq>).
@@ -18,6 +18,11 @@ const (
 	attrFirstSeq = "firstSeq"
 	attrEntries  = "entries"
 	attrStoredAt = "storedAt"
+	// The status sample riding with the lines (fleet.LogBatch.Status):
+	// its report (zstd, see encodeSample), time and expiry, epoch ms.
+	attrSample    = "sample"
+	attrSampleAt  = "sampleAt"
+	attrSampleExp = "sampleExp"
 )
 
 // logPageSize is the largest Limit of one log chunk Query page: chunks
@@ -47,7 +52,7 @@ func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint6
 	if err := checkChunk(c); err != nil {
 		return err
 	}
-	if err := s.putChunkItem(ctx, c); err != nil {
+	if _, err := s.putChunk(ctx, c, nil); err != nil {
 		return err
 	}
 	if err := s.raiseLogCounters(ctx, c.TerminalID, c.LastSeq, dropped); err != nil {
@@ -67,23 +72,54 @@ func checkChunk(c fleet.LogChunk) error {
 	return nil
 }
 
-// PutLogChunkStatus stores a chunk and a status report with one update of
-// the terminal record (LastSeq, Dropped, the status and LastSeen together)
-// instead of PutLogChunk's and PutStatus's two: the chunk item, that
-// update, and the history sample. When the update's condition fails
-// (something newer is stored, or the terminal is absent) each part is
-// applied on its own conditions, as PutLogChunk and PutStatus do.
-func (s *Store) PutLogChunkStatus(ctx context.Context, c fleet.LogChunk, dropped uint64, snap fleet.Snapshot, statusExpiresAt time.Time) error {
+// PutLogBatch stores a logs batch (fleet.LogBatchStore): the chunk item
+// with the status sample inside it (attributes sample, sampleAt,
+// sampleExp), so a report riding with lines costs no item of its own; and,
+// only when b.Record is set, one update of the terminal record for LastSeq,
+// Dropped, the status and LastSeen together (raiseLogCounters' update
+// when no status rides). When the update's condition fails (something
+// newer is stored, or the terminal is absent) each part is applied on its
+// own conditions, as PutLogChunk and PutStatus do. When the chunk item is
+// not written (a stored chunk ending at the same line holds these lines
+// already) the sample goes to an item of its own, as PutStatus writes it.
+// Without Record nothing reads the terminal record, so an absent terminal
+// is not noticed (its chunk is left to expire).
+func (s *Store) PutLogBatch(ctx context.Context, b fleet.LogBatch) error {
+	c := b.Chunk
 	if err := checkChunk(c); err != nil {
 		return err
 	}
 	id := c.TerminalID
-	if err := checkSample(id, snap); err != nil {
+	var sample *fleet.StatusSample
+	if b.Status != nil {
+		if err := checkSample(id, *b.Status); err != nil {
+			return err
+		}
+		sample = &fleet.StatusSample{At: b.Status.SyncedAt, Data: b.Status.Data, ExpiresAt: b.StatusExpiresAt}
+	}
+	written, err := s.putChunk(ctx, c, sample)
+	if err != nil {
 		return err
 	}
-	if err := s.putChunkItem(ctx, c); err != nil {
-		return err
+	if b.Record {
+		if b.Status == nil {
+			if err := s.raiseLogCounters(ctx, id, c.LastSeq, b.Dropped); err != nil {
+				return fmt.Errorf("put log chunk %s/%d..%d: %w", id, c.FirstSeq, c.LastSeq, err)
+			}
+		} else if err := s.recordBatch(ctx, c, b.Dropped, *b.Status); err != nil {
+			return err
+		}
 	}
+	if sample != nil && !written {
+		return s.putStatusSample(ctx, id, *b.Status, b.StatusExpiresAt)
+	}
+	return nil
+}
+
+// recordBatch updates the terminal record for a chunk and a status report
+// in one conditional update, or part by part when that fails.
+func (s *Store) recordBatch(ctx context.Context, c fleet.LogChunk, dropped uint64, snap fleet.Snapshot) error {
+	id := c.TerminalID
 	e := newExpr()
 	u := setStatus(newUpdate(e), snap).setValue(attrLastSeen, attrMs(snap.SyncedAt)).
 		setValue(attrLastSeq, attrU(c.LastSeq)).setValue(attrDropped, attrU(dropped))
@@ -95,30 +131,33 @@ func (s *Store) PutLogChunkStatus(ctx context.Context, c fleet.LogChunk, dropped
 	if err != nil && !failed {
 		return fmt.Errorf("put log chunk %s/%d..%d with status: %w", id, c.FirstSeq, c.LastSeq, storeError(err))
 	}
-	if failed {
-		if err := s.mustExist(ctx, id, returned); err != nil {
-			return fmt.Errorf("put log chunk %s/%d..%d with status: %w", id, c.FirstSeq, c.LastSeq, err)
-		}
-		if err := s.raiseLogCounters(ctx, id, c.LastSeq, dropped); err != nil {
-			return fmt.Errorf("put log chunk %s/%d..%d: %w", id, c.FirstSeq, c.LastSeq, err)
-		}
-		if err := s.raiseStatus(ctx, id, snap); err != nil {
-			return fmt.Errorf("put status of %s: %w", id, err)
-		}
+	if !failed {
+		return nil
 	}
-	return s.putStatusSample(ctx, id, snap, statusExpiresAt)
+	if err := s.mustExist(ctx, id, returned); err != nil {
+		return fmt.Errorf("put log chunk %s/%d..%d with status: %w", id, c.FirstSeq, c.LastSeq, err)
+	}
+	if err := s.raiseLogCounters(ctx, id, c.LastSeq, dropped); err != nil {
+		return fmt.Errorf("put log chunk %s/%d..%d: %w", id, c.FirstSeq, c.LastSeq, err)
+	}
+	if err := s.raiseStatus(ctx, id, snap); err != nil {
+		return fmt.Errorf("put status of %s: %w", id, err)
+	}
+	return nil
 }
 
-// putChunkItem writes the chunk item; see PutLogChunk. A chunk whose item
+// putChunk writes the chunk item (with sample, when set); see
+// PutLogChunk. It reports whether it wrote it: on a failed condition a
+// longer unexpired chunk holds these lines already. A chunk whose item
 // would exceed DynamoDB's item size limit is refused before anything is
 // written (chunkTooLarge).
-func (s *Store) putChunkItem(ctx context.Context, c fleet.LogChunk) error {
-	it, compressed, err := chunkItem(c)
+func (s *Store) putChunk(ctx context.Context, c fleet.LogChunk, sample *fleet.StatusSample) (bool, error) {
+	it, compressed, err := chunkItem(c, sample)
 	if err != nil {
-		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
+		return false, fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
 	}
 	if size := itemSize(it); size > maxItemBytes {
-		return chunkTooLarge(c, size, compressed)
+		return false, chunkTooLarge(c, size, compressed)
 	}
 
 	now := c.StoredAt
@@ -136,11 +175,11 @@ func (s *Store) putChunkItem(ctx context.Context, c fleet.LogChunk) error {
 		ExpressionAttributeNames:  e.nameMap(),
 		ExpressionAttributeValues: e.values(),
 	})
-	if failed, _ := conditionFailed(err); err != nil && !failed {
-		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, storeError(err))
+	failed, _ := conditionFailed(err)
+	if err != nil && !failed {
+		return false, fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, storeError(err))
 	}
-	// On a failed condition a longer unexpired chunk holds these lines already.
-	return nil
+	return !failed, nil
 }
 
 // chunkTooLarge is the error for a chunk whose item would be size bytes,
@@ -150,13 +189,14 @@ func (s *Store) putChunkItem(ctx context.Context, c fleet.LogChunk) error {
 // resends the batch in halves, and drops a single line that alone is too
 // large.
 func chunkTooLarge(c fleet.LogChunk, size, compressed int) error {
-	return fmt.Errorf("put log chunk %s/%d..%d: %w: the item would be %d bytes (%d of them the %d entries, gzip; at most %d bytes of entries fit), DynamoDB's item limit is %d",
+	return fmt.Errorf("put log chunk %s/%d..%d: %w: the item would be %d bytes (%d of them the %d entries, compressed; at most %d bytes of entries fit), DynamoDB's item limit is %d",
 		c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid, size, compressed, len(c.Entries), maxItemBytes-(size-compressed), maxItemBytes)
 }
 
-// chunkItem is the item of chunk c, and the size of its compressed entries.
-func chunkItem(c fleet.LogChunk) (item, int, error) {
-	data, err := protocol.CompressEntries(c.Entries)
+// chunkItem is the item of chunk c with sample (nil for none), and the
+// size of its compressed entries.
+func chunkItem(c fleet.LogChunk, sample *fleet.StatusSample) (item, int, error) {
+	data, err := encodeEntries(c.Entries)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -166,6 +206,15 @@ func chunkItem(c fleet.LogChunk) (item, int, error) {
 	it[attrEntries] = attrB(data)
 	it.time(attrStoredAt, c.StoredAt)
 	it.expiry(c.ExpiresAt)
+	if sample != nil {
+		z, err := encodeSample(sample.Data)
+		if err != nil {
+			return nil, 0, err
+		}
+		it[attrSample] = attrB(z)
+		it[attrSampleAt] = attrMs(sample.At)
+		it.time(attrSampleExp, sample.ExpiresAt)
+	}
 	return it, len(data), nil
 }
 
@@ -276,15 +325,78 @@ func decodeChunk(terminalID string, r itemReader) (fleet.LogChunk, error) {
 		ExpiresAt:  r.expiresAt(),
 	}
 	data := r.bytes(attrEntries)
+	sample, err := decodeChunkSample(&r)
 	if r.err != nil {
 		return fleet.LogChunk{}, fmt.Errorf("decode chunk %s: %w", r.str(attrSK), r.err)
 	}
-	entries, err := protocol.DecompressEntries(data)
 	if err != nil {
 		return fleet.LogChunk{}, fmt.Errorf("decode chunk %s/%d..%d: %w", terminalID, c.FirstSeq, c.LastSeq, err)
 	}
-	c.Entries = entries
+	entries, err := decodeEntries(data, c.FirstSeq)
+	if err != nil {
+		return fleet.LogChunk{}, fmt.Errorf("decode chunk %s/%d..%d: %w", terminalID, c.FirstSeq, c.LastSeq, err)
+	}
+	c.Entries, c.Status = entries, sample
 	return c, nil
+}
+
+// decodeChunkSample reads a chunk item's status sample, nil if it has none.
+func decodeChunkSample(r *itemReader) (*fleet.StatusSample, error) {
+	z := r.bytes(attrSample)
+	if z == nil {
+		return nil, nil
+	}
+	data, err := decodeSample(z)
+	if err != nil {
+		return nil, err
+	}
+	return &fleet.StatusSample{At: r.time(attrSampleAt), Data: data, ExpiresAt: r.time(attrSampleExp)}, nil
+}
+
+// ScanLogRanges calls fn with the FirstSeq and LastSeq of the terminal's
+// unexpired chunks by ascending LastSeq from LastSeq >= from
+// (fleet.LogRangeStore): a Query projecting the two and the expiry, so
+// no line is decoded (DynamoDB bills the whole items read all the same).
+func (s *Store) ScanLogRanges(ctx context.Context, terminalID string, from uint64, now time.Time, fn func(first, last uint64) bool) error {
+	if err := checkID("terminal id", terminalID); err != nil {
+		return fmt.Errorf("scan log ranges: %w", err)
+	}
+	e := newExpr()
+	cond := fmt.Sprintf("%s = %s AND %s BETWEEN %s AND %s",
+		e.name(attrPK), e.value(attrS(terminalPK(terminalID))), e.name(attrSK), e.value(attrS(logSK(from))), e.value(attrS(logSK(math.MaxUint64))))
+	in := &dynamodb.QueryInput{
+		TableName:                 s.table,
+		KeyConditionExpression:    aws.String(cond),
+		ProjectionExpression:      aws.String(e.names(attrFirstSeq, attrLastSeq, attrExpiresAt, attrExpiresAtMs)),
+		ExpressionAttributeNames:  e.nameMap(),
+		ExpressionAttributeValues: e.values(),
+		Limit:                     aws.Int32(logFirstPage),
+		ConsistentRead:            aws.Bool(true),
+	}
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return fmt.Errorf("scan log ranges of %s: %w", terminalID, storeError(err))
+		}
+		in.Limit = aws.Int32(logPageSize * 4)
+		for _, it := range out.Items {
+			r := itemReader{item: it}
+			if r.expired(now) {
+				continue
+			}
+			first, last := r.uint(attrFirstSeq), r.uint(attrLastSeq)
+			if r.err != nil {
+				return fmt.Errorf("scan log ranges of %s: %w", terminalID, r.err)
+			}
+			if !fn(first, last) {
+				return nil
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // Attribute of a status sample item (sk S#<at>); its data is attrData.
@@ -350,9 +462,73 @@ func (s *Store) StatusHistory(ctx context.Context, id string, since, now time.Ti
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
-	samples := make([]fleet.StatusSample, len(newestFirst))
-	for i, smp := range newestFirst {
-		samples[len(samples)-1-i] = smp
+	packed, err := s.chunkSamples(ctx, id, since, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	samples := append(newestFirst, packed...)
+	slices.SortFunc(samples, func(a, b fleet.StatusSample) int { return a.At.Compare(b.At) })
+	samples = slices.CompactFunc(samples, func(a, b fleet.StatusSample) bool { return a.At.Equal(b.At) })
+	if len(samples) > limit {
+		samples = samples[len(samples)-limit:]
 	}
 	return samples, nil
+}
+
+// Bounds of the scan of chunks for their samples: chunks come by LastSeq,
+// newest first, about in the order of their samples' times; the scan stops
+// once a chunk was stored historySlack before since, or after
+// maxHistoryChunks chunks.
+const (
+	historySlack     = 10 * time.Minute
+	maxHistoryChunks = 6000
+)
+
+// chunkSamples returns the unexpired samples kept in the terminal's log
+// chunks (PutLogBatch) taken after since, newest first, at most about
+// limit: a Query of the chunks, newest first, projecting the sample.
+func (s *Store) chunkSamples(ctx context.Context, id string, since, now time.Time, limit int) ([]fleet.StatusSample, error) {
+	e := newExpr()
+	cond := fmt.Sprintf("%s = %s AND %s BETWEEN %s AND %s",
+		e.name(attrPK), e.value(attrS(terminalPK(id))), e.name(attrSK), e.value(attrS(logSK(0))), e.value(attrS(logSK(math.MaxUint64))))
+	in := &dynamodb.QueryInput{
+		TableName:                 s.table,
+		KeyConditionExpression:    aws.String(cond),
+		ProjectionExpression:      aws.String(e.names(attrStoredAt, attrSample, attrSampleAt, attrSampleExp)),
+		ExpressionAttributeNames:  e.nameMap(),
+		ExpressionAttributeValues: e.values(),
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(int32(min(limit+8, 500))),
+		ConsistentRead:            aws.Bool(true),
+	}
+	var out []fleet.StatusSample
+	scanned := 0
+	for {
+		page, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("status history of %s: read chunks: %w", id, storeError(err))
+		}
+		for _, it := range page.Items {
+			scanned++
+			r := itemReader{item: it}
+			storedAt := r.time(attrStoredAt)
+			smp, err := decodeChunkSample(&r)
+			if r.err != nil {
+				return nil, fmt.Errorf("status history of %s: decode chunk: %w", id, r.err)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("status history of %s: %w", id, err)
+			}
+			if smp != nil && smp.At.After(since) && (smp.ExpiresAt.IsZero() || now.Before(smp.ExpiresAt)) {
+				out = append(out, *smp)
+			}
+			if (!since.IsZero() && storedAt.Before(since.Add(-historySlack))) || len(out) >= limit+8 || scanned >= maxHistoryChunks {
+				return out, nil
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
 }

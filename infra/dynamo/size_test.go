@@ -108,7 +108,7 @@ func sizedChunk(t *testing.T, idPrefix string, size int) fleet.LogChunk {
 		return c
 	}
 	sizeOf := func(c fleet.LogChunk) int {
-		it, _, err := chunkItem(c)
+		it, _, err := chunkItem(c, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func TestLogChunkAtTheItemSizeLimit(t *testing.T) {
 	tests := []struct {
 		name   string
 		size   int
-		status bool // PutLogChunkStatus instead of PutLogChunk
+		status bool // PutLogBatch with a status instead of PutLogChunk
 		stored bool
 	}{
 		{"just under the limit", maxItemBytes - 1, false, true},
@@ -181,7 +181,7 @@ func TestLogChunkAtTheItemSizeLimit(t *testing.T) {
 			if err := plain.CreateTerminal(ctx, fleet.Terminal{ID: c.TerminalID, CreatedAt: t0}); err != nil {
 				t.Fatal(err)
 			}
-			it, _, err := chunkItem(c)
+			it, _, err := chunkItem(c, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +198,7 @@ func TestLogChunkAtTheItemSizeLimit(t *testing.T) {
 			before := counted.puts.Load()
 			snap := fleet.Snapshot{Data: []byte(`{"cpu":1}`), SyncedAt: t0}
 			if tt.status {
-				err = st.PutLogChunkStatus(ctx, c, 0, snap, t0.Add(time.Hour))
+				err = st.PutLogBatch(ctx, fleet.LogBatch{Chunk: c, Status: &snap, StatusExpiresAt: t0.Add(time.Hour), Record: true})
 			} else {
 				err = st.PutLogChunk(ctx, c, 0)
 			}
@@ -222,7 +222,16 @@ func TestLogChunkAtTheItemSizeLimit(t *testing.T) {
 			if !errors.Is(err, fleet.ErrInvalid) {
 				t.Fatalf("PutLogChunk of a %d-byte item: %v, want fleet.ErrInvalid", tt.size, err)
 			}
-			for _, want := range []string{fmt.Sprintf("%d bytes", tt.size), fmt.Sprint(maxItemBytes)} {
+			wantSize := tt.size
+			if tt.status {
+				// The status sample rides in the chunk item, which it makes larger.
+				it, _, err := chunkItem(c, &fleet.StatusSample{At: snap.SyncedAt, Data: snap.Data, ExpiresAt: t0.Add(time.Hour)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantSize = itemSize(it)
+			}
+			for _, want := range []string{fmt.Sprintf("%d bytes", wantSize), fmt.Sprint(maxItemBytes)} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not name %q", err, want)
 				}

@@ -39,7 +39,10 @@ type Store struct {
 	batchBackoff time.Duration
 }
 
-var _ fleet.LogStatusStore = (*Store)(nil)
+var (
+	_ fleet.LogBatchStore = (*Store)(nil)
+	_ fleet.LogRangeStore = (*Store)(nil)
+)
 
 // New returns a Store on table using client.
 func New(client *dynamodb.Client, table string) *Store {
