@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,16 @@ import (
 // builds set it with -ldflags "-X github.com/edgesync/edgesync/agent.Version=1.2.3".
 var Version = "dev"
 
-// Capabilities are announced in hello.
-var Capabilities = append([]string{"gzip", "get_logs.since_seq", "set_config.version"}, protocol.Commands...)
+// Capabilities are announced in hello: the agent understands a welcome
+// and syncs incrementally (it delivers its spool itself and names the
+// config it runs), besides the first protocol version's.
+var Capabilities = append([]string{"gzip", "get_logs.since_seq", "set_config.version",
+	protocol.CapabilityWelcome, protocol.CapabilitySyncIncremental}, protocol.Commands...)
+
+// FirstVersionCapabilities are what an agent of the first protocol
+// version announced; WithCapabilities(FirstVersionCapabilities) makes an
+// agent speak that version (tests of compatibility).
+var FirstVersionCapabilities = append([]string{"gzip", "get_logs.since_seq", "set_config.version"}, protocol.Commands...)
 
 // Defaults of the options.
 const (
@@ -57,6 +66,8 @@ type options struct {
 	spoolFS     spool.FS
 	policy      Policy
 	stallAfter  time.Duration
+	// capabilities are announced in hello.
+	capabilities []string
 }
 
 // WithConfigFile makes set_config persist the configuration to path
@@ -112,6 +123,13 @@ func WithPolicy(p Policy) Option { return func(o *options) { o.policy = p } }
 // tests use it to make the disk full.
 func WithSpoolFS(fs spool.FS) Option { return func(o *options) { o.spoolFS = fs } }
 
+// WithCapabilities replaces the capabilities announced in hello (default
+// Capabilities). Without protocol.CapabilityWelcome the agent gets no
+// welcome and speaks the first protocol version.
+func WithCapabilities(caps []string) Option {
+	return func(o *options) { o.capabilities = slices.Clone(caps) }
+}
+
 // WithMaxInflight bounds the logs messages awaiting their ack.
 func WithMaxInflight(n int) Option { return func(o *options) { o.maxInflight = n } }
 
@@ -136,6 +154,8 @@ type Agent struct {
 	inputsChanged chan struct{} // a new config for the inputs
 	newLines      chan struct{} // lines reached the spool
 	appended      atomic.Int64  // estimated bytes ever appended
+	urgentSeq     atomic.Uint64 // highest seq committed at urgent_level or above
+	welcomed      atomic.Bool   // the server welcomed the last connection
 	epoch         time.Time     // when New ran, with its monotonic clock reading
 	prog          progress
 	liveUntil     atomic.Int64 // live until this long after epoch, monotonic (see protocol.Live)
@@ -160,16 +180,17 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		return nil, fmt.Errorf("agent config: %w", err)
 	}
 	o := options{
-		logger:      slog.Default(),
-		version:     Version,
-		backoffBase: DefaultBackoffBase,
-		backoffMax:  DefaultBackoffMax,
-		jitter:      rand.Float64,
-		sleep:       sleepCtx,
-		ringLines:   DefaultRingLines,
-		queueBytes:  DefaultQueueBytes,
-		maxInflight: DefaultMaxInflight,
-		policy:      DefaultPolicy(),
+		logger:       slog.Default(),
+		version:      Version,
+		backoffBase:  DefaultBackoffBase,
+		backoffMax:   DefaultBackoffMax,
+		jitter:       rand.Float64,
+		sleep:        sleepCtx,
+		ringLines:    DefaultRingLines,
+		queueBytes:   DefaultQueueBytes,
+		maxInflight:  DefaultMaxInflight,
+		policy:       DefaultPolicy(),
+		capabilities: Capabilities,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -354,6 +375,9 @@ type StatusReport struct {
 	DroppedLines   uint64    `json:"dropped_lines"`
 	DroppedInvalid uint64    `json:"dropped_invalid"`
 	Reconnects     uint64    `json:"reconnects"`
+	// StatusInterval is status_interval, in seconds: the server promises
+	// the status fresh for twice that.
+	StatusInterval float64 `json:"status_interval"`
 	// SpoolDegraded: the spool's disk refuses writes; SpoolMemoryLines are
 	// held in memory meanwhile, DiskError says why.
 	SpoolDegraded    bool   `json:"spool_degraded"`
@@ -378,6 +402,7 @@ func (a *Agent) Status(ctx context.Context) StatusReport {
 		DroppedLines:   st.Dropped,
 		DroppedInvalid: st.DroppedInvalid,
 		Reconnects:     max(st.Sessions, 1) - 1,
+		StatusInterval: float64(a.Config().StatusInterval),
 
 		SpoolDegraded:    st.SpoolDegraded,
 		SpoolMemoryLines: st.SpoolMemoryLines,
@@ -448,6 +473,7 @@ func (a *Agent) SetConfig(doc json.RawMessage, expectVersion string) (string, er
 			}
 		}
 	}
+	followProfile(fields, a.cfg)
 	persisted, err := json.MarshalIndent(fields, "", "  ")
 	if err != nil {
 		return "", fmt.Errorf("config: %w", err)

@@ -92,7 +92,7 @@ func (s *session) getLogs(cmd protocol.Command) ([]byte, error) {
 	case p.Count == 0:
 		p.Count = DefaultGetLogsCount
 	}
-	entries := s.a.ring.newest(p.SinceSeq, p.Count)
+	entries := s.outgoing(s.a.ring.newest(p.SinceSeq, p.Count))
 	wrap := func(r protocol.GetLogsResult) ([]byte, error) {
 		raw, err := json.Marshal(r)
 		if err != nil {

@@ -102,6 +102,11 @@ type Config struct {
 	// TLS. Both or neither.
 	ClientCertFile string `json:"client_cert_file,omitempty"`
 	ClientKeyFile  string `json:"client_key_file,omitempty"`
+	// Profile names the preset the timing keys take when the config does
+	// not set them (see Profiles): "default" (or empty) or "economy". The
+	// cloud may change it (set_config, DefaultRemoteKeys): a change of
+	// profile moves the keys the same document leaves as they were.
+	Profile string `json:"profile,omitempty"`
 	// WebSocketTimeout bounds connecting and each write.
 	WebSocketTimeout Seconds `json:"websocket_timeout"`
 	// ReconnectAttempts is how many connection attempts in a row may fail
@@ -116,8 +121,19 @@ type Config struct {
 	// and reads a terminal silent for 120 s as offline).
 	HeartbeatInterval Seconds `json:"heartbeat_interval"`
 	// AckTimeout is how long a logs batch may go unacknowledged before it
-	// is sent again.
+	// is sent again (or, with a server that acknowledges on request, how
+	// long an asked-for ack may take).
 	AckTimeout Seconds `json:"ack_timeout"`
+	// AckInterval is, with a server that acknowledges on request
+	// (protocol.FeatureAckRequest), the longest a sent batch goes before
+	// the agent asks for an ack; it also asks every 32 batches, when
+	// unacknowledged lines pass an eighth of spool_max_bytes and at
+	// shutdown. Lines stay in the spool until then (a reconnect's welcome
+	// acknowledges what is stored).
+	AckInterval Seconds `json:"ack_interval"`
+	// UrgentLevel is the level from which a line is sent at once, whatever
+	// the batch window (debug, info, warn or error; "" sends none early).
+	UrgentLevel string `json:"urgent_level"`
 	// MaxConnectionAge is when the agent reconnects on its own, before API
 	// Gateway's 2-hour connection limit.
 	MaxConnectionAge Seconds `json:"max_connection_age"`
@@ -143,7 +159,8 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 }
 
-// DefaultConfig returns the defaults every key falls back to.
+// DefaultConfig returns the defaults every key falls back to: those of
+// the default profile.
 func DefaultConfig() Config {
 	return Config{
 		WebSocketTimeout:  30,
@@ -151,6 +168,8 @@ func DefaultConfig() Config {
 		StatusInterval:    30,
 		HeartbeatInterval: 30,
 		AckTimeout:        10,
+		AckInterval:       900,
+		UrgentLevel:       protocol.LevelError,
 		MaxConnectionAge:  110 * 60,
 		BatchWindowMS:     250,
 		IdleBatchWindowMS: 30000,
@@ -160,6 +179,80 @@ func DefaultConfig() Config {
 		LogInputs:         []string{},
 		LogLevel:          "info",
 	}
+}
+
+// Profiles are the presets of the timing keys, by profile name. "default"
+// reports its status every 30 s (fresh for 60 s) and sends lines every
+// 30 s nobody reads them; "economy" reports every 5 minutes (fresh for 10
+// minutes: the status a reader sees is at most that old) and sends lines
+// every 5 minutes. In both, lines at urgent_level (error) or above go at
+// once, a read of the logs makes the terminal live (lines within
+// batch_window_ms, 250 ms), and no line waits longer than the idle window.
+var Profiles = map[string]map[string]any{
+	ProfileDefault: {"status_interval": 30, "heartbeat_interval": 30, "idle_batch_window_ms": 30000, "ack_interval": 900},
+	ProfileEconomy: {"status_interval": 300, "heartbeat_interval": 300, "idle_batch_window_ms": 300000, "ack_interval": 1200},
+}
+
+// Profile names.
+const (
+	ProfileDefault = "default"
+	ProfileEconomy = "economy"
+)
+
+// profileConfig is DefaultConfig with the preset of profile (known).
+func profileConfig(profile string) Config {
+	cfg := DefaultConfig()
+	if profile == "" {
+		return cfg
+	}
+	cfg.Profile = profile
+	fields := map[string]json.RawMessage{}
+	for k, v := range Profiles[profile] {
+		fields[k], _ = json.Marshal(v)
+	}
+	decodeFields(fields, &cfg)
+	return cfg
+}
+
+// followProfile makes a change of profile move the preset keys a
+// document leaves as they were: when fields name another profile than
+// cur runs, a preset key whose value in fields is cur's value is dropped,
+// so the new profile's preset applies to it. A key the document changes
+// keeps the value it sets.
+func followProfile(fields map[string]json.RawMessage, cur Config) {
+	norm := func(p string) string {
+		if p == "" {
+			return ProfileDefault
+		}
+		return p
+	}
+	if norm(profileOf(fields)) == norm(cur.Profile) {
+		return
+	}
+	var doc Config
+	decodeFields(fields, &doc)
+	vc, vd := reflect.ValueOf(cur), reflect.ValueOf(doc)
+	for k := range Profiles[ProfileDefault] {
+		if _, ok := fields[k]; !ok {
+			continue
+		}
+		i := configFields[k]
+		if reflect.DeepEqual(vd.Field(i).Interface(), vc.Field(i).Interface()) {
+			delete(fields, k)
+		}
+	}
+}
+
+// profileOf reads the profile a document (after environment overrides)
+// names; a problem is reported by decodeFields and problems.
+func profileOf(fields map[string]json.RawMessage) string {
+	var p string
+	if raw, ok := fields["profile"]; ok && json.Unmarshal(raw, &p) == nil {
+		if _, known := Profiles[p]; known {
+			return p
+		}
+	}
+	return ""
 }
 
 // LoadConfig reads the JSON config file at path (no file when path is
@@ -190,7 +283,7 @@ func ParseConfig(doc []byte, getenv func(string) string) (Config, error) {
 	// Every problem at once: those of the environment, of each key's
 	// type, then of the values (except keys already reported).
 	problems, failed := applyEnv(fields, getenv)
-	cfg := DefaultConfig()
+	cfg := profileConfig(profileOf(fields))
 	decodeProblems, decodeFailed := decodeFields(fields, &cfg)
 	problems = append(problems, decodeProblems...)
 	for k := range decodeFailed {
@@ -448,6 +541,15 @@ func (c Config) problems() []*fieldError {
 	}
 	if c.AckTimeout <= 0 {
 		bad("ack_timeout", "must be more than 0 seconds, got %v", float64(c.AckTimeout))
+	}
+	if c.AckInterval <= 0 || c.AckInterval > 3600 {
+		bad("ack_interval", "must be more than 0 and at most 3600 seconds, got %v", float64(c.AckInterval))
+	}
+	if _, ok := Profiles[c.Profile]; !ok && c.Profile != "" {
+		bad("profile", "must be %q or %q, got %q", ProfileDefault, ProfileEconomy, c.Profile)
+	}
+	if c.UrgentLevel != "" && protocol.LevelRank(c.UrgentLevel) < 0 {
+		bad("urgent_level", "must be debug, info, warn, error or empty (none), got %q", c.UrgentLevel)
 	}
 	if c.MaxConnectionAge <= 0 || c.MaxConnectionAge >= 7200 {
 		bad("max_connection_age", "must be more than 0 and less than 7200 seconds (API Gateway closes connections after 2 hours), got %v", float64(c.MaxConnectionAge))

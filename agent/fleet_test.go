@@ -129,8 +129,23 @@ func poll(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// TestAgainstTheFleetService runs the agent against the real fleet
+// service, speaking today's protocol (welcome, acks on request) and, as
+// an agent of the first protocol version does, announcing nothing new.
 func TestAgainstTheFleetService(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		caps []string
+	}{{"today's protocol", agent.Capabilities}, {"first protocol version", agent.FirstVersionCapabilities}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			testAgainstTheFleetService(t, tt.caps)
+		})
+	}
+}
+
+func testAgainstTheFleetService(t *testing.T, caps []string) {
 	b := newFleetBridge(t)
 	ctx := context.Background()
 	now := time.Now()
@@ -142,7 +157,8 @@ func TestAgainstTheFleetService(t *testing.T) {
 	cfg.TerminalID, cfg.ServerURL, cfg.Token, cfg.SpoolDir = "press-07", b.url, token, t.TempDir()
 	cfg.BatchWindowMS, cfg.BatchMaxBytes = 20, 4096
 	cfg.IdleBatchWindowMS = 0
-	a := newAgent(t, cfg)
+	cfg.AckInterval = 0.2 // ask for acks soon, so that the spool empties within the test
+	a := newAgent(t, cfg, agent.WithCapabilities(caps))
 	const n = 600
 	for i := 1; i <= n/2; i++ {
 		a.Log("info", lineMsg(i), "vision")

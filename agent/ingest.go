@@ -280,6 +280,14 @@ func (a *Agent) commit() error {
 		a.log.Warn("log lines arrived faster than they could be spooled; dropped the oldest", "dropped", lost)
 	}
 	a.ring.add(stored)
+	if rank := protocol.LevelRank(a.Config().UrgentLevel); rank >= 0 {
+		for i := len(stored) - 1; i >= 0; i-- {
+			if protocol.LevelRank(stored[i].Level) >= rank {
+				a.urgentSeq.Store(max(a.urgentSeq.Load(), stored[i].Seq))
+				break
+			}
+		}
+	}
 	a.appended.Add(int64(bytes))
 	a.queue.committed(len(stored), lost)
 	notify(a.newLines)

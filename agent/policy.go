@@ -25,6 +25,7 @@ const DefaultPolicyFile = "/etc/edgesync/policy.json"
 var DefaultRemoteKeys = []string{
 	"log_level", "status_interval", "heartbeat_interval", "ack_timeout", "websocket_timeout",
 	"max_connection_age", "batch_window_ms", "idle_batch_window_ms", "batch_max_bytes",
+	"profile", "ack_interval", "urgent_level",
 }
 
 // Policy is what the device lets remote configuration (set_config from the

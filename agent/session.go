@@ -41,6 +41,17 @@ type flight struct {
 	solo bool
 	// status: the message carries a status report (Logs.Status).
 	status bool
+	// deferred: sent to a server acknowledging on request, without an ack
+	// of its own: a cumulative ack (ackRequest) confirms it.
+	deferred bool
+}
+
+// ackRequest is an ack the session asked for (Logs.AckFrom or
+// Heartbeat.AckFrom) and awaits.
+type ackRequest struct {
+	id     string
+	from   uint64
+	sentAt time.Time
 }
 
 // span is a range of sequence numbers to send again.
@@ -81,8 +92,35 @@ type session struct {
 	started   time.Time
 	lastWrite time.Time
 
+	// What the server's welcome said (protocol.Welcome): nothing is sent
+	// but the hello until it comes or welcomeWait passes (an older server
+	// sends none), so a reconnect resends only what the welcome's ack
+	// does not cover.
+	welcomed bool
+	accepts  map[string]bool
+	holding  *time.Timer // fires when the wait for a welcome ends
+	// Acknowledgements on request: the ack asked for and awaited, the
+	// batches sent since the last request, a request wanted as soon as
+	// possible, and when to ask again for batches the last ack did not
+	// cover.
+	ackReq      *ackRequest
+	sinceAckReq int
+	wantAck     bool
+	askAgainAt  time.Time
+	ackSeq      uint64 // numbers heartbeat ack requests
+
 	closing *closing
 }
+
+// welcomeWait bounds the wait for a welcome after the hello, when the
+// server welcomed the connection before.
+func welcomeWait(cfg Config) time.Duration {
+	return min(cfg.AckTimeout.Duration(), 5*time.Second)
+}
+
+// ackEveryBatches is how many deferred batches go before the session asks
+// for an ack.
+const ackEveryBatches = 32
 
 // closing is a session winding down: it stops when nothing is in flight
 // (and, when draining, nothing is left to send) or at the deadline.
@@ -176,14 +214,26 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 		}
 		return sessionEnd{reason: endLost, err: err}
 	}
+	st := a.spool.Stats()
 	hello := protocol.Hello{
 		Type:          protocol.TypeHello,
 		TerminalID:    s.cfg.TerminalID,
 		AgentVersion:  a.opts.version,
-		Capabilities:  Capabilities,
-		LastAckSeq:    a.spool.Stats().LastAckSeq,
+		Capabilities:  a.opts.capabilities,
+		LastAckSeq:    st.LastAckSeq,
+		AckFrom:       st.FirstSeq,
 		ConfigVersion: a.ConfigVersion(),
 		RequestID:     helloRequestID,
+	}
+	welcome := slices.Contains(a.opts.capabilities, protocol.CapabilityWelcome)
+	if welcome {
+		// A server accepting hello.status stores it and pulls no
+		// get_status; an older one ignores it.
+		report, err := s.statusReport(ctx)
+		if err != nil {
+			return lost(err)
+		}
+		hello.Status = report
 	}
 	if err := s.send(ctx, hello); err != nil {
 		s.salvage(msgs, readErr)
@@ -194,6 +244,13 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 	s.statusTimer = time.NewTimer(s.cfg.StatusInterval.Duration())
 	defer s.statusTimer.Stop()
 	s.lastStatus = time.Now()
+	if welcome && a.welcomed.Load() && st.FirstSeq != 0 {
+		// The server welcomed the last connection: wait for this one's
+		// welcome before resending, so that its ack spares the lines it
+		// holds. (Otherwise nothing waits: an older server never welcomes.)
+		s.holding = time.NewTimer(welcomeWait(s.cfg))
+		defer s.holding.Stop()
+	}
 	heartbeat := time.NewTicker(s.cfg.HeartbeatInterval.Duration())
 	defer heartbeat.Stop()
 	ackCheck := time.NewTicker(ackCheckEvery(s.cfg))
@@ -226,6 +283,10 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 		if s.window != nil {
 			window = s.window.C
 		}
+		var holding <-chan time.Time
+		if s.holding != nil {
+			holding = s.holding.C
+		}
 		var err error
 		select {
 		case <-ctx.Done():
@@ -240,6 +301,11 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 		case <-window:
 			s.window = nil
 			err = s.pump(ctx)
+		case <-holding:
+			s.holding = nil
+			a.welcomed.Store(false)
+			s.log.Info("no welcome from the server; speaking the first protocol version")
+			err = s.pump(ctx)
 		case <-ackCheck.C:
 			err = s.checkAcks(ctx)
 		case <-s.statusTimer.C:
@@ -249,7 +315,7 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 			// a heartbeat is only needed when nothing else went out, and
 			// no status report is about to.
 			if time.Since(s.lastWrite) >= s.cfg.HeartbeatInterval.Duration() && !s.statusImminent() {
-				err = s.send(ctx, protocol.Heartbeat{Type: protocol.TypeHeartbeat})
+				err = s.sendHeartbeat(ctx, s.ackDue())
 			}
 		case <-maxAge.C:
 			s.startClosing(endRecycle, "max connection age", false, nil)
@@ -334,15 +400,138 @@ func (s *session) startClosing(reason endReason, why string, drain bool, ctx con
 	s.log.Info("closing connection", "reason", why)
 }
 
-// closed reports whether a closing session has nothing left to wait for.
+// closed reports whether a closing session has nothing left to wait for:
+// no batch awaiting its own ack, and when draining nothing left to send
+// or to have confirmed. A deferred batch need not be waited for otherwise:
+// it stays in the spool, and the next connection's welcome confirms it.
 func (s *session) closed() bool {
-	if len(s.inflight) > 0 {
+	s.pruneFlights()
+	if s.awaiting() > 0 {
 		return false
 	}
 	if !s.closing.drain {
 		return true
 	}
-	return len(s.resend) == 0 && !s.hasUnsent()
+	return len(s.resend) == 0 && !s.hasUnsent() && len(s.inflight) == 0
+}
+
+// pruneFlights forgets deferred batches whose lines the spool no longer
+// holds (acknowledged, or dropped to make room): nothing is left to confirm.
+func (s *session) pruneFlights() {
+	st := s.a.spool.Stats()
+	for k, f := range s.inflight {
+		if f.deferred && (st.Lines == 0 || f.last < st.FirstSeq) {
+			delete(s.inflight, k)
+		}
+	}
+}
+
+// awaiting is the number of batches awaiting an ack of their own (the
+// first protocol version's, and batches resent alone to find a rejected
+// one); the in-flight limit counts them.
+func (s *session) awaiting() int {
+	n := 0
+	for _, f := range s.inflight {
+		if !f.deferred {
+			n++
+		}
+	}
+	return n
+}
+
+// requestAcks reports whether the server acknowledges on request
+// (protocol.FeatureAckRequest): batches then go deferred.
+func (s *session) requestAcks() bool { return s.accepts[protocol.FeatureAckRequest] }
+
+// outgoing is entries as the server takes them: attribute values typed
+// only when its welcome accepts that (protocol.FeatureTypedAttrs).
+func (s *session) outgoing(entries []protocol.LogEntry) []protocol.LogEntry {
+	if s.accepts[protocol.FeatureTypedAttrs] {
+		return entries
+	}
+	return protocol.Stringify(entries)
+}
+
+// ackDue reports whether the session should ask for an ack now: with a
+// server acknowledging on request and none asked for already, when sent
+// batches wait to be confirmed and one of these holds: a request is
+// wanted (after a resend), ackEveryBatches went since the last, the
+// oldest waited AckInterval, the spool passes an eighth of its bound, the
+// session drains, or the time to ask again came.
+func (s *session) ackDue() bool {
+	if !s.requestAcks() || s.ackReq != nil {
+		return false
+	}
+	s.pruneFlights()
+	if s.wantAck {
+		return true
+	}
+	var oldest time.Time
+	n := 0
+	for _, f := range s.inflight {
+		if f.deferred {
+			n++
+			if oldest.IsZero() || f.sentAt.Before(oldest) {
+				oldest = f.sentAt
+			}
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	switch {
+	case s.sinceAckReq >= ackEveryBatches,
+		time.Since(oldest) >= s.cfg.AckInterval.Duration(),
+		s.a.spool.Stats().Bytes >= s.cfg.SpoolMaxBytes/8,
+		s.closing != nil && s.closing.drain,
+		!s.askAgainAt.IsZero() && !time.Now().Before(s.askAgainAt):
+		return true
+	}
+	return false
+}
+
+// packOptions are the fields of the next logs message: with a server
+// acknowledging on request, deferred or asking for an ack from the lowest
+// line the spool holds.
+func (s *session) packOptions(dropped uint64, status json.RawMessage) batch.Options {
+	o := batch.Options{Dropped: dropped, Status: status}
+	if !s.requestAcks() {
+		return o
+	}
+	if s.ackDue() {
+		if from := s.a.spool.Stats().FirstSeq; from > 0 {
+			o.AckFrom = from
+			return o
+		}
+	}
+	o.Ack = protocol.AckDeferred
+	return o
+}
+
+// sendHeartbeat sends a heartbeat, asking for an ack from the lowest line
+// the spool holds when askAck is set.
+func (s *session) sendHeartbeat(ctx context.Context, askAck bool) error {
+	hb := protocol.Heartbeat{Type: protocol.TypeHeartbeat}
+	if askAck {
+		if from := s.a.spool.Stats().FirstSeq; from > 0 {
+			s.ackSeq++
+			hb.AckFrom, hb.RequestID = from, fmt.Sprintf("ack:%d", s.ackSeq)
+		}
+	}
+	if err := s.send(ctx, hb); err != nil {
+		return err
+	}
+	if hb.AckFrom > 0 {
+		s.asked(hb.RequestID, hb.AckFrom)
+	}
+	return nil
+}
+
+// asked records an ack request just sent.
+func (s *session) asked(id string, from uint64) {
+	s.ackReq = &ackRequest{id: id, from: from, sentAt: time.Now()}
+	s.sinceAckReq, s.wantAck, s.askAgainAt = 0, false, time.Time{}
+	s.log.Debug("asked for an ack", "from_seq", from, "request_id", id)
 }
 
 // finish closes the connection normally and ends the session.
@@ -389,7 +578,7 @@ func (s *session) write(ctx context.Context, body []byte) error {
 // there, else each on its own. Lines therefore never wait longer than a
 // status interval.
 func (s *session) statusDue(ctx context.Context) error {
-	if s.closing == nil && !s.isolating() && len(s.inflight) < s.a.opts.maxInflight && s.hasUnsent() {
+	if s.closing == nil && !s.isolating() && s.awaiting() < s.a.opts.maxInflight && s.hasUnsent() {
 		s.wantStatus, s.flushNow = true, true
 		err := s.pump(ctx)
 		s.flushNow = false
@@ -525,7 +714,7 @@ func (s *session) onNewLines(ctx context.Context) error {
 	}
 	window := s.batchWindow()
 	if s.a.appended.Load()-s.flushedMark >= int64(s.cfg.BatchMaxBytes) || window <= 0 ||
-		time.Since(s.unsentSince) >= window {
+		time.Since(s.unsentSince) >= window || s.urgentWaiting() {
 		return s.pump(ctx)
 	}
 	s.armWindow()
@@ -538,13 +727,21 @@ func (s *session) newAllowed() bool {
 	if s.closing != nil {
 		return s.closing.drain
 	}
-	if s.flushNow {
+	if s.flushNow || s.urgentWaiting() {
 		return true
 	}
 	if s.unsentSince.IsZero() {
 		return false
 	}
 	return time.Since(s.unsentSince) >= s.batchWindow() || s.a.appended.Load()-s.flushedMark >= int64(s.cfg.BatchMaxBytes)
+}
+
+// urgentWaiting reports whether a line at urgent_level or above is in the
+// spool, never sent on this connection: it goes at once, with the lines
+// before it.
+func (s *session) urgentWaiting() bool {
+	u := s.a.urgentSeq.Load()
+	return u != 0 && u >= s.nextSend
 }
 
 // isolating reports whether batches are being resent one at a time to find
@@ -567,6 +764,9 @@ func (s *session) isolating() bool {
 // in-flight limit; while isolating, one suspect batch at a time only.
 func (s *session) pump(ctx context.Context) error {
 	a := s.a
+	if s.holding != nil {
+		return nil // waiting for the welcome
+	}
 	if s.isolating() {
 		if len(s.inflight) > 0 {
 			return nil
@@ -585,7 +785,7 @@ func (s *session) pump(ctx context.Context) error {
 		}
 		return nil
 	}
-	for len(s.inflight) < a.opts.maxInflight && len(s.resend) > 0 {
+	for s.awaiting() < a.opts.maxInflight && len(s.resend) > 0 {
 		sp := s.resend[0]
 		s.resend = s.resend[1:]
 		if _, err := s.sendRange(ctx, sp, false); err != nil {
@@ -601,7 +801,7 @@ func (s *session) pump(ctx context.Context) error {
 		s.window = nil
 	}
 	s.flushedMark = a.appended.Load()
-	for len(s.inflight) < a.opts.maxInflight {
+	for s.awaiting() < a.opts.maxInflight {
 		st := a.spool.Stats()
 		if st.Lines == 0 || s.nextSend >= st.NextSeq {
 			s.unsentSince = time.Time{}
@@ -622,11 +822,12 @@ func (s *session) pump(ctx context.Context) error {
 				return err
 			}
 		}
-		msg, err := batch.PackStatus(entries, st.Dropped, status, s.cfg.BatchMaxBytes)
+		o := s.packOptions(st.Dropped, status)
+		msg, err := batch.PackWith(s.outgoing(entries), o, s.cfg.BatchMaxBytes)
 		if err != nil {
 			return err
 		}
-		if err := s.sendBatch(ctx, msg, false); err != nil {
+		if err := s.sendBatch(ctx, msg, o, false); err != nil {
 			return err
 		}
 		if msg.Status {
@@ -651,39 +852,84 @@ func (s *session) sendRange(ctx context.Context, sp span, alone bool) (bool, err
 	if err != nil || len(entries) == 0 {
 		return false, err
 	}
-	msgs, err := batch.PackAll(entries, a.spool.Stats().Dropped, s.cfg.BatchMaxBytes)
-	if err != nil {
-		return false, err
-	}
+	entries = s.outgoing(entries)
+	dropped := a.spool.Stats().Dropped
 	if alone {
-		if msgs[0].LastSeq < sp.last {
-			s.resend = slices.Insert(s.resend, 0, span{first: msgs[0].LastSeq + 1, last: sp.last, suspect: true})
+		// Acked on its own, so that a rejection is known to be about it.
+		o := batch.Options{Dropped: dropped}
+		m, err := batch.PackWith(entries, o, s.cfg.BatchMaxBytes)
+		if err != nil {
+			return false, err
 		}
-		return true, s.sendBatch(ctx, msgs[0], true)
+		if m.LastSeq < sp.last {
+			s.resend = slices.Insert(s.resend, 0, span{first: m.LastSeq + 1, last: sp.last, suspect: true})
+		}
+		return true, s.sendBatch(ctx, m, o, true)
 	}
-	for _, m := range msgs {
-		if err := s.sendBatch(ctx, m, false); err != nil {
+	for len(entries) > 0 {
+		o := s.packOptions(dropped, nil)
+		m, err := batch.PackWith(entries, o, s.cfg.BatchMaxBytes)
+		if err != nil {
 			return true, err
 		}
+		if err := s.sendBatch(ctx, m, o, false); err != nil {
+			return true, err
+		}
+		entries = entries[m.Lines:]
 	}
 	return true, nil
 }
 
-func (s *session) sendBatch(ctx context.Context, m batch.Message, solo bool) error {
+// sendBatch writes a packed logs message and tracks it: deferred when it
+// asked for no ack of its own (o.Ack or o.AckFrom), awaiting its ack
+// otherwise; a message asking for an ack is the awaited request.
+func (s *session) sendBatch(ctx context.Context, m batch.Message, o batch.Options, solo bool) error {
 	if err := s.write(ctx, m.Body); err != nil {
 		return err
 	}
-	s.inflight[m.FirstSeq] = &flight{first: m.FirstSeq, last: m.LastSeq, sentAt: time.Now(), solo: solo, status: m.Status}
-	s.log.Debug("sent logs", "first_seq", m.FirstSeq, "last_seq", m.LastSeq, "lines", m.Lines, "bytes", len(m.Body), "gzip", m.Gzip, "status", m.Status)
+	deferred := o.Ack == protocol.AckDeferred || o.AckFrom > 0
+	s.inflight[m.FirstSeq] = &flight{first: m.FirstSeq, last: m.LastSeq, sentAt: time.Now(), solo: solo, status: m.Status, deferred: deferred}
+	switch {
+	case o.AckFrom > 0:
+		s.asked(batch.RequestID(m.FirstSeq, m.LastSeq), o.AckFrom)
+	case deferred:
+		s.sinceAckReq++
+	}
+	if deferred {
+		// Delivery progresses (Health, the watchdog) though the ack that
+		// confirms these lines may come only after ack_interval.
+		s.a.mark(&s.a.prog.moved)
+	}
+	s.log.Debug("sent logs", "first_seq", m.FirstSeq, "last_seq", m.LastSeq, "lines", m.Lines, "bytes", len(m.Body), "gzip", m.Gzip, "status", m.Status, "ack", o.Ack, "ack_from", o.AckFrom)
 	return nil
 }
 
-// checkAcks moves batches whose ack is overdue to the resend list.
+// checkAcks moves batches whose ack is overdue to the resend list; with a
+// server acknowledging on request, it also resends after an ack request
+// that went unanswered, and asks for a due ack with a heartbeat when no
+// batch is about to go that would carry the request.
 func (s *session) checkAcks(ctx context.Context) error {
 	timeout := s.cfg.AckTimeout.Duration()
+	if s.requestAcks() {
+		if s.ackReq != nil && time.Since(s.ackReq.sentAt) >= timeout {
+			s.log.Info("ack request not answered in time; resending the first unconfirmed batch", "request_id", s.ackReq.id, "ack_timeout", timeout)
+			from := s.ackReq.from
+			s.ackReq = nil
+			s.resendDeferred(from)
+			s.wantAck = true
+			if err := s.pump(ctx); err != nil {
+				return err
+			}
+		}
+		if s.ackDue() && (s.closing != nil || !s.hasUnsent()) && len(s.resend) == 0 {
+			if err := s.sendHeartbeat(ctx, true); err != nil {
+				return err
+			}
+		}
+	}
 	var expired []*flight
 	for _, f := range s.inflight {
-		if time.Since(f.sentAt) >= timeout {
+		if !f.deferred && time.Since(f.sentAt) >= timeout {
 			expired = append(expired, f)
 		}
 	}
@@ -734,10 +980,18 @@ func (s *session) handle(ctx context.Context, data []byte) error {
 			s.log.Warn("ignoring malformed ack", "err", err)
 			return nil
 		}
-		if ack.Of != protocol.TypeLogs || ack.FirstSeq == 0 || ack.LastSeq < ack.FirstSeq {
+		// An answer to AckFrom may confirm nothing (LastSeq FirstSeq-1).
+		if ack.Of != protocol.TypeLogs || ack.FirstSeq == 0 || ack.LastSeq+1 < ack.FirstSeq {
 			return nil
 		}
 		return s.onAck(ctx, ack)
+	case protocol.TypeWelcome:
+		var w protocol.Welcome
+		if err := json.Unmarshal(data, &w); err != nil {
+			s.log.Warn("ignoring malformed welcome", "err", err)
+			return nil
+		}
+		return s.onWelcome(ctx, w)
 	case protocol.TypeLive:
 		var l protocol.Live
 		if err := json.Unmarshal(data, &l); err != nil {
@@ -762,23 +1016,115 @@ func (s *session) handle(ctx context.Context, data []byte) error {
 }
 
 func (s *session) onAck(ctx context.Context, ack protocol.Ack) error {
-	n, err := s.a.spool.Ack(ack.FirstSeq, ack.LastSeq)
-	if err != nil {
+	if err := s.confirm(ack); err != nil {
 		return err
 	}
-	s.a.acked(n)
 	carried := false
+	var partial []*flight
 	for k, f := range s.inflight {
-		if f.first >= ack.FirstSeq && f.last <= ack.LastSeq {
-			carried = carried || f.status
+		switch {
+		case f.first >= ack.FirstSeq && f.last <= ack.LastSeq:
+			carried = carried || (f.status && !f.deferred)
 			delete(s.inflight, k)
+		case f.deferred && f.first >= ack.FirstSeq && f.first <= ack.LastSeq:
+			delete(s.inflight, k)
+			partial = append(partial, f)
 		}
+	}
+	for _, f := range partial {
+		// Confirmed in part: the rest waits for a later ack.
+		f.first = ack.LastSeq + 1
+		s.inflight[f.first] = f
 	}
 	if carried {
 		if err := s.statusAcked(ctx, ack.Status); err != nil {
 			return err
 		}
 	}
+	if s.ackReq != nil && ack.RequestID == s.ackReq.id {
+		s.ackAnswered(ack)
+	}
+	return s.pump(ctx)
+}
+
+// confirm removes the lines an ack confirms from the spool.
+func (s *session) confirm(ack protocol.Ack) error {
+	if ack.LastSeq < ack.FirstSeq {
+		return nil
+	}
+	n, err := s.a.spool.Ack(ack.FirstSeq, ack.LastSeq)
+	if err != nil {
+		return err
+	}
+	s.a.acked(n)
+	return nil
+}
+
+// ackAnswered handles the answer to the ack request: the line after the
+// confirmed range was not stored; its batch is resent when it went an ack
+// timeout before the request (lost, not merely handled later than the
+// request: the server handles messages concurrently), or asked about
+// again once that long has passed.
+func (s *session) ackAnswered(ack protocol.Ack) {
+	req := s.ackReq
+	s.ackReq = nil
+	next := max(ack.LastSeq, ack.FirstSeq-1) + 1
+	for _, f := range s.inflight {
+		if !f.deferred || f.first > next || f.last < next {
+			continue
+		}
+		timeout := s.cfg.AckTimeout.Duration()
+		if !f.sentAt.After(req.sentAt.Add(-timeout)) {
+			s.log.Info("lines sent before an ack request are not stored; resending them", "first_seq", f.first, "last_seq", f.last)
+			s.resendDeferred(f.first)
+			s.wantAck = true
+		} else {
+			s.askAgainAt = f.sentAt.Add(timeout)
+		}
+		return
+	}
+}
+
+// resendDeferred puts the deferred batch holding line seq (or the first
+// after it) on the resend list.
+func (s *session) resendDeferred(seq uint64) {
+	var pick *flight
+	for _, f := range s.inflight {
+		if f.deferred && f.last >= seq && (pick == nil || f.first < pick.first) {
+			pick = f
+		}
+	}
+	if pick == nil {
+		return
+	}
+	delete(s.inflight, pick.first)
+	s.resend = append(s.resend, span{first: pick.first, last: pick.last})
+	slices.SortFunc(s.resend, func(x, y span) int { return cmpUint(x.first, y.first) })
+}
+
+// onWelcome takes the server's welcome: the features it accepts, and the
+// lines its ack says are stored; then sending starts.
+func (s *session) onWelcome(ctx context.Context, w protocol.Welcome) error {
+	s.welcomed = true
+	s.a.welcomed.Store(true)
+	s.accepts = map[string]bool{}
+	for _, f := range w.Accepts {
+		s.accepts[f] = true
+	}
+	if s.accepts[protocol.FeatureStatusInLogs] {
+		s.statusInLogs = statusCarried
+	}
+	if s.holding != nil {
+		s.holding.Stop()
+		s.holding = nil
+	}
+	if a := w.Ack; a != nil && a.FirstSeq > 0 && a.LastSeq >= a.FirstSeq {
+		if err := s.confirm(*a); err != nil {
+			return err
+		}
+		s.log.Info("the server holds lines sent before", "first_seq", a.FirstSeq, "last_seq", a.LastSeq)
+	}
+	s.log.Debug("welcome", "accepts", w.Accepts)
 	return s.pump(ctx)
 }
 
@@ -810,6 +1156,15 @@ func (s *session) onBatchError(ctx context.Context, e protocol.ErrorMessage, fir
 	}
 	if !permanent(e.Code) {
 		s.log.Warn("server failed to store logs; they will be resent", "first_seq", first, "last_seq", last, "code", e.Code, "message", e.Message)
+		if f := s.inflight[first]; f != nil && f.deferred {
+			// No ack will come for it: resend it now, asking for one.
+			if s.ackReq != nil && s.ackReq.id == e.RequestID {
+				s.ackReq = nil
+			}
+			s.resendDeferred(first)
+			s.wantAck = true
+			return s.pump(ctx)
+		}
 		return nil
 	}
 	return s.rejected(ctx, e, first, last)
@@ -858,6 +1213,10 @@ func (s *session) onError(ctx context.Context, e protocol.ErrorMessage) error {
 		// Another terminal's id, or a connection the server no longer knows.
 		s.log.Error("server refused a message; reconnecting", "code", e.Code, "message", e.Message)
 		return fmt.Errorf("%w: %s", errForbidden, e.Message)
+	case s.ackReq != nil && e.RequestID == s.ackReq.id:
+		s.log.Warn("server failed to answer an ack request; asking again", "code", e.Code, "message", e.Message)
+		s.ackReq, s.wantAck = nil, true
+		return nil
 	case e.RequestID == helloRequestID:
 		s.log.Error("server failed to process the hello; reconnecting", "code", e.Code, "message", e.Message)
 		return fmt.Errorf("%w: %s", errHelloFailed, e.Message)

@@ -208,6 +208,7 @@ func (r *run) newAgent(tm *terminal) {
 	cfg.ServerURL = "ws://" + r.proxy.Addr() + "/prod"
 	cfg.ReconnectAttempts = 0
 	cfg.AckTimeout = 1
+	cfg.AckInterval = 2 // acks on request, asked for as often as the rest is compressed
 	cfg.WebSocketTimeout = 5
 	cfg.StatusInterval = 2
 	cfg.HeartbeatInterval = 1

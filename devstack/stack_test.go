@@ -451,7 +451,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		defer resp.Body.Close()
 		m = devstack.MetricsSnapshot{}
 		json.NewDecoder(resp.Body).Decode(&m)
-		return m.Totals[fleet.MetricConnects] >= 1 && m.Totals[fleet.MetricLogLines] > 0 && m.Latencies[fleet.MetricSyncLatency].Count >= 3
+		// Today's agent reports its status in the hello and syncs
+		// incrementally: the hello pulls its config alone.
+		return m.Totals[fleet.MetricConnects] >= 1 && m.Totals[fleet.MetricLogLines] > 0 && m.Latencies[fleet.MetricSyncLatency].Count >= 1
 	})
 	if m.CacheHitRate <= 0 || m.Latencies[fleet.MetricAPILatency].Count == 0 || m.Latencies[fleet.MetricLogDelay].Count == 0 {
 		t.Errorf("metrics: %+v", m)

@@ -207,6 +207,23 @@ func Pack(entries []protocol.LogEntry, dropped uint64, limit int) (Message, erro
 // limit. If even the first entry does not fit beside the report, the
 // message is packed without it (Message.Status is false).
 func PackStatus(entries []protocol.LogEntry, dropped uint64, status json.RawMessage, limit int) (Message, error) {
+	return PackWith(entries, Options{Dropped: dropped, Status: status}, limit)
+}
+
+// Options are what a logs message carries besides its lines.
+type Options struct {
+	// Dropped fills Logs.Dropped.
+	Dropped uint64
+	// Status is a status report to carry (nil for none); see PackStatus.
+	Status json.RawMessage
+	// Ack and AckFrom fill Logs.Ack and Logs.AckFrom.
+	Ack     string
+	AckFrom uint64
+}
+
+// PackWith is PackStatus with every field of the message given.
+func PackWith(entries []protocol.LogEntry, o Options, limit int) (Message, error) {
+	dropped, status := o.Dropped, o.Status
 	if len(entries) == 0 {
 		return Message{}, fmt.Errorf("pack logs: no entries")
 	}
@@ -225,17 +242,17 @@ func PackStatus(entries []protocol.LogEntry, dropped uint64, status json.RawMess
 	}
 	id := func(k int) string { return RequestID(cand[0].Seq, cand[max(k, 1)-1].Seq) }
 	plain := func(k int) ([]byte, error) {
-		return protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Entries: cand[:k], Dropped: dropped, Status: status}, id(k)})
+		return protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Entries: cand[:k], Dropped: dropped, Status: status, Ack: o.Ack, AckFrom: o.AckFrom}, id(k)})
 	}
 	zipped := func(k int) ([]byte, error) {
 		data, err := compress(raws[:k])
 		if err != nil {
 			return nil, err
 		}
-		return protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Encoding: protocol.EncodingGzip, Data: data, Dropped: dropped, Status: status}, id(k)})
+		return protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Encoding: protocol.EncodingGzip, Data: data, Dropped: dropped, Status: status, Ack: o.Ack, AckFrom: o.AckFrom}, id(k)})
 	}
 	// The envelope, with the longest request_id any prefix can have.
-	base, err := protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Dropped: dropped, Status: status}, id(n)})
+	base, err := protocol.Encode(logsMessage{protocol.Logs{Type: protocol.TypeLogs, Dropped: dropped, Status: status, Ack: o.Ack, AckFrom: o.AckFrom}, id(n)})
 	if err != nil {
 		return Message{}, fmt.Errorf("pack logs: %w", err)
 	}
@@ -287,14 +304,15 @@ func PackStatus(entries []protocol.LogEntry, dropped uint64, status json.RawMess
 		body = nil
 	}
 	if kPlain == 0 && kGz == 0 && status != nil {
-		return PackStatus(entries, dropped, nil, limit)
+		o.Status = nil
+		return PackWith(entries, o, limit)
 	}
 	if kPlain == 0 && kGz == 0 {
 		e := Shrink(cand[0], limit-len(base)-envelopeReserve)
 		if encodedSize(e) >= encodedSize(cand[0]) {
 			return Message{}, fmt.Errorf("pack logs: line %d cannot be made to fit in %d bytes", cand[0].Seq, limit)
 		}
-		return Pack([]protocol.LogEntry{e}, dropped, limit)
+		return PackWith([]protocol.LogEntry{e}, o, limit)
 	}
 	if kGz > kPlain || (kGz == kPlain && len(gzBody) < len(body)) {
 		return Message{FirstSeq: cand[0].Seq, LastSeq: cand[kGz-1].Seq, Lines: kGz, Gzip: true, Status: status != nil, Body: gzBody}, nil
@@ -304,9 +322,16 @@ func PackStatus(entries []protocol.LogEntry, dropped uint64, status json.RawMess
 
 // PackAll splits entries into as many messages as Pack needs.
 func PackAll(entries []protocol.LogEntry, dropped uint64, limit int) ([]Message, error) {
+	return PackAllWith(entries, Options{Dropped: dropped}, limit)
+}
+
+// PackAllWith splits entries into as many messages as PackWith needs, each
+// with o's fields but Status.
+func PackAllWith(entries []protocol.LogEntry, o Options, limit int) ([]Message, error) {
+	o.Status = nil
 	var out []Message
 	for len(entries) > 0 {
-		m, err := Pack(entries, dropped, limit)
+		m, err := PackWith(entries, o, limit)
 		if err != nil {
 			return nil, err
 		}
