@@ -83,12 +83,18 @@ func reportInterval(status json.RawMessage) time.Duration {
 	return time.Duration(v.Interval * float64(time.Second))
 }
 
-// StatusTTL is how long t's status counts as fresh: STATUS_TTL, or twice
-// the interval the terminal says it reports at when that is longer (a
-// terminal reporting every 5 minutes promises a status at most 10
-// minutes old). It is the promise freshUntil states.
+// StatusTTL is how long t's status counts as fresh, the promise
+// freshUntil states: STATUS_TTL, or for a terminal that says it reports
+// every interval, twice that or the interval plus StatusRecordEvery (how
+// often the record copy listings show follows), whichever is longest. A
+// terminal reporting every 30 s promises a status at most 90 s old, one
+// reporting every 5 minutes at most 10 minutes old.
 func (s *Service) StatusTTL(t Terminal) time.Duration {
-	return max(s.cfg.StatusTTL, 2*reportInterval(t.Status.Data))
+	i := reportInterval(t.Status.Data)
+	if i == 0 {
+		return s.cfg.StatusTTL
+	}
+	return max(s.cfg.StatusTTL, 2*i, i+StatusRecordEvery)
 }
 
 // configTTL is how long t's config counts as fresh after it was synced or
@@ -97,11 +103,15 @@ func (s *Service) configTTL(t Terminal) time.Duration {
 	return max(s.cfg.ConfigTTL, 2*reportInterval(t.Status.Data))
 }
 
-// inactivity is how long a connected terminal may be silent before it
-// reads as offline: INACTIVITY_TIMEOUT, or twice its reporting interval
-// when longer.
+// inactivity is how long a connected terminal may seem silent before it
+// reads as offline: INACTIVITY_TIMEOUT, or for a terminal that says how
+// often it reports (its LastSeen then moves with the record, about every
+// StatusRecordEvery), its StatusTTL when longer.
 func (s *Service) inactivity(t Terminal) time.Duration {
-	return max(s.cfg.InactivityTimeout, 2*reportInterval(t.Status.Data))
+	if reportInterval(t.Status.Data) == 0 {
+		return s.cfg.InactivityTimeout
+	}
+	return max(s.cfg.InactivityTimeout, s.StatusTTL(t))
 }
 
 // configConfirmedAt is when t last said it runs its stored config: the

@@ -258,16 +258,17 @@ func (s *Service) storeBatch(ctx context.Context, in inbound, m *protocol.Logs) 
 		}
 		return s.status(ctx, in, m.Status)
 	}
-	b := LogBatch{Chunk: s.chunk(in, m.Entries), Dropped: m.Dropped, Record: m.Status != nil}
+	b := LogBatch{Chunk: s.chunk(in, m.Entries), Dropped: m.Dropped}
 	if m.Status != nil {
 		if !protocol.IsObject(m.Status) {
 			return &protocol.Error{Code: protocol.CodeInvalid, Message: "status must be a JSON object"}
 		}
 		b.Status = &Snapshot{Data: compact(m.Status), SyncedAt: in.now}
 		b.StatusExpiresAt = in.now.Add(s.cfg.StatusRetention)
+		b.Record = recordDue(in.now, reportInterval(b.Status.Data))
+	} else if m.Ack == "" && m.AckFrom == 0 {
 		// A terminal of the first protocol version has its record follow
 		// every batch, as before.
-	} else if m.Ack == "" && m.AckFrom == 0 {
 		b.Record = true
 	}
 	if err := bs.PutLogBatch(ctx, b); err != nil {
@@ -278,6 +279,26 @@ func (s *Service) storeBatch(ctx context.Context, in inbound, m *protocol.Logs) 
 		s.touched.Store(in.connID, in.now)
 	}
 	return nil
+}
+
+// StatusRecordEvery is about how often the terminal record's copy of a
+// status reported more often is brought up to date (with LastSeq, Dropped
+// and LastSeen): a report riding in a logs message is kept with its lines
+// at once (readers of one terminal see it), and the record, which
+// listings read, takes the first report of each half-open StatusRecordEvery
+// bucket whose time in the bucket is below the reporting interval, so
+// about one report a minute. A terminal reporting every StatusRecordEvery
+// or less often, or saying nothing of its interval, has every report go
+// to the record. See Service.StatusTTL for the promise this keeps.
+const StatusRecordEvery = time.Minute
+
+// recordDue reports whether a status report received at now, from a
+// terminal reporting every interval (0: unknown), goes to the record.
+func recordDue(now time.Time, interval time.Duration) bool {
+	if interval <= 0 || interval >= StatusRecordEvery {
+		return true
+	}
+	return now.Sub(now.Truncate(StatusRecordEvery)) < interval
 }
 
 func (s *Service) storeLogs(ctx context.Context, in inbound, entries []protocol.LogEntry, dropped uint64) error {

@@ -143,7 +143,9 @@ type LogBatch struct {
 	Dropped uint64
 	// Status, when set, is the report the message carried. It is kept as
 	// a history sample expiring at StatusExpiresAt (StatusHistory returns
-	// it); a store may keep it in the chunk item (LogChunk.Status).
+	// it); a store may keep it in the chunk item (LogChunk.Status), and
+	// with Record may leave it out of the history when keeping it would
+	// cost a write of its own (the record holds it).
 	Status          *Snapshot
 	StatusExpiresAt time.Time
 	// Record asks that the terminal record follow the batch: LastSeq and

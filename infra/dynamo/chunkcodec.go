@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -40,8 +43,9 @@ import (
 //	table      count, then each string: length, bytes (levels and sources)
 //	levels     n indexes into table
 //	sources    n indexes into table
-//	msglens    n lengths
-//	msgs       the messages, one after the other
+//	messages   0 then n lengths and the messages one after the other;
+//	           or 1 then the messages in token columns (messageTokens),
+//	           whichever compresses smaller
 //	attrlens   n lengths (0: no attributes)
 //	attrs      each line's attributes as a compact JSON object
 
@@ -87,15 +91,158 @@ func encodeEntries(entries []protocol.LogEntry) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
-	raw, err := columns(entries)
+	plain, tokens, err := columns(entries)
 	if err != nil {
 		return nil, err
 	}
-	return enc.EncodeAll(raw, make([]byte, 0, len(raw)/4+64)), nil
+	a := enc.EncodeAll(plain, make([]byte, 0, len(plain)/4+64))
+	if len(entries) < tokenizeFrom {
+		return a, nil
+	}
+	if b := enc.EncodeAll(tokens, make([]byte, 0, len(tokens)/4+64)); len(b) < len(a) {
+		return b, nil
+	}
+	return a, nil
 }
 
-// columns lays entries out in columns (see the package's layout).
-func columns(entries []protocol.LogEntry) ([]byte, error) {
+// tokenizeFrom is the smallest batch whose token columns are tried: in a
+// smaller one the columns' tags and lengths cost about what they save.
+const tokenizeFrom = 64
+
+// maxTokens bounds the token columns of a message: its last token holds
+// the rest of a longer message.
+const maxTokens = 16
+
+// appendMessages appends the messages column, whole or in token columns:
+// each message split at single spaces into at most maxTokens tokens (so
+// joining them with spaces gives it back); then, for each position, the
+// tokens of the lines that have one there: a tag each (1: a decimal
+// integer, stored as its difference from the column's previous integer;
+// 0: a string), the differences, the strings' lengths and the strings. A
+// detector's lines ("frame 1000042 cam 3: 4 objects ...") then line up
+// their words, and the frame counters shrink to a byte.
+func appendMessages(b []byte, entries []protocol.LogEntry, tokenized bool) []byte {
+	if !tokenized {
+		b = append(b, 0)
+		for _, e := range entries {
+			b = binary.AppendUvarint(b, uint64(len(e.Message)))
+		}
+		for _, e := range entries {
+			b = append(b, e.Message...)
+		}
+		return b
+	}
+	b = append(b, 1)
+	toks := make([][]string, len(entries))
+	width := 0
+	for i, e := range entries {
+		toks[i] = strings.SplitN(e.Message, " ", maxTokens)
+		width = max(width, len(toks[i]))
+		b = binary.AppendUvarint(b, uint64(len(toks[i])))
+	}
+	for p := range width {
+		var tags, nums, lens, strs []byte
+		var prev int64
+		for _, t := range toks {
+			if p >= len(t) {
+				continue
+			}
+			if v, ok := decimal(t[p]); ok {
+				tags = append(tags, 1)
+				nums = binary.AppendVarint(nums, v-prev)
+				prev = v
+				continue
+			}
+			tags = append(tags, 0)
+			lens = binary.AppendUvarint(lens, uint64(len(t[p])))
+			strs = append(strs, t[p]...)
+		}
+		b = append(b, tags...)
+		b = append(b, nums...)
+		b = append(b, lens...)
+		b = append(b, strs...)
+	}
+	return b
+}
+
+// decimal reports whether tok is an integer written as strconv.FormatInt
+// writes it, and its value.
+func decimal(tok string) (int64, bool) {
+	if len(tok) == 0 || len(tok) > 19 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(tok, 10, 64)
+	if err != nil || strconv.FormatInt(v, 10) != tok {
+		return 0, false
+	}
+	return v, true
+}
+
+// readMessages reads the messages column appendMessages wrote.
+func readMessages(r *columnReader, entries []protocol.LogEntry) {
+	switch r.byte() {
+	case 0:
+		lens := make([]uint64, len(entries))
+		for i := range lens {
+			lens[i] = r.uvarint()
+		}
+		for i := range entries {
+			entries[i].Message = string(r.bytes(lens[i]))
+		}
+	case 1:
+		toks := make([][]string, len(entries))
+		width := uint64(0)
+		for i := range toks {
+			n := r.uvarint()
+			if n == 0 || n > maxTokens {
+				r.fail()
+				return
+			}
+			toks[i] = make([]string, 0, n)
+			width = max(width, n)
+		}
+		counts := make([]int, len(entries))
+		for i := range toks {
+			counts[i] = cap(toks[i])
+		}
+		for p := range int(width) {
+			var lines []int
+			for i := range toks {
+				if p < counts[i] {
+					lines = append(lines, i)
+				}
+			}
+			tags := r.bytes(uint64(len(lines)))
+			var prev int64
+			var strIdx []int
+			for k, i := range lines {
+				if k < len(tags) && tags[k] == 1 {
+					prev += r.varint()
+					toks[i] = append(toks[i], strconv.FormatInt(prev, 10))
+				} else {
+					toks[i] = append(toks[i], "")
+					strIdx = append(strIdx, i)
+				}
+			}
+			lens := make([]uint64, len(strIdx))
+			for k := range lens {
+				lens[k] = r.uvarint()
+			}
+			for k, i := range strIdx {
+				toks[i][p] = string(r.bytes(lens[k]))
+			}
+		}
+		for i := range entries {
+			entries[i].Message = strings.Join(toks[i], " ")
+		}
+	default:
+		r.fail()
+	}
+}
+
+// columns lays entries out in columns (see the package's layout), with
+// the messages whole and in token columns.
+func columns(entries []protocol.LogEntry) (plain, tokens []byte, err error) {
 	var b []byte
 	b = append(b, chunkFormat)
 	b = binary.AppendUvarint(b, uint64(len(entries)))
@@ -169,12 +316,9 @@ func columns(entries []protocol.LogEntry) ([]byte, error) {
 	for _, s := range sources {
 		b = binary.AppendUvarint(b, s)
 	}
-	for _, e := range entries {
-		b = binary.AppendUvarint(b, uint64(len(e.Message)))
-	}
-	for _, e := range entries {
-		b = append(b, e.Message...)
-	}
+	prefix := len(b)
+	b = appendMessages(b, entries, false)
+	attrStart := len(b)
 	attrs := make([][]byte, len(entries))
 	for i, e := range entries {
 		if len(e.Attrs) == 0 {
@@ -182,7 +326,7 @@ func columns(entries []protocol.LogEntry) ([]byte, error) {
 		}
 		raw, err := json.Marshal(e.Attrs)
 		if err != nil {
-			return nil, fmt.Errorf("encode attributes of line %d: %w", e.Seq, err)
+			return nil, nil, fmt.Errorf("encode attributes of line %d: %w", e.Seq, err)
 		}
 		attrs[i] = raw
 	}
@@ -192,7 +336,10 @@ func columns(entries []protocol.LogEntry) ([]byte, error) {
 	for _, a := range attrs {
 		b = append(b, a...)
 	}
-	return b, nil
+	// The same with the messages in token columns: the smaller wins.
+	alt := appendMessages(append([]byte(nil), b[:prefix]...), entries, true)
+	alt = append(alt, b[attrStart:]...)
+	return b, alt, nil
 }
 
 // decodeEntries reads the stored form of a chunk whose first line is
@@ -291,13 +438,8 @@ func decodeEntries(data []byte, firstSeq uint64) ([]protocol.LogEntry, error) {
 	for i := range entries {
 		entries[i].Source = str()
 	}
+	readMessages(r, entries)
 	lens := make([]uint64, n)
-	for i := range lens {
-		lens[i] = r.uvarint()
-	}
-	for i := range entries {
-		entries[i].Message = string(r.bytes(lens[i]))
-	}
 	for i := range lens {
 		lens[i] = r.uvarint()
 	}
@@ -371,24 +513,43 @@ func (r *columnReader) bytes(n uint64) []byte {
 	return out
 }
 
-// encodeSample compresses a status report for a chunk's sample.
-func encodeSample(data json.RawMessage) ([]byte, error) {
+// encodeSample compresses a status sample for a chunk: its time (epoch
+// ms) and expiry (ms after its time) as varints, then the report, in one
+// zstd frame primed with the agent report's keys.
+func encodeSample(smp fleet.StatusSample) ([]byte, error) {
 	enc, err := statusEncoder()
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
-	return enc.EncodeAll(data, nil), nil
+	var b []byte
+	b = binary.AppendVarint(b, smp.At.UnixMilli())
+	var ttl int64
+	if !smp.ExpiresAt.IsZero() {
+		ttl = smp.ExpiresAt.Sub(smp.At).Milliseconds()
+	}
+	b = binary.AppendVarint(b, ttl)
+	b = append(b, smp.Data...)
+	return enc.EncodeAll(b, nil), nil
 }
 
 // decodeSample reverses encodeSample.
-func decodeSample(data []byte) (json.RawMessage, error) {
+func decodeSample(data []byte) (fleet.StatusSample, error) {
 	dec, err := decoder()
 	if err != nil {
-		return nil, fmt.Errorf("zstd decoder: %w", err)
+		return fleet.StatusSample{}, fmt.Errorf("zstd decoder: %w", err)
 	}
 	raw, err := dec.DecodeAll(data, nil)
 	if err != nil {
-		return nil, fmt.Errorf("inflate status sample: %w", err)
+		return fleet.StatusSample{}, fmt.Errorf("inflate status sample: %w", err)
 	}
-	return raw, nil
+	r := &columnReader{b: raw}
+	at, ttl := r.varint(), r.varint()
+	if r.err != nil {
+		return fleet.StatusSample{}, fmt.Errorf("status sample: %w", r.err)
+	}
+	smp := fleet.StatusSample{At: time.UnixMilli(at).UTC(), Data: json.RawMessage(r.b)}
+	if ttl != 0 {
+		smp.ExpiresAt = smp.At.Add(time.Duration(ttl) * time.Millisecond)
+	}
+	return smp, nil
 }

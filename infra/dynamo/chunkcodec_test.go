@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -33,16 +35,31 @@ func TestChunkCodecRoundTrip(t *testing.T) {
 		{Seq: 2, Time: time.Date(9999, 12, 31, 23, 59, 59, 999999999, plus2), Level: "info", Message: "year 9999"},
 	}
 	gaps := []protocol.LogEntry{{Seq: 5, Time: base, Level: "info", Message: "a"}, {Seq: 9, Time: base, Level: "info", Message: "b"}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	classes := []string{"person", "forklift", "pallet", "helmet", "vest", "box"}
+	var detector []protocol.LogEntry
+	for i := range 60 {
+		msg := fmt.Sprintf("frame %d cam %d: %d objects (%s %.2f, %s %.2f) in %d ms", 1_000_000+i, rng.IntN(4)+1, rng.IntN(5)+1,
+			classes[rng.IntN(6)], 0.5+float64(rng.IntN(50))/100, classes[rng.IntN(6)], 0.5+float64(rng.IntN(50))/100, 20+rng.IntN(40))
+		switch i % 20 {
+		case 3:
+			msg = "  two  spaces, -7 -0 007 +5 9223372036854775807 9223372036854775808 " + strings.Repeat("word ", 30)
+		case 4:
+			msg = ""
+		}
+		detector = append(detector, protocol.LogEntry{Seq: uint64(100 + i), Time: base.Add(time.Duration(i) * time.Second), Level: "info", Message: msg, Source: "detector"})
+	}
 	for _, tt := range []struct {
 		name    string
 		entries []protocol.LogEntry
-	}{{"detector lines", lines}, {"years 1 and 9999", farOff}, {"gaps", gaps}, {"one line", lines[:1]}} {
+	}{{"mixed lines", lines}, {"detector lines in token columns", detector}, {"years 1 and 9999", farOff}, {"gaps", gaps}, {"one line", lines[:1]}} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			data, err := encodeEntries(tt.entries)
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("%d lines in %d bytes", len(tt.entries), len(data))
 			got, err := decodeEntries(data, tt.entries[0].Seq)
 			if err != nil {
 				t.Fatalf("decodeEntries: %v", err)

@@ -18,11 +18,9 @@ const (
 	attrFirstSeq = "firstSeq"
 	attrEntries  = "entries"
 	attrStoredAt = "storedAt"
-	// The status sample riding with the lines (fleet.LogBatch.Status):
-	// its report (zstd, see encodeSample), time and expiry, epoch ms.
-	attrSample    = "sample"
-	attrSampleAt  = "sampleAt"
-	attrSampleExp = "sampleExp"
+	// The status sample riding with the lines (fleet.LogBatch.Status): its
+	// time, expiry and report in one zstd frame (see encodeSample).
+	attrSample = "sample"
 )
 
 // logPageSize is the largest Limit of one log chunk Query page: chunks
@@ -73,17 +71,21 @@ func checkChunk(c fleet.LogChunk) error {
 }
 
 // PutLogBatch stores a logs batch (fleet.LogBatchStore): the chunk item
-// with the status sample inside it (attributes sample, sampleAt,
-// sampleExp), so a report riding with lines costs no item of its own; and,
-// only when b.Record is set, one update of the terminal record for LastSeq,
-// Dropped, the status and LastSeen together (raiseLogCounters' update
-// when no status rides). When the update's condition fails (something
-// newer is stored, or the terminal is absent) each part is applied on its
-// own conditions, as PutLogChunk and PutStatus do. When the chunk item is
-// not written (a stored chunk ending at the same line holds these lines
-// already) the sample goes to an item of its own, as PutStatus writes it.
-// Without Record nothing reads the terminal record, so an absent terminal
-// is not noticed (its chunk is left to expire).
+// with the status sample inside it (attribute sample), so a report riding
+// with lines costs no item of its own; and, only when b.Record is set, one
+// update of the terminal record for LastSeq, Dropped, the status and
+// LastSeen together (raiseLogCounters' update when no status rides). When
+// the update's condition fails (something newer is stored, or the
+// terminal is absent) each part is applied on its own conditions, as
+// PutLogChunk and PutStatus do. When the chunk item is not written (a
+// stored chunk ending at the same line holds these lines already) the
+// sample goes to an item of its own, as PutStatus writes it. With Record,
+// a sample that would make the chunk item cost one write unit more (DynamoDB
+// bills every started KB) is left out of the history: the record holds
+// the report, and a terminal reporting more often than StatusRecordEvery
+// has about every other report recorded, so its history keeps at least
+// one sample a minute. Without Record nothing reads the terminal record,
+// so an absent terminal is not noticed (its chunk is left to expire).
 func (s *Store) PutLogBatch(ctx context.Context, b fleet.LogBatch) error {
 	c := b.Chunk
 	if err := checkChunk(c); err != nil {
@@ -97,7 +99,15 @@ func (s *Store) PutLogBatch(ctx context.Context, b fleet.LogBatch) error {
 		}
 		sample = &fleet.StatusSample{At: b.Status.SyncedAt, Data: b.Status.Data, ExpiresAt: b.StatusExpiresAt}
 	}
-	written, err := s.putChunk(ctx, c, sample)
+	keep := sample
+	if sample != nil && b.Record {
+		with, _, err1 := chunkItem(c, sample)
+		without, _, err2 := chunkItem(c, nil)
+		if err1 == nil && err2 == nil && writeUnits(itemSize(with)) > writeUnits(itemSize(without)) {
+			keep = nil
+		}
+	}
+	written, err := s.putChunk(ctx, c, keep)
 	if err != nil {
 		return err
 	}
@@ -110,11 +120,15 @@ func (s *Store) PutLogBatch(ctx context.Context, b fleet.LogBatch) error {
 			return err
 		}
 	}
-	if sample != nil && !written {
+	if keep != nil && !written {
 		return s.putStatusSample(ctx, id, *b.Status, b.StatusExpiresAt)
 	}
 	return nil
 }
+
+// writeUnits is what DynamoDB bills to write an item of size bytes: one
+// unit per started KB.
+func writeUnits(size int) int { return (size + 1023) / 1024 }
 
 // recordBatch updates the terminal record for a chunk and a status report
 // in one conditional update, or part by part when that fails.
@@ -207,13 +221,11 @@ func chunkItem(c fleet.LogChunk, sample *fleet.StatusSample) (item, int, error) 
 	it.time(attrStoredAt, c.StoredAt)
 	it.expiry(c.ExpiresAt)
 	if sample != nil {
-		z, err := encodeSample(sample.Data)
+		z, err := encodeSample(*sample)
 		if err != nil {
 			return nil, 0, err
 		}
 		it[attrSample] = attrB(z)
-		it[attrSampleAt] = attrMs(sample.At)
-		it.time(attrSampleExp, sample.ExpiresAt)
 	}
 	return it, len(data), nil
 }
@@ -346,11 +358,11 @@ func decodeChunkSample(r *itemReader) (*fleet.StatusSample, error) {
 	if z == nil {
 		return nil, nil
 	}
-	data, err := decodeSample(z)
+	smp, err := decodeSample(z)
 	if err != nil {
 		return nil, err
 	}
-	return &fleet.StatusSample{At: r.time(attrSampleAt), Data: data, ExpiresAt: r.time(attrSampleExp)}, nil
+	return &smp, nil
 }
 
 // ScanLogRanges calls fn with the FirstSeq and LastSeq of the terminal's
@@ -494,7 +506,7 @@ func (s *Store) chunkSamples(ctx context.Context, id string, since, now time.Tim
 	in := &dynamodb.QueryInput{
 		TableName:                 s.table,
 		KeyConditionExpression:    aws.String(cond),
-		ProjectionExpression:      aws.String(e.names(attrStoredAt, attrSample, attrSampleAt, attrSampleExp)),
+		ProjectionExpression:      aws.String(e.names(attrStoredAt, attrSample)),
 		ExpressionAttributeNames:  e.nameMap(),
 		ExpressionAttributeValues: e.values(),
 		ScanIndexForward:          aws.Bool(false),
