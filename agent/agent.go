@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -389,7 +390,7 @@ type StatusReport struct {
 func (a *Agent) Status(ctx context.Context) StatusReport {
 	st := a.Stats()
 	return StatusReport{
-		Sample:         a.sys.Collect(ctx),
+		Sample:         rounded(a.sys.Collect(ctx)),
 		TerminalID:     a.Config().TerminalID,
 		AgentVersion:   a.opts.version,
 		ConfigVersion:  st.ConfigVersion,
@@ -408,6 +409,16 @@ func (a *Agent) Status(ctx context.Context) StatusReport {
 		SpoolMemoryLines: st.SpoolMemoryLines,
 		DiskError:        st.SpoolDiskError,
 	}
+}
+
+// rounded is s with its percentages and loads to two decimals: the report
+// is stored with every batch it rides in, and digits past the second are
+// noise that costs bytes.
+func rounded(s sysinfo.Sample) sysinfo.Sample {
+	r := func(v float64) float64 { return math.Round(v*100) / 100 }
+	s.CPUPercent, s.MemoryPercent, s.DiskPercent = r(s.CPUPercent), r(s.MemoryPercent), r(s.DiskPercent)
+	s.Load1, s.Load5, s.Load15 = r(s.Load1), r(s.Load5), r(s.Load15)
+	return s
 }
 
 // Shutdown stops Run gracefully: lines already logged are spooled, sent

@@ -182,7 +182,7 @@ func DefaultConfig() Config {
 }
 
 // Profiles are the presets of the timing keys, by profile name. "default"
-// reports its status every 30 s (fresh for 60 s) and sends lines every
+// reports its status every 30 s (fresh for 90 s) and sends lines every
 // 30 s nobody reads them; "economy" reports every 5 minutes (fresh for 10
 // minutes: the status a reader sees is at most that old) and sends lines
 // every 5 minutes. In both, lines at urgent_level (error) or above go at

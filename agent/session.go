@@ -631,14 +631,15 @@ func (s *session) statusSent() {
 }
 
 // carryStatus reports whether the next new-lines message should carry a
-// status report: one is due, or falls due within a quarter interval, and
-// the server is not known to ignore it.
+// status report: one is due, or half the interval has passed (a batch
+// going early, with an urgent line or a full message, then saves a
+// message of its own), and the server is not known to ignore it.
 func (s *session) carryStatus() bool {
 	if s.statusInLogs == statusNotCarried {
 		return false
 	}
 	interval := s.cfg.StatusInterval.Duration()
-	return s.wantStatus || time.Since(s.lastStatus) >= interval-interval/4
+	return s.wantStatus || time.Since(s.lastStatus) >= interval/2
 }
 
 // statusAcked learns from the ack of a message that carried a status
