@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,12 +116,12 @@ func TestCostModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	mm := monthModel{
-		Group:         groupBaseline,
+		Group:         groupSpec{name: groupSeed, kind: clientSeed, scale: 1, volume: 1},
 		Steady:        kindUsage{kindLogs: {Messages: 1000, MsgUnits: 1000, Invocations: 1000, WCU: 2000}},
 		PerConnection: kindUsage{kindConnect: {Invocations: 2}},
 		PerRead:       kindUsage{kindReads: {HTTPRequests: 3, RCU: 10}},
 	}
-	mm.finish(nil, time.Minute)
+	mm.finish(nil, time.Minute, nil)
 	got := mm.Month.total()
 	want := usageVec{Messages: 720_000, MsgUnits: 720_000, Invocations: 720_000 + 2*360, WCU: 1_440_000, HTTPRequests: 900, RCU: 3000, ConnMinutes: 43_200}
 	if got != want {
@@ -129,6 +130,70 @@ func TestCostModel(t *testing.T) {
 	c := price(got, p)
 	if c.WSMessages != 0.72 || c.DynamoWrites != 0.9 || c.WSConnMinutes != 0.0108 {
 		t.Errorf("priced = %+v", c)
+	}
+}
+
+// TestCostModelLive: an agent group's live minutes are costed at the
+// watched group's rate in place of the idle rate, and its reconnects at
+// the agent's connection age.
+func TestCostModelLive(t *testing.T) {
+	t.Parallel()
+	mm := monthModel{
+		Group:         groupSpec{name: groupOurs, kind: clientAgent, scale: 1, volume: 1},
+		Steady:        kindUsage{kindLogs: {Messages: 100}},
+		PerConnection: kindUsage{kindConnect: {Messages: 2}},
+	}
+	live := monthModel{Steady: kindUsage{kindLogs: {Messages: 400}, kindCommands: {Messages: 60}}}
+	mm.finish(&live, time.Minute, kindUsage{kindReads: {HTTPRequests: 3}})
+	liveHours := float64(refReadsPerDay*refDaysPerMonth) / 60
+	want := 100*(monthHours-liveHours) + 400*liveHours + 2*float64(refDaysPerMonth*24*60)/agentReconnectEvery
+	if got := mm.Month.total().Messages; math.Abs(got-want) > 1e-6 {
+		t.Errorf("messages a month = %v, want %v", got, want)
+	}
+	if got := mm.Month.total().HTTPRequests; got != 900 {
+		t.Errorf("HTTP requests a month = %v, want the 900 of the reads given", got)
+	}
+}
+
+// TestModelledDuration: Lambda's duration is the wall time less dynalite's
+// waits plus the modelled latency per DynamoDB request, rounded up.
+func TestModelledDuration(t *testing.T) {
+	t.Parallel()
+	inv := invocation{Duration: 40 * time.Millisecond, DBTime: 36 * time.Millisecond, Writes: 2, Reads: 1}
+	if got, want := modelledMs(inv), 4.0+3*float64(dynamoLatency/time.Millisecond); got != want {
+		t.Errorf("modelledMs = %v, want %v", got, want)
+	}
+}
+
+// TestWriteIntoNewFile: -o FILE writes a new file when there is none.
+func TestWriteIntoNewFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "NEW.md")
+	if err := writeInto(path, []byte("results\n")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if !strings.Contains(string(got), beginMarker+"\nresults\n"+endMarker) {
+		t.Errorf("new file = %q, want the report between the markers", got)
+	}
+}
+
+// TestTimeCompressedConfig: a group's agent timers are divided by its scale.
+func TestTimeCompressedConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := agentConfig(groupSpec{profile: "economy", scale: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StatusInterval != 30 || cfg.HeartbeatInterval != 30 || cfg.IdleBatchWindowMS != 30000 || cfg.AckInterval != 120 || cfg.BatchWindowMS != 250 {
+		t.Errorf("economy ÷ 10: status %v heartbeat %v idle %d ack %v live %d", cfg.StatusInterval, cfg.HeartbeatInterval, cfg.IdleBatchWindowMS, cfg.AckInterval, cfg.BatchWindowMS)
+	}
+	cfg, err = agentConfig(groupSpec{profile: "economy", window: 10 * time.Minute, scale: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StatusInterval != 30 || cfg.HeartbeatInterval != 27 || cfg.IdleBatchWindowMS != 30000 {
+		t.Errorf("window 10 min ÷ 20: status %v heartbeat %v idle %d", cfg.StatusInterval, cfg.HeartbeatInterval, cfg.IdleBatchWindowMS)
 	}
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/edgesync/edgesync"
 	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/devstack/template"
-	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/internal/dynalite"
 )
 
@@ -31,13 +30,16 @@ func main() {
 }
 
 type options struct {
-	terminals int
-	watched   int
-	window    time.Duration
-	warmup    time.Duration
-	out       string
-	skip      map[string]bool
-	verbose   bool
+	terminals      int
+	watched        int
+	chartTerminals int
+	window         time.Duration
+	warmup         time.Duration
+	out            string
+	rates          string
+	chart          string
+	skip           map[string]bool
+	verbose        bool
 }
 
 // Phases that -skip accepts.
@@ -46,18 +48,22 @@ const (
 	phaseThroughput = "throughput"
 	phaseCPU        = "cpu"
 	phaseColdStart  = "coldstart"
+	phaseChart      = "chart"
 )
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var o options
 	var skip string
 	fs := flag.NewFlagSet("edgesync-bench", flag.ContinueOnError)
-	fs.IntVar(&o.terminals, "terminals", 60, "terminals per group in the cost run (edgesync agents, and as many per-line clients)")
-	fs.IntVar(&o.watched, "watched", 4, "terminals whose logs a dashboard tails during the cost run")
+	fs.IntVar(&o.terminals, "terminals", 40, "terminals of the default and seed-literal groups of the cost run (economy: 3/5 as many, per-line: 2/5)")
+	fs.IntVar(&o.watched, "watched", 4, "terminals of each profile whose logs a dashboard tails during the cost run")
+	fs.IntVar(&o.chartTerminals, "chart-terminals", 10, "terminals of each point of the chart")
 	fs.DurationVar(&o.window, "window", 90*time.Second, "measured window of the cost run (a multiple of the 30 s status interval)")
 	fs.DurationVar(&o.warmup, "warmup", 10*time.Second, "time before the window, for connections and first pulls")
-	fs.StringVar(&o.out, "o", "", "also write the report into this Markdown file, between <!-- bench:begin --> and <!-- bench:end -->")
-	fs.StringVar(&skip, "skip", "", "comma-separated phases to skip: latency, throughput, cpu, coldstart")
+	fs.StringVar(&o.out, "o", "", "also write the report into this Markdown file, between <!-- bench:begin --> and <!-- bench:end --> (a new file if it does not exist)")
+	fs.StringVar(&o.rates, "rates", "", "write the per-terminal rates (JSON) here; with -o, cmd/edgesync-bench/rates.json in the source tree unless set")
+	fs.StringVar(&o.chart, "chart", "", "write the cost chart (SVG) here; with -o, docs/cost-chart.svg beside FILE unless set")
+	fs.StringVar(&skip, "skip", "", "comma-separated phases to skip: latency, throughput, cpu, coldstart, chart")
 	fs.BoolVar(&o.verbose, "v", false, "log progress and the stack's warnings")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -68,8 +74,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			o.skip[s] = true
 		}
 	}
-	if o.terminals < 1 || o.watched < 1 || o.window < refStatusEvery {
-		return fmt.Errorf("-terminals and -watched must be at least 1 and -window at least %v", refStatusEvery)
+	if o.terminals < 5 || o.watched < 1 || o.chartTerminals < 2 || o.window < refStatusEvery {
+		return fmt.Errorf("-terminals must be at least 5, -watched 1, -chart-terminals 2 and -window at least %v", refStatusEvery)
 	}
 	prices, err := loadPrices()
 	if err != nil {
@@ -125,18 +131,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	r := &results{began: began, opts: o, prices: prices, memoryMB: memoryMB, machine: machine()}
 
-	progress.Info("cost run: edgesync agents, per-line clients and tailed agents side by side", "terminals", o.terminals, "window", o.window)
+	groups := mainGroups(o.terminals, o.watched)
+	if !o.skip[phaseChart] {
+		groups = append(groups, chartGroups(o.chartTerminals)...)
+	}
+	progress.Info("cost run: the profiles, the baselines and the chart's points side by side", "groups", len(groups), "window", o.window)
 	if r.cost, err = runCost(ctx, st, m, costOptions{
-		terminals: o.terminals, watched: o.watched, window: o.window, warmup: o.warmup,
-		tailEvery: time.Second, dataDir: dir, log: quiet,
+		groups: groups, window: o.window, warmup: o.warmup,
+		tailEvery: time.Second, dataDir: dir, log: quiet, progress: progress,
 	}); err != nil {
 		return err
 	}
-	r.base = modelGroup(r.cost, groupBaseline, memoryMB)
-	r.ours = modelGroup(r.cost, groupOurs, memoryMB)
-	r.watched = modelGroup(r.cost, groupWatched, memoryMB)
-	r.base.finish(nil, fleet.LiveFor)
-	r.ours.finish(&r.watched, fleet.LiveFor)
+	r.models = modelAll(r.cost, memoryMB)
 
 	if !o.skip[phaseLatency] {
 		progress.Info("latency run: dashboards tailing terminals every 50 ms")
@@ -168,9 +174,41 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	r.took = time.Since(began)
 
 	var rep bytes.Buffer
+	chartPath, ratesPath := o.chart, o.rates
+	if o.out != "" {
+		if chartPath == "" {
+			chartPath = filepath.Join(filepath.Dir(o.out), "docs", "cost-chart.svg")
+		}
+		if ratesPath == "" {
+			ratesPath = filepath.Join(root, "cmd", "edgesync-bench", "rates.json")
+		}
+	}
+	if chartPath != "" && !o.skip[phaseChart] {
+		r.chartFile = chartPath
+		if o.out != "" {
+			if rel, err := filepath.Rel(filepath.Dir(o.out), chartPath); err == nil {
+				r.chartFile = filepath.ToSlash(rel)
+			}
+		}
+		if err := os.MkdirAll(filepath.Dir(chartPath), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(chartPath, r.chartSVG(), 0o644); err != nil {
+			return fmt.Errorf("write the chart: %w", err)
+		}
+	}
 	r.write(&rep)
 	if _, err := stdout.Write(rep.Bytes()); err != nil {
 		return err
+	}
+	if ratesPath != "" {
+		raw, err := r.ratesJSON()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(ratesPath, raw, 0o644); err != nil {
+			return fmt.Errorf("write the rates: %w", err)
+		}
 	}
 	if o.out != "" {
 		return writeInto(o.out, rep.Bytes())
@@ -204,10 +242,14 @@ const (
 	endMarker   = "<!-- bench:end -->"
 )
 
-// writeInto replaces the text between the markers of the file at path.
+// writeInto replaces the text between the markers of the file at path,
+// or writes a new file holding the report between the markers when there
+// is none.
 func writeInto(path string, report []byte) error {
 	doc, err := os.ReadFile(path)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
+		doc = []byte("# Benchmarks\n\n" + beginMarker + "\n" + endMarker + "\n")
+	} else if err != nil {
 		return err
 	}
 	i := bytes.Index(doc, []byte(beginMarker))

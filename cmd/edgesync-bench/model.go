@@ -8,6 +8,7 @@ import (
 // usageVec is what some traffic consumed, in the units AWS bills.
 type usageVec struct {
 	Messages     float64 // WebSocket messages, in and out
+	MessagesOut  float64 // of which sent to terminals
 	MsgUnits     float64 // the same in 32 KB units (billed)
 	Invocations  float64 // Lambda requests
 	GBSeconds    float64 // Lambda billed duration × memory
@@ -19,7 +20,7 @@ type usageVec struct {
 
 func (v usageVec) add(o usageVec) usageVec {
 	return usageVec{
-		Messages: v.Messages + o.Messages, MsgUnits: v.MsgUnits + o.MsgUnits, Invocations: v.Invocations + o.Invocations,
+		Messages: v.Messages + o.Messages, MessagesOut: v.MessagesOut + o.MessagesOut, MsgUnits: v.MsgUnits + o.MsgUnits, Invocations: v.Invocations + o.Invocations,
 		GBSeconds: v.GBSeconds + o.GBSeconds, BilledMs: v.BilledMs + o.BilledMs, WCU: v.WCU + o.WCU, RCU: v.RCU + o.RCU,
 		HTTPRequests: v.HTTPRequests + o.HTTPRequests, ConnMinutes: v.ConnMinutes + o.ConnMinutes,
 	}
@@ -27,7 +28,7 @@ func (v usageVec) add(o usageVec) usageVec {
 
 func (v usageVec) scale(f float64) usageVec {
 	return usageVec{
-		Messages: v.Messages * f, MsgUnits: v.MsgUnits * f, Invocations: v.Invocations * f, GBSeconds: v.GBSeconds * f,
+		Messages: v.Messages * f, MessagesOut: v.MessagesOut * f, MsgUnits: v.MsgUnits * f, Invocations: v.Invocations * f, GBSeconds: v.GBSeconds * f,
 		BilledMs: v.BilledMs * f, WCU: v.WCU * f, RCU: v.RCU * f, HTTPRequests: v.HTTPRequests * f, ConnMinutes: v.ConnMinutes * f,
 	}
 }
@@ -63,13 +64,14 @@ func (k kindUsage) total() usageVec {
 }
 
 // collect sums the invocations and pushes kept by the filters, by kind.
+// Lambda's billed duration is modelled (see modelledMs).
 func collect(invs []invocation, pushes []push, memoryMB int, keepInv func(invocation) bool, keepPush func(push) bool) kindUsage {
 	out := kindUsage{}
 	for _, inv := range invs {
 		if !keepInv(inv) {
 			continue
 		}
-		ms := billedMs(inv.Duration)
+		ms := modelledMs(inv)
 		v := usageVec{Invocations: 1, BilledMs: ms, GBSeconds: ms / 1000 * float64(memoryMB) / 1024, WCU: inv.WCU, RCU: inv.RCU}
 		switch {
 		case inv.Function == "QueryFunction":
@@ -81,10 +83,26 @@ func collect(invs []invocation, pushes []push, memoryMB int, keepInv func(invoca
 	}
 	for _, p := range pushes {
 		if keepPush(p) {
-			out[p.Kind] = out[p.Kind].add(usageVec{Messages: 1, MsgUnits: float64(p.Units)})
+			out[p.Kind] = out[p.Kind].add(usageVec{Messages: 1, MessagesOut: 1, MsgUnits: float64(p.Units)})
 		}
 	}
 	return out
+}
+
+// dynamoLatency is the modelled time of one DynamoDB request from Lambda:
+// AWS gives the average of atomic operations (GetItem, PutItem) in single
+// digits of milliseconds; 5 ms is the middle of that range. Dynalite here
+// is a single-threaded Node.js process sharing two CPUs with the whole
+// run, many times slower.
+const dynamoLatency = 5 * time.Millisecond
+
+// modelledMs is an invocation's billed duration with DynamoDB at
+// dynamoLatency per request: the measured wall time less the time spent
+// waiting on dynalite, plus dynamoLatency for each request, rounded up to
+// the millisecond.
+func modelledMs(inv invocation) float64 {
+	d := max(inv.Duration-inv.DBTime, 0) + time.Duration(inv.Writes+inv.Reads)*dynamoLatency
+	return billedMs(d)
 }
 
 // serviceCost is a cost in dollars by service.
@@ -114,61 +132,67 @@ const (
 	// agentReconnectEvery is the Go agent's mean connection age: it
 	// reconnects at max_connection_age (110 min) spread over its last tenth.
 	agentReconnectEvery = 104.5 // minutes
-	// gatewayMaxAge is API Gateway's 2-hour limit: the per-line baseline
-	// reconnects when the gateway closes it.
+	// gatewayMaxAge is API Gateway's 2-hour limit: the per-line clients
+	// reconnect when the gateway closes them.
 	gatewayMaxAge = 120.0 // minutes
 )
 
 // monthModel is a group's modelled terminal-month, by kind.
 type monthModel struct {
-	Group string
-	// Per terminal-hour in the steady state, per connection, per read.
+	Group groupSpec
+	// Per terminal-hour in the steady state (virtual hours of the group's
+	// scale), per connection, per read.
 	Steady, PerConnection, PerRead kindUsage
-	// LiveExtra is what the live periods dashboard reads start add.
-	LiveExtra kindUsage
+	// Live is the steady rate of the group standing for live minutes;
+	// LiveHours how many hours of a month dashboard reads make live.
+	Live      kindUsage
+	LiveHours float64
 	Month     kindUsage
-	// LinesPerDay is the measured line rate in the window, per terminal;
-	// LineScale = refLinesPerDay / LinesPerDay scaled the steady logs and acks.
+	// LinesPerDay is the measured line rate in the window, per terminal
+	// (virtual days); LineScale = the group's target / LinesPerDay scaled
+	// the steady logs and acks.
 	LinesPerDay, LineScale float64
 }
 
 const kindConnection = "connection minutes"
 
-// steadyKinds are the kinds of traffic a connected terminal makes on its own.
+// steadyKind: the kinds of traffic a connected terminal makes on its own.
 func steadyKind(kind string) bool {
 	return kind != kindConnect && kind != kindReads && kind != kindTail
 }
 
-// modelGroup builds a group's terminal-month from the cost run: the steady
-// state of the window scaled to a month, the connection overhead times the
-// month's reconnects, the dashboard reads, and for the project's protocol
-// the live periods those reads start (at the watched group's live rate).
-func modelGroup(run *costRun, group string, memoryMB int) monthModel {
-	inGroup := func(t string) bool { return groupOf(t) == group }
+// terminalHours is what the run's window counts for group g: its terminals
+// times the window, in virtual hours.
+func (run *costRun) terminalHours(g groupSpec) float64 {
+	return run.windowEnd.Sub(run.windowStart).Hours() * g.scale * float64(g.terminals)
+}
+
+// modelGroup builds a group's rates from the cost run: the steady state of
+// the window per virtual terminal-hour, the connection overhead per
+// connection, and the dashboard reads per read.
+func modelGroup(run *costRun, name string, memoryMB int) monthModel {
+	g := run.groups[name]
+	inGroup := func(t string) bool { return groupOf(t) == name }
 	inWindow := func(t time.Time) bool { return !t.Before(run.windowStart) && t.Before(run.windowEnd) }
-	terminals := run.terminals
-	if group == groupWatched {
-		terminals = run.watched
-	}
-	hours := run.windowEnd.Sub(run.windowStart).Hours() * float64(terminals)
-	mm := monthModel{Group: group}
+	hours := run.terminalHours(g)
+	mm := monthModel{Group: g}
 	mm.Steady = collect(run.invocations, run.pushes, memoryMB,
 		func(i invocation) bool { return inGroup(i.Terminal) && inWindow(i.At) && steadyKind(i.Kind) },
 		func(p push) bool { return inGroup(p.Terminal) && inWindow(p.At) && steadyKind(p.Kind) }).scale(1 / hours)
-	mm.LinesPerDay = float64(run.linesInWindow[group]) / hours * 24
-	// A short window's lines are within a few percent of the reference
-	// rate; scale what lines drive to it. Exact for the baseline (a message
-	// per line); for edgesync, whose messages follow the status interval,
-	// it overstates by as much as the rate was low.
+	mm.LinesPerDay = float64(run.linesInWindow[name]) / hours * 24
+	// A short window's lines are within a few percent of the group's rate;
+	// scale what lines drive to it. Exact for the per-line clients (a
+	// message per line); for the agents, whose messages follow their
+	// timers and urgent lines, it overstates by as much as the rate was low.
 	if mm.LinesPerDay > 0 {
-		mm.LineScale = refLinesPerDay / mm.LinesPerDay
+		mm.LineScale = refLinesPerDay * g.volume / mm.LinesPerDay
 		for _, kind := range []string{kindLogs, kindAcks} {
 			if v, ok := mm.Steady[kind]; ok {
 				mm.Steady[kind] = v.scale(mm.LineScale)
 			}
 		}
 	}
-	if conns := run.connections[group]; conns > 0 {
+	if conns := run.connections[name]; conns > 0 {
 		setup := func(kind string, at time.Time) bool {
 			return kind == kindConnect || (kind == kindCommands && at.Before(run.windowStart))
 		}
@@ -187,26 +211,39 @@ func modelGroup(run *costRun, group string, memoryMB int) monthModel {
 	return mm
 }
 
-// finish adds up the month of a group; live is the watched group's model
-// (nil for the baseline, which has no live mode).
-func (mm *monthModel) finish(live *monthModel, liveFor time.Duration) {
+// finish adds up the month of a group: the steady state for the hours
+// nobody reads, the live group's rate for the minutes dashboard reads make
+// live (none for the per-line clients, which have no live mode), a
+// reconnect every agentReconnectEvery (agents) or gatewayMaxAge (per-line
+// clients) costing the measured per-connection traffic, refReadsPerDay
+// dashboard reads, and the connection minutes of a terminal online 24/7.
+// perRead, when set, stands for groups whose reads were not measured (the
+// chart's points: the read of a terminal page costs what it costs for the
+// main group of the same profile).
+func (mm *monthModel) finish(live *monthModel, liveFor time.Duration, perRead kindUsage) {
 	reconnectEvery := agentReconnectEvery
-	if mm.Group == groupBaseline {
+	if mm.Group.kind != clientAgent {
 		reconnectEvery = gatewayMaxAge
 	}
+	if len(mm.PerRead) == 0 {
+		mm.PerRead = perRead
+	}
 	connections := float64(refDaysPerMonth*24*60) / reconnectEvery
-	month := mm.Steady.scale(monthHours).
+	idleHours := float64(monthHours)
+	mm.Live = kindUsage{}
+	if live != nil {
+		mm.LiveHours = refReadsPerDay * refDaysPerMonth * liveFor.Hours()
+		idleHours -= mm.LiveHours
+		for kind, v := range live.Steady {
+			if kind != kindCommands {
+				mm.Live[kind] = v
+			}
+		}
+	}
+	month := mm.Steady.scale(idleHours).
+		add(mm.Live.scale(mm.LiveHours)).
 		add(mm.PerConnection.scale(connections)).
 		add(mm.PerRead.scale(refReadsPerDay * refDaysPerMonth))
-	mm.LiveExtra = kindUsage{}
-	if live != nil {
-		liveHours := refReadsPerDay * refDaysPerMonth * liveFor.Hours()
-		for _, kind := range []string{kindLogs, kindAcks, kindStatus, kindHeartbeat} {
-			d := live.Steady[kind].add(mm.Steady[kind].scale(-1)).scale(liveHours)
-			mm.LiveExtra[kind] = d
-		}
-		month = month.add(mm.LiveExtra)
-	}
 	month[kindConnection] = usageVec{ConnMinutes: refDaysPerMonth * 24 * 60}
 	mm.Month = month
 }

@@ -16,18 +16,30 @@ import (
 	"github.com/edgesync/edgesync/protocol"
 )
 
-// perLine is the literal per-line baseline: a terminal speaking the
-// protocol as the source system sends its data. Every log line is its own
-// logs message (one entry, no compression) the moment it is written, so
-// its own invocation and its own stored item; a status report every 30 s;
-// a heartbeat only when nothing else went out for 30 s. It answers the
-// pulls after hello and ignores what it does not know (acks are counted).
+// perLine is a terminal sending each log line as its own logs message
+// (one entry, no compression) the moment it is written, so its own
+// invocation and its own stored item; a status report every 30 s; a
+// heartbeat only when nothing else went out for 30 s. It answers the pulls
+// after hello and ignores what it does not know (acks are counted).
+//
+// As the seed-literal baseline (seed set) it is the source system's design
+// transplanted literally: no acknowledgement (each logs message says
+// "ack":"deferred", which the server honours: no ack, no terminal record
+// update, one chunk item), a status message stored every 30 s, and the
+// pulls on connect answered as the seed's terminal answers them (get_logs
+// with the newest count lines it logged, whatever since_seq says). As the
+// per-line client in the project's protocol (seed unset) every line is
+// acknowledged and moves the terminal record, as a terminal of the first
+// protocol version sending one line per message costs.
 type perLine struct {
-	id    string
-	conn  *websocket.Conn
-	wmu   sync.Mutex
-	seq   uint64
-	start time.Time
+	id     string
+	seed   bool
+	conn   *websocket.Conn
+	wmu    sync.Mutex
+	seq    uint64
+	start  time.Time
+	recent []protocol.LogEntry // the newest lines, for get_logs (seed)
+	sentAt map[uint64]time.Time
 
 	lastWrite atomic.Int64 // unix nanoseconds
 	acked     atomic.Uint64
@@ -35,7 +47,7 @@ type perLine struct {
 	done      chan struct{}
 }
 
-func dialPerLine(ctx context.Context, wsURL, id, token string) (*perLine, error) {
+func dialPerLine(ctx context.Context, wsURL, id, token string, seed bool) (*perLine, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(dctx, wsURL+"?terminal_id="+id, &websocket.DialOptions{
@@ -45,8 +57,19 @@ func dialPerLine(ctx context.Context, wsURL, id, token string) (*perLine, error)
 		return nil, fmt.Errorf("per-line terminal %s: connect: %w", id, err)
 	}
 	conn.SetReadLimit(protocol.MaxMessageBytes)
-	c := &perLine{id: id, conn: conn, start: time.Now(), done: make(chan struct{})}
-	if err := c.send(ctx, protocol.Hello{Type: protocol.TypeHello, TerminalID: id, AgentVersion: "per-line"}); err != nil {
+	c := &perLine{id: id, seed: seed, conn: conn, start: time.Now(), done: make(chan struct{}), sentAt: map[uint64]time.Time{}}
+	version := "per-line"
+	if seed {
+		version = "seed"
+		// A reconnecting terminal holds its newest lines, which the seed's
+		// get_logs pull returns: as if it had run for a while.
+		for n := uint64(1); n <= 100; n++ {
+			l := lineFor(id, 1_000_000+n)
+			c.recent = append(c.recent, protocol.LogEntry{Seq: n, Time: c.start.Add(time.Duration(n-101) * time.Second).UTC(), Level: l.level, Message: l.msg, Source: l.source})
+		}
+		c.seq = 100
+	}
+	if err := c.send(ctx, protocol.Hello{Type: protocol.TypeHello, TerminalID: id, AgentVersion: version}); err != nil {
 		conn.CloseNow()
 		return nil, err
 	}
@@ -106,7 +129,7 @@ func (c *perLine) run(ctx context.Context, statusEvery, heartbeatEvery time.Dura
 			case protocol.CommandGetConfig:
 				resp.Result = json.RawMessage(`{"terminal_id":"` + c.id + `","websocket_timeout":30,"reconnect_attempts":10}`)
 			case protocol.CommandGetLogs:
-				resp.Result = json.RawMessage(`{"entries":[]}`)
+				resp.Result = c.getLogs(cmd.Params)
 			case protocol.CommandPing:
 				resp.Result = json.RawMessage(`{}`)
 			default:
@@ -119,13 +142,49 @@ func (c *perLine) run(ctx context.Context, statusEvery, heartbeatEvery time.Dura
 
 // logLine sends one line as its own logs message.
 func (c *perLine) logLine(ctx context.Context, l line) error {
+	now := time.Now()
 	c.wmu.Lock()
 	c.seq++
-	seq := c.seq
+	e := protocol.LogEntry{Seq: c.seq, Time: now.UTC(), Level: l.level, Message: l.msg, Source: l.source}
+	if c.seed {
+		c.recent = append(c.recent, e)
+		if len(c.recent) > 100 {
+			c.recent = c.recent[len(c.recent)-100:]
+		}
+	}
+	c.sentAt[e.Seq] = now
 	c.wmu.Unlock()
-	return c.send(ctx, protocol.Logs{Type: protocol.TypeLogs, Entries: []protocol.LogEntry{{
-		Seq: seq, Time: time.Now().UTC(), Level: l.level, Message: l.msg, Source: l.source,
-	}}})
+	m := protocol.Logs{Type: protocol.TypeLogs, Entries: []protocol.LogEntry{e}}
+	if c.seed {
+		m.Ack = protocol.AckDeferred
+	}
+	return c.send(ctx, m)
+}
+
+// getLogs answers get_logs as the seed's terminal does: the newest count
+// lines (100 by default) it logged. The per-line client has none to give.
+func (c *perLine) getLogs(params json.RawMessage) json.RawMessage {
+	if !c.seed {
+		return json.RawMessage(`{"entries":[]}`)
+	}
+	var p protocol.GetLogsParams
+	_ = json.Unmarshal(params, &p)
+	if p.Count <= 0 {
+		p.Count = 100
+	}
+	c.wmu.Lock()
+	entries := c.recent[max(0, len(c.recent)-p.Count):]
+	raw, _ := json.Marshal(protocol.GetLogsResult{Entries: entries})
+	c.wmu.Unlock()
+	return raw
+}
+
+// handedAt returns when line seq was handed to the client.
+func (c *perLine) handedAt(seq uint64) (time.Time, bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	t, ok := c.sentAt[seq]
+	return t, ok
 }
 
 func (c *perLine) send(ctx context.Context, msg any) error {

@@ -35,13 +35,18 @@ type runningAgent struct {
 }
 
 // startBenchAgent registers id and runs an agent for it with the default
-// configuration (what a terminal runs out of the box).
-func startBenchAgent(ctx context.Context, st *devstack.Stack, id, dir string, log *slog.Logger) (*runningAgent, error) {
+// configuration (what a terminal runs out of the box), or the profile's.
+func startBenchAgent(ctx context.Context, st *devstack.Stack, id, dir string, log *slog.Logger, profile ...string) (*runningAgent, error) {
 	token, err := st.Admin().CreateTerminal(ctx, fleet.System("bench"), id, "", []string{"bench"})
 	if err != nil {
 		return nil, fmt.Errorf("register %s: %w", id, err)
 	}
 	cfg := agent.DefaultConfig()
+	if len(profile) > 0 {
+		if cfg, err = agentConfig(groupSpec{profile: profile[0], scale: 1}); err != nil {
+			return nil, err
+		}
+	}
 	cfg.TerminalID, cfg.ServerURL, cfg.Token = id, st.WSURL, token
 	cfg.SpoolDir = filepath.Join(dir, "spool", id)
 	cfg.ReconnectAttempts = 0
@@ -62,13 +67,14 @@ func startBenchAgent(ctx context.Context, st *devstack.Stack, id, dir string, lo
 	}}, nil
 }
 
-// latencyRun is the watched-mode latency measurement.
+// latencyRun is the watched-mode latency measurement, by profile (the
+// main group's name).
 type latencyRun struct {
 	terminals int
 	duration  time.Duration
 	pollEvery time.Duration
-	polled    []time.Duration // produced → seen by the tail poller
-	stored    []time.Duration // produced → stored
+	polled    map[string][]time.Duration // produced → seen by the tail poller
+	stored    map[string][]time.Duration // produced → stored
 	polls     int64
 }
 
@@ -79,19 +85,24 @@ type latencyRun struct {
 // a second after it are measured: produced (the line's ts, set by
 // agent.Log) → first seen by a poll, and produced → stored.
 func runLatency(ctx context.Context, st *devstack.Stack, dir string, log *slog.Logger, terminals int, d, pollEvery time.Duration) (*latencyRun, error) {
-	run := &latencyRun{terminals: terminals, duration: d, pollEvery: pollEvery}
+	run := &latencyRun{terminals: terminals, duration: d, pollEvery: pollEvery, polled: map[string][]time.Duration{}, stored: map[string][]time.Duration{}}
 	var agents []*runningAgent
+	group := map[string]string{}
 	defer func() {
 		for _, ra := range agents {
 			ra.stop()
 		}
 	}()
-	for i := 1; i <= terminals; i++ {
-		ra, err := startBenchAgent(ctx, st, fmt.Sprintf("lat-%d", i), dir, log)
-		if err != nil {
-			return nil, err
+	for _, p := range []struct{ group, profile string }{{groupOurs, agent.ProfileDefault}, {groupEconomy, agent.ProfileEconomy}} {
+		for i := 1; i <= terminals; i++ {
+			id := fmt.Sprintf("lat-%s-%d", p.group, i)
+			ra, err := startBenchAgent(ctx, st, id, dir, log, p.profile)
+			if err != nil {
+				return nil, err
+			}
+			agents = append(agents, ra)
+			group[id] = p.group
 		}
-		agents = append(agents, ra)
 	}
 	time.Sleep(time.Second) // connected, pulls answered
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -108,7 +119,7 @@ func runLatency(ctx context.Context, st *devstack.Stack, dir string, log *slog.L
 			defer wg.Done()
 			tailLogs(pctx, client, st, ra.id, pollEvery, from, until.Add(time.Second), func(seen []time.Duration) {
 				mu.Lock()
-				run.polled = append(run.polled, seen...)
+				run.polled[group[ra.id]] = append(run.polled[group[ra.id]], seen...)
 				mu.Unlock()
 			}, &polls)
 		}()
@@ -138,7 +149,7 @@ func runLatency(ctx context.Context, st *devstack.Stack, dir string, log *slog.L
 		err := st.Admin().Store().ScanLogChunks(ctx, ra.id, 0, false, time.Now(), func(c fleet.LogChunk) bool {
 			for _, e := range c.Entries {
 				if !e.Time.Before(from) && e.Time.Before(until) {
-					run.stored = append(run.stored, c.StoredAt.Sub(e.Time))
+					run.stored[group[ra.id]] = append(run.stored[group[ra.id]], c.StoredAt.Sub(e.Time))
 				}
 			}
 			return true
@@ -222,7 +233,7 @@ func runThroughput(ctx context.Context, st *devstack.Stack, dir string, log *slo
 		if err != nil {
 			return nil, fmt.Errorf("register %s: %w", id, err)
 		}
-		c, err := dialPerLine(cctx, st.WSURL, id, token)
+		c, err := dialPerLine(cctx, st.WSURL, id, token, false)
 		if err != nil {
 			return nil, err
 		}
@@ -347,6 +358,7 @@ func coldStarts(ctx context.Context, endpoint, dir string, log *slog.Logger) ([]
 	st, err := devstack.Start(ctx, devstack.Config{
 		HTTPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", DataDir: filepath.Join(dir, "rie"),
 		DynamoDBEndpoint: endpoint, Table: "edgesync-bench-rie", Lambda: devstack.LambdaRIE, Logger: log,
+		ScheduleEvery: time.Second, // the scheduled function runs (and starts) within the phase
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the local stack under RIE: %w", err)
@@ -371,7 +383,15 @@ func coldStarts(ctx context.Context, endpoint, dir string, log *slog.Logger) ([]
 	}
 	ra.stop()
 	deadline = time.Now().Add(30 * time.Second)
-	for st.Stats().Invocations["DisconnectFunction"] == 0 && time.Now().Before(deadline) {
+	scheduled := func() bool {
+		for _, c := range st.ColdStarts() {
+			if c.Function == "SchedulerFunction" {
+				return true
+			}
+		}
+		return false
+	}
+	for (st.Stats().Invocations["DisconnectFunction"] == 0 || !scheduled()) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return st.ColdStarts(), nil

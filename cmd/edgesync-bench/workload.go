@@ -34,10 +34,18 @@ type event struct {
 	lines int
 }
 
-// schedule draws a terminal's events over d; the same seed gives the same
-// schedule, so the per-line baseline and the protocol see the same lines.
-func schedule(seed uint64, d time.Duration) []event {
+// schedule draws a terminal's events over d at the reference rate; the
+// same seed gives the same schedule, so the baselines and the protocol see
+// the same lines.
+func schedule(seed uint64, d time.Duration) []event { return scheduleAt(seed, d, 1) }
+
+// scheduleAt draws a terminal's events over d at volume times the
+// reference rate: the same bursts and isolated lines, their periods
+// divided by volume (0.1: a burst about every 5 minutes; 10: every 3 s).
+func scheduleAt(seed uint64, d time.Duration, volume float64) []event {
 	r := rand.New(rand.NewPCG(seed, 0x6564676573796e63))
+	burstPeriod := time.Duration(float64(burstPeriod) / volume)
+	singlePeriod := time.Duration(float64(singlePeriod) / volume)
 	var evs []event
 	var sizes []int
 	var skip int
@@ -72,6 +80,13 @@ type line struct {
 	level, msg, source string
 }
 
+// lineFor is a terminal's n-th line. Its level follows n: one line in 20
+// warn, one in 20 debug, one in 140 error (617 a day at the reference
+// rate, each of which the agent sends at once). Its fields (camera,
+// counts, classes, scores, times) are drawn at random for each line
+// (seeded by the terminal and n, so runs repeat): fields that follow n
+// with short periods would compress better than real output in a column
+// layout.
 func lineFor(terminal string, n uint64) line {
 	h := n*2654435761 + uint64(len(terminal))
 	level := "info"
@@ -86,10 +101,11 @@ func lineFor(terminal string, n uint64) line {
 		}
 	}
 	classes := []string{"person", "forklift", "pallet", "helmet", "vest", "box"}
+	f := rand.New(rand.NewPCG(n, uint64(len(terminal))<<32|uint64(terminal[len(terminal)-1])))
 	return line{
 		level: level,
 		msg: fmt.Sprintf("frame %d cam %d: %d objects (%s %.2f, %s %.2f) in %d ms",
-			1_000_000+n, h%4+1, h%5+1, classes[h%6], 0.5+float64(h%50)/100, classes[(h/7)%6], 0.5+float64((h/3)%50)/100, 20+h%40),
+			1_000_000+n, f.IntN(4)+1, f.IntN(5)+1, classes[f.IntN(6)], 0.5+float64(f.IntN(50))/100, classes[f.IntN(6)], 0.5+float64(f.IntN(50))/100, 20+f.IntN(40)),
 		source: "detector",
 	}
 }
