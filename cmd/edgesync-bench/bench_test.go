@@ -79,6 +79,7 @@ func TestClassification(t *testing.T) {
 		{`{"type":"command"}`, kindOther, kindCommands},
 		{`{"type":"live","seconds":60}`, kindOther, kindCommands},
 		{`{"type":"error"}`, kindOther, kindErrors},
+		{`{"type":"welcome","accepts":[]}`, kindOther, kindConnect},
 		{`not json`, kindOther, kindOther},
 	}
 	for _, m := range messages {

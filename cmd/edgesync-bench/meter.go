@@ -240,8 +240,10 @@ func outboundKind(body []byte) string {
 		return kindCommands
 	case protocol.TypeError:
 		return kindErrors
-	case "live":
+	case protocol.TypeLive:
 		return kindCommands
+	case protocol.TypeWelcome:
+		return kindConnect
 	}
 	return kindOther
 }

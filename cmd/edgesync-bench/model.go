@@ -192,6 +192,9 @@ func modelGroup(run *costRun, name string, memoryMB int) monthModel {
 			}
 		}
 	}
+	if g.kind == clientAgent {
+		mm.modelAcks(g)
+	}
 	if conns := run.connections[name]; conns > 0 {
 		setup := func(kind string, at time.Time) bool {
 			return kind == kindConnect || (kind == kindCommands && at.Before(run.windowStart))
@@ -209,6 +212,27 @@ func modelGroup(run *costRun, name string, memoryMB int) monthModel {
 			func(p push) bool { return inGroup(p.Terminal) && read(p.Kind, p.At) }).scale(1 / float64(run.readsDone))
 	}
 	return mm
+}
+
+// ackReadUnits is what one ack asked for reads: the ranges of the
+// unconfirmed chunks (up to 32 of a KB or a few), strongly consistent.
+const ackReadUnits = 4
+
+// modelAcks makes the steady state's acks at least what the agent's rule
+// asks for: one every ack_interval or every 32 batches, whichever comes
+// first (agent.Config.AckInterval, ackEveryBatches). A window of the run
+// is shorter than the ack interval, so it may hold none; each costs a
+// message to the terminal and the reads of the chunks it confirms.
+func (mm *monthModel) modelAcks(g groupSpec) {
+	cfg, err := agentConfig(groupSpec{profile: g.profile, window: g.window, scale: 1})
+	if err != nil {
+		return
+	}
+	batches := mm.Steady[kindLogs].Invocations
+	perHour := max(3600/float64(cfg.AckInterval), batches/32)
+	if have := mm.Steady[kindAcks].MessagesOut; have < perHour {
+		mm.Steady[kindAcks] = mm.Steady[kindAcks].add(usageVec{Messages: perHour - have, MessagesOut: perHour - have, MsgUnits: perHour - have, RCU: (perHour - have) * ackReadUnits})
+	}
 }
 
 // finish adds up the month of a group: the steady state for the hours
