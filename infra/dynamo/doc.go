@@ -49,10 +49,11 @@
 // (which can be large and changes rarely) lives in its own item, META#config
 // (data S, syncedAt, version). The status stays on the record: it is small
 // and a status report then costs one conditional update plus its history
-// sample. A log chunk with a status report riding along
-// (PutLogChunkStatus, fleet.LogStatusStore) costs the chunk, one update of
-// the record for LastSeq, Dropped, the status and LastSeen together, and
-// the sample. The desired config (SetDesiredConfig: data S, version, setAt,
+// sample. A logs batch (PutLogBatch, fleet.LogBatchStore) costs the chunk
+// item, with the status report riding along kept inside it as its history
+// sample, and, only when the batch asks (fleet.LogBatch.Record: about one
+// report a minute), one update of the record for LastSeq, Dropped, the
+// status and LastSeen together. The desired config (SetDesiredConfig: data S, version, setAt,
 // setBy, requestId) is likewise an item of its own, META#desired, written
 // unconditionally (the last request wins) after checking that the record
 // exists. Terminal reads the record, its config and its desired config with
@@ -63,9 +64,12 @@
 // instead of three.
 //
 // Status sample: at, data (S), expiresAt, expiresAtMs.
-// Log chunk: firstSeq, lastSeq, entries (B: protocol.CompressEntries, a
-// gzip of the JSON array; DynamoDB bills writes per 1 KB and log lines
-// compress several times over), storedAt, expiresAt, expiresAtMs.
+// Log chunk: firstSeq, lastSeq, entries (B: the lines in a column layout
+// compressed with zstd, see chunkcodec.go; chunks written before hold gzip
+// of the JSON array, protocol.CompressEntries, and still read; DynamoDB
+// bills writes per 1 KB), storedAt, expiresAt, expiresAtMs, and sample (B,
+// optional: the status report that rode with the lines, its time and
+// expiry, zstd primed with the agent report's keys).
 // Command: requestId, command, params (S), state, createdAt, deadline,
 // completedAt, result (S), error, actor, expiresAt, expiresAtMs.
 // Connection binding (C#<connId>) and its entry in the terminal's
