@@ -41,7 +41,8 @@
 // only over the version it was given and raises it, so two concurrent
 // credential changes never undo each other), createdAt, online (BOOL), connId, connectedAt, lastSeen,
 // disconnectedAt, disconnectReason, agentVersion, lastSeq, dropped, the last
-// known status (status S, statusAt) and refresh claims ("refresh:<what>" = time
+// known status (status: B, zstd primed with the agent report's keys, S in
+// records written before; statusAt) and refresh claims ("refresh:<what>" = time
 // of the last claimed push). Every update to the record names only the
 // attributes it changes, so concurrent updates never lose one another.
 // DynamoDB bills an UpdateItem by the size of the whole item, and the record

@@ -1,7 +1,9 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -122,7 +124,9 @@ func terminalItem(t fleet.Terminal) item {
 	it.str(attrAgentVersion, t.AgentVersion)
 	it[attrLastSeq] = attrU(t.LastSeq)
 	it[attrDropped] = attrU(t.Dropped)
-	it.json(attrStatus, t.Status.Data)
+	if len(t.Status.Data) > 0 {
+		it[attrStatus] = statusAttr(t.Status.Data)
+	}
 	it.time(attrStatusAt, t.Status.SyncedAt)
 	it.str(attrStatusVersion, t.Status.Version)
 	return it
@@ -170,7 +174,7 @@ func decodeTerminal(meta, config map[string]types.AttributeValue) (fleet.Termina
 		LastSeq:            r.uint(attrLastSeq),
 		Dropped:            r.uint(attrDropped),
 		Status: fleet.Snapshot{
-			Data:     r.json(attrStatus),
+			Data:     recordStatus(&r),
 			SyncedAt: r.time(attrStatusAt),
 			Version:  r.str(attrStatusVersion),
 		},
@@ -567,11 +571,47 @@ func checkSample(id string, snap fleet.Snapshot) error {
 // setStatus adds the status attributes of snap to u.
 func setStatus(u *update, snap fleet.Snapshot) *update {
 	if len(snap.Data) > 0 {
-		u.setValue(attrStatus, attrS(string(snap.Data)))
+		u.setValue(attrStatus, statusAttr(snap.Data))
 	} else {
 		u.removeAttr(attrStatus)
 	}
 	return u.setValue(attrStatusAt, attrMs(snap.SyncedAt)).setString(attrStatusVersion, snap.Version)
+}
+
+// statusAttr is the record's copy of a status report: zstd primed with
+// the agent report's keys (B), a third of its JSON. The record is written
+// about once a minute per terminal and DynamoDB bills an update by the
+// whole item's started KB: the JSON alone would take half of one.
+func statusAttr(data json.RawMessage) types.AttributeValue {
+	enc, err := statusEncoder()
+	if err != nil {
+		return attrS(string(data))
+	}
+	return attrB(enc.EncodeAll(data, nil))
+}
+
+// recordStatus reads the record's status: zstd (statusAttr) or, as
+// records written before hold it, the JSON as a string.
+func recordStatus(r *itemReader) json.RawMessage {
+	v, ok := r.item[attrStatus]
+	if !ok {
+		return nil
+	}
+	if _, isString := v.(*types.AttributeValueMemberS); isString {
+		return r.json(attrStatus)
+	}
+	z := r.bytes(attrStatus)
+	dec, err := decoder()
+	if err != nil {
+		r.err = cmp.Or(r.err, err)
+		return nil
+	}
+	raw, err := dec.DecodeAll(z, nil)
+	if err != nil {
+		r.err = cmp.Or(r.err, fmt.Errorf("attribute %q: %w", attrStatus, err))
+		return nil
+	}
+	return raw
 }
 
 // raiseStatus stores snap as the existing terminal's status unless a newer
