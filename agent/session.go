@@ -241,9 +241,14 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 	}
 	s.log.Info("connected", "server_url", s.cfg.ServerURL, "spooled_lines", a.spool.Stats().Lines)
 
-	s.statusTimer = time.NewTimer(s.cfg.StatusInterval.Duration())
+	// The hello carried a report; the next comes after a random half to
+	// whole interval, so that terminals connecting together (a restart of
+	// the gateway, a fleet booting) do not report in step.
+	interval := s.cfg.StatusInterval.Duration()
+	first := interval/2 + time.Duration(rand.Int64N(int64(interval/2)+1))
+	s.statusTimer = time.NewTimer(first)
 	defer s.statusTimer.Stop()
-	s.lastStatus = time.Now()
+	s.lastStatus = time.Now().Add(first - interval)
 	if welcome && a.welcomed.Load() && st.FirstSeq != 0 {
 		// The server welcomed the last connection: wait for this one's
 		// welcome before resending, so that its ack spares the lines it
