@@ -118,6 +118,7 @@ func (s *Service) endConnection(ctx context.Context, terminalID, connID, reason 
 
 func (s *Service) forget(connID string) {
 	s.touched.Delete(connID)
+	s.recorded.Delete(connID)
 }
 
 // terminalOf returns the terminal bound to connID, read from the store on

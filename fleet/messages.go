@@ -265,7 +265,7 @@ func (s *Service) storeBatch(ctx context.Context, in inbound, m *protocol.Logs) 
 		}
 		b.Status = &Snapshot{Data: compact(m.Status), SyncedAt: in.now}
 		b.StatusExpiresAt = in.now.Add(s.cfg.StatusRetention)
-		b.Record = recordDue(in.now, reportInterval(b.Status.Data))
+		b.Record = s.recordDue(in, reportInterval(b.Status.Data))
 	} else if m.Ack == "" && m.AckFrom == 0 {
 		// A terminal of the first protocol version has its record follow
 		// every batch, as before.
@@ -292,13 +292,24 @@ func (s *Service) storeBatch(ctx context.Context, in inbound, m *protocol.Logs) 
 // to the record. See Service.StatusTTL for the promise this keeps.
 const StatusRecordEvery = time.Minute
 
-// recordDue reports whether a status report received at now, from a
-// terminal reporting every interval (0: unknown), goes to the record.
-func recordDue(now time.Time, interval time.Duration) bool {
+// recordDue reports whether a status report received now on in's
+// connection, from a terminal reporting every interval (0: unknown), goes
+// to the record: the rule of StatusRecordEvery, except that a report that
+// follows one this process recorded for the connection less than
+// StatusRecordEvery − interval ago does not (reports sent early, with an
+// urgent line, would otherwise record twice in a bucket).
+func (s *Service) recordDue(in inbound, interval time.Duration) bool {
 	if interval <= 0 || interval >= StatusRecordEvery {
 		return true
 	}
-	return now.Sub(now.Truncate(StatusRecordEvery)) < interval
+	if in.now.Sub(in.now.Truncate(StatusRecordEvery)) >= interval {
+		return false
+	}
+	if last, ok := s.recorded.Load(in.connID); ok && in.now.Sub(last.(time.Time)) < StatusRecordEvery-interval {
+		return false
+	}
+	s.recorded.Store(in.connID, in.now)
+	return true
 }
 
 func (s *Service) storeLogs(ctx context.Context, in inbound, entries []protocol.LogEntry, dropped uint64) error {

@@ -29,9 +29,12 @@ type Service struct {
 	newID  func() string
 
 	touched sync.Map // connection id → time.Time of the last Touch written
-	live    sync.Map // terminal id → livePush: the last live hint this process sent
-	denials recentDenials
-	metrics Metrics
+	// recorded: connection id → time.Time this process last had a status
+	// report go to the terminal record (see recordDue).
+	recorded sync.Map
+	live     sync.Map // terminal id → livePush: the last live hint this process sent
+	denials  recentDenials
+	metrics  Metrics
 
 	alertPub AlertPublisher // nil: alerts are stored and shown, not delivered
 	alerts   alertCache     // the write path's view of rules (alerteval.go)
