@@ -75,6 +75,9 @@ type invocation struct {
 	DBTime, PushTime time.Duration
 	// WCUByItem splits WCU by the kind of item written (see itemKind).
 	WCUByItem map[string]float64
+	// Report: the message carried a status report (a status message, or
+	// a logs message with one riding).
+	Report bool
 }
 
 // push is one message a function sent to a terminal.
@@ -184,6 +187,7 @@ func (m *meter) classify(function string, payload []byte) invocation {
 	case "MESSAGE":
 		rec.UnitsIn = units(len(ev.Body))
 		rec.Kind = inboundKind([]byte(ev.Body))
+		rec.Report = carriesReport([]byte(ev.Body))
 	}
 	if id, ok := m.conns.Load(connID); ok {
 		rec.Terminal = id.(string)
@@ -202,6 +206,18 @@ func terminalOfPath(path string) string {
 	}
 	id, _, _ := strings.Cut(rest, "/")
 	return id
+}
+
+// carriesReport reports whether an inbound message carries a status report.
+func carriesReport(body []byte) bool {
+	var env struct {
+		Type   string          `json:"type"`
+		Status json.RawMessage `json:"status"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return false
+	}
+	return env.Type == protocol.TypeStatus || (env.Type == protocol.TypeLogs && len(env.Status) > 0 && string(env.Status) != "null")
 }
 
 func inboundKind(body []byte) string {

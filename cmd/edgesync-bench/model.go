@@ -3,6 +3,8 @@ package main
 import (
 	"slices"
 	"time"
+
+	"github.com/edgesync/edgesync/fleet"
 )
 
 // usageVec is what some traffic consumed, in the units AWS bills.
@@ -148,6 +150,8 @@ type monthModel struct {
 	Live      kindUsage
 	LiveHours float64
 	Month     kindUsage
+	// RecordExtra is the record writes per terminal-hour modelRecord added.
+	RecordExtra float64
 	// LinesPerDay is the measured line rate in the window, per terminal
 	// (virtual days); LineScale = the group's target / LinesPerDay scaled
 	// the steady logs and acks.
@@ -194,6 +198,7 @@ func modelGroup(run *costRun, name string, memoryMB int) monthModel {
 	}
 	if g.kind == clientAgent {
 		mm.modelAcks(g)
+		mm.modelRecord(run, g, hours)
 	}
 	if conns := run.connections[name]; conns > 0 {
 		setup := func(kind string, at time.Time) bool {
@@ -232,6 +237,39 @@ func (mm *monthModel) modelAcks(g groupSpec) {
 	perHour := max(3600/float64(cfg.AckInterval), batches/32)
 	if have := mm.Steady[kindAcks].MessagesOut; have < perHour {
 		mm.Steady[kindAcks] = mm.Steady[kindAcks].add(usageVec{Messages: perHour - have, MessagesOut: perHour - have, MsgUnits: perHour - have, RCU: (perHour - have) * ackReadUnits})
+	}
+}
+
+// modelRecord corrects a time-compressed group's terminal record writes.
+// The server's rule runs on real time: a report goes to the record about
+// once a minute from a terminal reporting more often, every time from one
+// reporting every minute or less often. A group compressed by k reports k
+// times as often, so the rule skips reports its real profile records:
+// when the uncompressed interval is a minute or more, every report is
+// counted as a record write (one write unit: the record is under 1 KB).
+func (mm *monthModel) modelRecord(run *costRun, g groupSpec, hours float64) {
+	if g.scale <= 1 {
+		return
+	}
+	cfg, err := agentConfig(groupSpec{profile: g.profile, window: g.window, scale: 1})
+	if err != nil || cfg.StatusInterval.Duration() < fleet.StatusRecordEvery {
+		return
+	}
+	var reports, recordWCU float64
+	for _, inv := range run.invocations {
+		if groupOf(inv.Terminal) != g.name || inv.At.Before(run.windowStart) || !inv.At.Before(run.windowEnd) || !steadyKind(inv.Kind) {
+			continue
+		}
+		if inv.Report {
+			reports++
+		}
+		recordWCU += inv.WCUByItem["terminal record"]
+	}
+	if extra := (reports - recordWCU) / hours; extra > 0 {
+		v := mm.Steady[kindLogs]
+		v.WCU += extra
+		mm.Steady[kindLogs] = v
+		mm.RecordExtra = extra
 	}
 }
 

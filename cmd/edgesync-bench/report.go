@@ -463,7 +463,12 @@ func (r *results) writeCost(w io.Writer) {
 		}},
 		{"messages per terminal-hour, nobody reading", func(m *monthModel) string { return count(m.Steady.total().Messages) }},
 		{"invocations per terminal-hour", func(m *monthModel) string { return count(m.Steady.total().Invocations) }},
-		{"write units per terminal-hour", func(m *monthModel) string { return count(m.Steady.total().WCU) }},
+		{"write units per terminal-hour (of which record writes modelled for the compressed group)", func(m *monthModel) string {
+			if m.RecordExtra > 0 {
+				return fmt.Sprintf("%s (%.1f)", count(m.Steady.total().WCU), m.RecordExtra)
+			}
+			return count(m.Steady.total().WCU)
+		}},
 		{"read units per terminal-hour", func(m *monthModel) string { return count(m.Steady.total().RCU) }},
 		{"mean billed ms per invocation (modelled) / measured wall ms", func(m *monthModel) string {
 			t := m.Steady.total()
