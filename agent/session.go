@@ -823,14 +823,7 @@ func (s *session) pump(ctx context.Context) error {
 			continue
 		}
 		var status json.RawMessage
-		// With an interval under a minute, a batch sent early for an urgent
-		// line carries the report too (when the server stores it there)
-		// and the next is an interval away: one message instead of two.
-		// (The server keeps about one report a minute on the terminal
-		// record, so such an early report costs no write of its own; with
-		// a longer interval every report is recorded, and the next batch
-		// carries the report when half the interval has passed.)
-		if s.carryStatus() || (s.urgentWaiting() && s.statusInLogs == statusCarried && s.cfg.StatusInterval.Duration() < time.Minute) {
+		if s.carryStatus() {
 			if status, err = s.statusReport(ctx); err != nil {
 				return err
 			}
