@@ -79,6 +79,9 @@ type session struct {
 	// flushNow sends unsent lines whatever their window (a status report
 	// falling due, a live hint).
 	flushNow bool
+	// idleFlush: the idle window of the unsent lines closed; they carry
+	// the status report.
+	idleFlush bool
 
 	// Status reports: every StatusInterval, riding in a logs message when
 	// lines are waiting (or in the last quarter of the interval) and the
@@ -305,7 +308,13 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 			err = s.onNewLines(ctx)
 		case <-window:
 			s.window = nil
+			// Lines whose idle window closed carry the status report too,
+			// which then restarts its interval: with the idle window and
+			// the status interval alike (both profiles), one message per
+			// interval instead of two out of step.
+			s.idleFlush = !a.isLive()
 			err = s.pump(ctx)
+			s.idleFlush = false
 		case <-holding:
 			s.holding = nil
 			a.welcomed.Store(false)
@@ -823,7 +832,7 @@ func (s *session) pump(ctx context.Context) error {
 			continue
 		}
 		var status json.RawMessage
-		if s.carryStatus() {
+		if s.carryStatus() || (s.idleFlush && s.statusInLogs != statusNotCarried) {
 			if status, err = s.statusReport(ctx); err != nil {
 				return err
 			}
