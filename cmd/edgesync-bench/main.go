@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var o options
 	var skip string
 	fs := flag.NewFlagSet("edgesync-bench", flag.ContinueOnError)
-	fs.IntVar(&o.terminals, "terminals", 40, "terminals of the default and seed-literal groups of the cost run (economy: 3/5 as many, per-line: 2/5)")
+	fs.IntVar(&o.terminals, "terminals", 60, "terminals of the default and seed-literal groups of the cost run (economy: 3/5 as many, per-line: 2/5)")
 	fs.IntVar(&o.watched, "watched", 4, "terminals of each profile whose logs a dashboard tails during the cost run")
 	fs.IntVar(&o.chartTerminals, "chart-terminals", 10, "terminals of each point of the chart")
 	fs.DurationVar(&o.window, "window", 90*time.Second, "measured window of the cost run (a multiple of the 30 s status interval)")
