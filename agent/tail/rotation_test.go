@@ -179,6 +179,26 @@ func TestRotationLosesNoLine(t *testing.T) {
 			}
 			return 30
 		}},
+		{"rename three times within one clock tick", func(t *testing.T, path string) int {
+			// File times come from a coarse clock: rotations close together
+			// leave files with equal times, and the names must order them.
+			appendNumbered(t, path, 11, 15)
+			for i := 0; i < 3; i++ {
+				renameRotate(t, path)
+				appendNumbered(t, path, 16+5*i, 20+5*i)
+			}
+			fi, err := os.Stat(path + ".3") // the first rotated
+			if err != nil {
+				t.Fatal(err)
+			}
+			tick := fi.ModTime()
+			for _, p := range []string{path + ".1", path + ".2"} {
+				if err := os.Chtimes(p, tick, tick); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return 30
+		}},
 		{"rename then copytruncate within one poll", func(t *testing.T, path string) int {
 			appendNumbered(t, path, 11, 15)
 			renameRotate(t, path)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -268,7 +269,7 @@ func (f *Follower) readNew(ctx context.Context, skip uint64, since time.Time) er
 		}
 		fresh = append(fresh, c)
 	}
-	sort.Slice(fresh, func(i, j int) bool { return fresh[i].mtime.Before(fresh[j].mtime) })
+	sort.Slice(fresh, func(i, j int) bool { return f.older(fresh[i], fresh[j]) })
 	for _, c := range fresh {
 		if err := f.readRotated(ctx, c, 0, nil); err != nil {
 			return err
@@ -302,6 +303,28 @@ func (f *Follower) readRotated(ctx context.Context, c candidate, offset int64, f
 	}
 	f.opened(of)
 	return f.drain(ctx, of)
+}
+
+// older reports whether rotated file a was written before b. File times
+// come from a coarse clock (a jiffy, up to 10 ms), so files rotated within
+// one tick tie; the names then decide as logrotate gives them: a numbered
+// suffix counts up with age (app.log.1 is newer than app.log.2), any other
+// suffix (a date) sorts up with time.
+func (f *Follower) older(a, b candidate) bool {
+	if !a.mtime.Equal(b.mtime) {
+		return a.mtime.Before(b.mtime)
+	}
+	base := len(filepath.Base(f.Path)) + 1
+	sa, sb := filepath.Base(a.path), filepath.Base(b.path)
+	if len(sa) < base || len(sb) < base {
+		return sa < sb
+	}
+	na, errA := strconv.ParseUint(sa[base:], 10, 64)
+	nb, errB := strconv.ParseUint(sb[base:], 10, 64)
+	if errA == nil && errB == nil {
+		return na > nb
+	}
+	return sa < sb
 }
 
 // candidate is a rotated file.
