@@ -58,15 +58,19 @@ type options struct {
 	version     string
 	backoffBase time.Duration
 	backoffMax  time.Duration
-	jitter      func() float64
-	sleep       func(context.Context, time.Duration) error
-	httpClient  *http.Client
-	ringLines   int
-	queueBytes  int
-	maxInflight int
-	spoolFS     spool.FS
-	policy      Policy
-	stallAfter  time.Duration
+	// helloTimeout and helloBackoff pace the hellos of a connection the
+	// server has not answered (HelloTimeout, HelloBackoff).
+	helloTimeout time.Duration
+	helloBackoff Backoff
+	jitter       func() float64
+	sleep        func(context.Context, time.Duration) error
+	httpClient   *http.Client
+	ringLines    int
+	queueBytes   int
+	maxInflight  int
+	spoolFS      spool.FS
+	policy       Policy
+	stallAfter   time.Duration
 	// capabilities are announced in hello.
 	capabilities []string
 }
@@ -85,6 +89,13 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 
 // WithAgentVersion overrides the version reported to the cloud.
 func WithAgentVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// WithHelloRetry sets how long the agent waits for any answer to its hello
+// before saying it again, and the backoff between further hellos (default
+// HelloTimeout and HelloBackoff).
+func WithHelloRetry(timeout time.Duration, backoff Backoff) Option {
+	return func(o *options) { o.helloTimeout, o.helloBackoff = timeout, backoff }
+}
 
 // WithBackoff sets the reconnect backoff (default DefaultBackoff): after
 // the n-th failure in a row the agent waits a random duration in
@@ -184,6 +195,8 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		logger:       slog.Default(),
 		version:      Version,
 		backoffBase:  DefaultBackoffBase,
+		helloTimeout: HelloTimeout,
+		helloBackoff: HelloBackoff,
 		backoffMax:   DefaultBackoffMax,
 		jitter:       rand.Float64,
 		sleep:        sleepCtx,

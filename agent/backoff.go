@@ -5,8 +5,13 @@ import "time"
 // The reconnect policy, in one place: a simulation of a fleet's reconnect
 // storm imports these so that it models what the agent does.
 const (
-	// DefaultBackoffBase is the backoff ceiling after the first failure.
-	DefaultBackoffBase = time.Second
+	// DefaultBackoffBase is the backoff ceiling after the first failure:
+	// 5 s, so a fleet that lost its connections at once (a stage
+	// redeploy) spreads its first attempts over 5 s instead of 1 s, below
+	// API Gateway's 500 new connections/s sooner (SCALE.md: the first
+	// wave of a 100,000-terminal storm 29,000 attempts/s instead of
+	// 119,000, the same resync times).
+	DefaultBackoffBase = 5 * time.Second
 	// DefaultBackoffMax caps the backoff ceiling: a device retries at
 	// least this often, forever unless reconnect_attempts says otherwise.
 	DefaultBackoffMax = time.Minute
@@ -17,7 +22,17 @@ const (
 	// DefaultReconnectAttempts is reconnect_attempts' default: 0, retry
 	// forever.
 	DefaultReconnectAttempts = 0
+	// HelloTimeout is how long the agent waits for any answer to its
+	// hello (a welcome, a pull, an ack) before saying hello again: a hello
+	// API Gateway throttled never reaches the function, and nothing else
+	// would ever tell the agent.
+	HelloTimeout = 20 * time.Second
 )
+
+// HelloBackoff spaces the hellos after the first on one connection: the
+// k-th resend waits HelloTimeout plus HelloBackoff.Delay(k, j) (and an
+// error frame from API Gateway about an unanswered hello, just the delay).
+var HelloBackoff = Backoff{Base: 20 * time.Second, Max: time.Minute}
 
 // Backoff is the reconnect backoff: exponential with full jitter. After
 // the n-th failure in a row the agent waits Delay(n, j) with j uniform in

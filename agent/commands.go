@@ -27,6 +27,7 @@ func (s *session) command(ctx context.Context, cmd protocol.Command) error {
 		name = "unknown"
 	}
 	s.log.Debug("command", "command", cmd.Command, "request_id", cmd.RequestID)
+	defer func() { s.answerSent = time.Now() }()
 	fail := func(err error) error {
 		return s.send(ctx, protocol.CommandResponse{
 			Type: protocol.TypeCommandResponse, RequestID: cmd.RequestID, Command: name,

@@ -102,6 +102,19 @@ type session struct {
 	welcomed bool
 	accepts  map[string]bool
 	holding  *time.Timer // fires when the wait for a welcome ends
+
+	// The hello until the server answers anything on the connection:
+	// helloRetry fires to say it again (HelloTimeout, HelloBackoff).
+	hello         protocol.Hello
+	helloAnswered bool
+	hellos        int
+	helloRetry    *time.Timer
+	// answerSent is when the last command answer went out: an error frame
+	// of API Gateway soon after may be about it (see onGatewayError).
+	answerSent time.Time
+	// rehello is set when a lost answer calls for the hello again though
+	// the first was answered.
+	rehello bool
 	// Acknowledgements on request: the ack asked for and awaited, the
 	// batches sent since the last request, a request wanted as soon as
 	// possible, and when to ask again for batches the last ack did not
@@ -242,6 +255,9 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 		s.salvage(msgs, readErr)
 		return lost(err)
 	}
+	s.hello, s.hellos = hello, 1
+	s.helloRetry = time.NewTimer(a.opts.helloTimeout)
+	defer s.helloRetry.Stop()
 	s.log.Info("connected", "server_url", s.cfg.ServerURL, "spooled_lines", a.spool.Stats().Lines)
 
 	// The hello carried a report; the next comes after a random half to
@@ -315,6 +331,8 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 			s.idleFlush = !a.isLive()
 			err = s.pump(ctx)
 			s.idleFlush = false
+		case <-s.helloRetry.C:
+			err = s.sayHelloAgain(ctx)
 		case <-holding:
 			s.holding = nil
 			a.welcomed.Store(false)
@@ -975,12 +993,17 @@ func cmpUint(x, y uint64) int {
 // handle processes one message from the server.
 func (s *session) handle(ctx context.Context, data []byte) error {
 	var env struct {
-		Type string `json:"type"`
+		Type    string  `json:"type"`
+		Message *string `json:"message"`
 	}
 	if err := json.Unmarshal(data, &env); err != nil {
 		s.log.Warn("ignoring malformed message from server", "err", err)
 		return nil
 	}
+	if env.Type == "" && env.Message != nil {
+		return s.onGatewayError(*env.Message)
+	}
+	s.answered()
 	switch env.Type {
 	case protocol.TypeCommand:
 		var cmd protocol.Command
@@ -1143,6 +1166,74 @@ func (s *session) onWelcome(ctx context.Context, w protocol.Welcome) error {
 	return s.pump(ctx)
 }
 
+// answered notes that the server answered on this connection: the hello
+// reached it.
+func (s *session) answered() {
+	if !s.helloAnswered {
+		s.helloAnswered = true
+		s.helloRetry.Stop()
+	}
+}
+
+// sayHelloAgain resends the hello when the server answered nothing since:
+// API Gateway may have throttled it (it never reached the function), and
+// the next is spaced by HelloBackoff.
+func (s *session) sayHelloAgain(ctx context.Context) error {
+	if s.helloAnswered && !s.rehello {
+		return nil
+	}
+	if s.rehello {
+		s.log.Warn("an answer was lost; saying hello again so that the server asks again", "hellos", s.hellos)
+	} else {
+		s.log.Warn("no answer to the hello; saying it again", "hellos", s.hellos)
+	}
+	if err := s.send(ctx, s.hello); err != nil {
+		return err
+	}
+	// This hello waits for its answer as the first did.
+	s.helloAnswered, s.rehello = false, false
+	s.hellos++
+	s.helloRetry.Reset(s.a.opts.helloTimeout + s.a.opts.helloBackoff.Delay(s.hellos-1, rand.Float64()))
+	return nil
+}
+
+// onGatewayError takes an error frame of API Gateway itself (a JSON object
+// without "type": {"message": "Too Many Requests", ...} when it throttled a
+// message, "Internal server error" when the function failed): the message
+// never reached the function, or its answer was lost. A hello still
+// unanswered is said again after HelloBackoff; logs not acknowledged are
+// resent by the ack rules; a lost command answer leaves its command to
+// time out, and the server's next pull asks again.
+func (s *session) onGatewayError(msg string) error {
+	if !s.helloAnswered {
+		d := s.a.opts.helloBackoff.Delay(s.hellos, rand.Float64())
+		s.log.Warn("API Gateway refused a message before the hello was answered; saying hello again", "message", msg, "after", d)
+		s.helloRetry.Reset(d)
+		return nil
+	}
+	if time.Since(s.answerSent) < s.a.opts.helloTimeout {
+		s.log.Warn("API Gateway refused a message soon after a command answer", "message", msg)
+		s.answerLost()
+		return nil
+	}
+	s.log.Warn("API Gateway refused a message", "message", msg)
+	return nil
+}
+
+// answerLost arranges the hello again, after HelloBackoff, when an answer
+// to the server's pull may have been lost (refused by API Gateway, or the
+// server failed to take it): the pull ends timed out and nothing else would
+// bring the terminal's data up to date; the hello makes the server compare
+// and pull again what differs. Several losses close together make one
+// hello.
+func (s *session) answerLost() {
+	if s.rehello || !s.helloAnswered {
+		return // a hello is already due
+	}
+	s.rehello = true
+	s.helloRetry.Reset(s.a.opts.helloBackoff.Delay(s.hellos, rand.Float64()))
+}
+
 // permanent reports whether a rejection will never change on resend.
 func permanent(code string) bool {
 	switch code {
@@ -1237,6 +1328,9 @@ func (s *session) onError(ctx context.Context, e protocol.ErrorMessage) error {
 		return fmt.Errorf("%w: %s", errHelloFailed, e.Message)
 	case e.RequestID != "":
 		s.log.Error("server rejected a command response", "request_id", e.RequestID, "code", e.Code, "message", e.Message)
+		if !permanent(e.Code) {
+			s.answerLost()
+		}
 		return nil
 	case !permanent(e.Code):
 		s.log.Warn("server failed to process a message; unacknowledged logs will be resent", "code", e.Code, "message", e.Message)
