@@ -240,17 +240,25 @@ type RolloutStore interface {
 	// reads in proportion to the active rollouts, never the whole table.
 	ActiveRollouts(ctx context.Context, after string, limit int) ([]string, error)
 
-	// PutRolloutWaves stores waves that are not stored yet; a stored wave
-	// (same RolloutID and Index) is left as it is. Idempotent.
+	// PutRolloutWaves stores waves that are not stored yet, each with its
+	// terminals (Size is their number, whatever the caller set); a stored
+	// wave (same RolloutID and Index) is left as it is. Idempotent.
 	PutRolloutWaves(ctx context.Context, waves ...RolloutWave) error
-	// RolloutWave returns one wave. ErrNotFound if absent.
+	// RolloutWave returns one wave with its terminals. ErrNotFound if
+	// absent.
 	RolloutWave(ctx context.Context, rolloutID string, index int) (RolloutWave, error)
-	// RolloutWaves returns the rollout's waves in index order.
+	// RolloutWaves returns the rollout's waves in index order, without
+	// their terminals (Terminals nil, Size set): it reads in proportion
+	// to the waves, not to their terminals.
 	RolloutWaves(ctx context.Context, rolloutID string) ([]RolloutWave, error)
 	// AddRolloutWaveCounts adds delta to the wave's counters atomically
 	// (concurrent additions never lose one another) and returns the wave
-	// as it is after the addition. ErrNotFound if the wave is absent (no
-	// wave is ever created by an addition).
+	// as it is after the addition, without its terminals (Terminals nil,
+	// Size set). Every answer of a wave's terminals is one addition, so
+	// its cost does not grow with the wave: the counters are stored apart
+	// from the terminal list (in DynamoDB an update is billed by the size
+	// of the item it changes). ErrNotFound if the wave is absent (no wave
+	// is ever created by an addition).
 	AddRolloutWaveCounts(ctx context.Context, rolloutID string, index int, delta WaveCounts) (RolloutWave, error)
 	// MarkRolloutWave records a wave's progress: StartedAt when started is
 	// not zero and none is stored; when finished is not zero, FinishedAt,

@@ -16,12 +16,14 @@ import (
 // The rollout engine: what moves a rollout forward. Nothing here waits
 // for a terminal. A wave is started by the request that starts or resumes
 // the rollout or by the scheduler (Tick) once it is due, and sends
-// set_config to its terminals; their answers (HandleMessage →
-// rolloutAnswered) record each outcome and add it to the wave's counters,
-// and the answer that completes the wave decides it (evaluateWave); the
-// scheduler decides the waves whose answers never came once their
-// deadline passed, resumes a wave whose sending was cut short, and rolls
-// back. Every decision is a write over the Revision it read
+// set_config to its terminals at the service's pace (rolloutpace.go: a
+// bounded number a second and per invocation; the scheduler sends the
+// rest of a wave at its next runs, Rollout.WaveSent saying how far it
+// got); their answers (HandleMessage → rolloutAnswered) record each
+// outcome and add it to the wave's counters, and the answer that
+// completes the wave decides it (evaluateWave); the scheduler decides the
+// waves whose answers never came once their deadline passed, goes on
+// sending a wave that is not all sent, and rolls back (paced too). Every decision is a write over the Revision it read
 // (Store.UpdateRollout), so two answers completing a wave at once, or an
 // answer and the scheduler, decide it once: the loser reads the rollout
 // again and finds the wave decided.
@@ -69,9 +71,6 @@ var errRolloutMoved = errors.New("rollout moved on")
 const (
 	// rolloutParallel bounds the terminals of a wave handled at once.
 	rolloutParallel = 8
-	// staleSending is how long a wave may stay in its sending phase before
-	// the scheduler resumes it (its sender failed or was cut short).
-	staleSending = 2 * time.Minute
 	// rollbackBudget bounds the time a request or a scheduler run spends
 	// rolling back; the next run goes on.
 	rollbackBudget = 10 * time.Second
@@ -79,28 +78,39 @@ const (
 	maxActivePage = 100
 )
 
-// forEach calls fn for each id, rolloutParallel at a time.
-func forEach(ids []string, fn func(id string)) {
+// forEach calls fn for ids in order, rolloutParallel at a time, starting
+// each when pace allows (nil: at once), and returns how many it started:
+// a prefix of ids, all of them unless pace ran out.
+func forEach(ctx context.Context, ids []string, pace *pacer, fn func(i int, id string)) int {
 	sem := make(chan struct{}, rolloutParallel)
 	var wg sync.WaitGroup
-	for _, id := range ids {
+	started := 0
+	for i, id := range ids {
+		if !pace.take(ctx) {
+			break
+		}
 		sem <- struct{}{}
+		started++
 		wg.Go(func() {
 			defer func() { <-sem }()
-			fn(id)
+			fn(i, id)
 		})
 	}
 	wg.Wait()
+	return started
 }
 
 // startDueWave starts the rollout's current wave if the rollout is running
-// and the wave is due, and sends it.
-func (s *Service) startDueWave(ctx context.Context, rs RolloutStore, id string) {
+// and the wave is due, and sends it (as much of it as pace allows).
+func (s *Service) startDueWave(ctx context.Context, rs RolloutStore, id string, pace *pacer) {
+	if pace.spent() {
+		return // the next scheduler run starts it
+	}
 	r, err := s.updateRollout(ctx, rs, id, func(x *Rollout, now time.Time) (bool, error) {
 		if x.State != RolloutRunning || x.Phase != PhaseDue || now.Before(x.NextWaveAt) || x.Wave >= x.Waves {
 			return false, errRolloutMoved
 		}
-		x.Phase, x.PhaseAt = PhaseSending, now
+		x.Phase, x.PhaseAt, x.WaveSent = PhaseSending, now, 0
 		return true, nil
 	})
 	if err != nil {
@@ -115,57 +125,96 @@ func (s *Service) startDueWave(ctx context.Context, rs RolloutStore, id string) 
 	}
 	_ = s.recordAudit(ctx, rolloutSystem, AuditRolloutWaveStart, "", AuditOutcomeRequested,
 		map[string]any{"rollout": id, "group": r.Group, "wave": n, "terminals": r.waveLen(n)})
-	s.sendWave(ctx, rs, r, n)
+	s.sendWave(ctx, rs, r, n, pace)
 }
 
-// sendWave sends wave n of r to its terminals (those without a target
-// yet: it is safe to run again), then moves the wave to waiting, adds the
-// outcomes known at once (offline, skipped, failed) to its counters and
-// decides it if nothing is left to wait for. A terminal it could not
-// handle (a store error) keeps the wave sending: the scheduler resumes it.
-func (s *Service) sendWave(ctx context.Context, rs RolloutStore, r Rollout, n int) {
+// resumeWave takes over the sending of wave n of rollout id once its last
+// sender's lease ran out (sendLease after Rollout.PhaseAt) and sends what
+// is left of it (as much as pace allows).
+func (s *Service) resumeWave(ctx context.Context, rs RolloutStore, id string, n int, pace *pacer) {
+	if pace.spent() {
+		return
+	}
+	r, err := s.updateRollout(ctx, rs, id, func(x *Rollout, now time.Time) (bool, error) {
+		if (x.State != RolloutRunning && x.State != RolloutPaused) || x.Wave != n || x.Phase != PhaseSending || now.Sub(x.PhaseAt) < sendLease {
+			return false, errRolloutMoved
+		}
+		x.PhaseAt = now
+		return true, nil
+	})
+	if err != nil {
+		if !errors.Is(err, errRolloutMoved) {
+			slog.ErrorContext(ctx, "resume rollout wave", "rollout", id, "wave", n, "error", err)
+		}
+		return
+	}
+	s.sendWave(ctx, rs, r, n, pace)
+}
+
+// sendWave sends wave n of r to its terminals from the r.WaveSent-th on
+// (each terminal once: one already holding a target is left alone, so it
+// is safe to run again), as many as pace allows, and records how far it
+// got (WaveSent); once the last one is handled it moves the wave to
+// waiting. It adds the outcomes known at once (offline, skipped, failed)
+// to the wave's counters and decides the wave if nothing is left to wait
+// for. A terminal it could not handle (a store error) stops WaveSent
+// there: the scheduler sends again from it after the lease.
+func (s *Service) sendWave(ctx context.Context, rs RolloutStore, r Rollout, n int, pace *pacer) {
 	w, err := rs.RolloutWave(ctx, r.ID, n)
 	if err != nil {
 		slog.ErrorContext(ctx, "read rollout wave", "rollout", r.ID, "wave", n, "error", err)
 		return
 	}
-	var (
-		mu     sync.Mutex
-		delta  WaveCounts
-		failed int
-	)
-	forEach(w.Terminals, func(tid string) {
-		st, created, err := s.sendTarget(ctx, rs, r, n, tid)
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			slog.ErrorContext(ctx, "rollout: send to terminal", "rollout", r.ID, "wave", n, "terminal", tid, "error", err)
-			failed++
-			return
-		}
-		if created && st != TargetPending {
-			delta = delta.add(count(st))
-		}
+	from := min(max(r.WaveSent, 0), len(w.Terminals))
+	todo := w.Terminals[from:]
+	states := make([]TargetState, len(todo))
+	created := make([]bool, len(todo))
+	errs := make([]error, len(todo))
+	started := forEach(ctx, todo, pace, func(i int, tid string) {
+		states[i], created[i], errs[i] = s.sendTarget(ctx, rs, r, n, tid)
 	})
-	if failed == 0 {
+	var delta WaveCounts
+	handled, failed := 0, 0 // handled: the leading terminals handled without error
+	for i := range started {
+		if errs[i] != nil {
+			slog.ErrorContext(ctx, "rollout: send to terminal", "rollout", r.ID, "wave", n, "terminal", todo[i], "error", errs[i])
+			failed++
+			continue
+		}
+		if handled == i {
+			handled++
+		}
+		if created[i] && states[i] != TargetPending {
+			delta = delta.add(count(states[i]))
+		}
+	}
+	sent := from + handled
+	complete := sent >= len(w.Terminals)
+	if sent > r.WaveSent || complete {
 		_, err = s.updateRollout(ctx, rs, r.ID, func(x *Rollout, now time.Time) (bool, error) {
-			if x.Wave != n || x.Phase != PhaseSending {
+			if x.Wave != n || x.Phase != PhaseSending || (x.WaveSent >= sent && !complete) {
 				return false, nil
 			}
-			x.Phase, x.PhaseAt, x.WaveDeadline = PhaseWaiting, now, now.Add(s.cfg.CommandTimeout)
+			x.WaveSent = max(x.WaveSent, sent)
+			if complete {
+				x.Phase, x.PhaseAt, x.WaveDeadline = PhaseWaiting, now, now.Add(s.cfg.CommandTimeout)
+			}
 			return true, nil
 		})
 		if err != nil {
-			slog.ErrorContext(ctx, "rollout: wave sent", "rollout", r.ID, "wave", n, "error", err)
+			slog.ErrorContext(ctx, "rollout: record wave sent", "rollout", r.ID, "wave", n, "error", err)
 		}
 	}
-	w, err = rs.AddRolloutWaveCounts(ctx, r.ID, n, delta)
+	if delta == (WaveCounts{}) && !complete {
+		return
+	}
+	c, err := rs.AddRolloutWaveCounts(ctx, r.ID, n, delta)
 	if err != nil {
 		slog.ErrorContext(ctx, "rollout: count wave", "rollout", r.ID, "wave", n, "error", err)
 		return
 	}
-	if failed == 0 && w.Counts.done() >= len(w.Terminals) {
-		s.evaluateWave(ctx, rs, r.ID, n, "", true)
+	if complete && failed == 0 && c.Counts.done() >= c.Size {
+		s.evaluateWave(ctx, rs, r.ID, n, "", pace)
 	}
 }
 
@@ -334,9 +383,10 @@ func rolloutConfig(r Rollout, base json.RawMessage) (json.RawMessage, error) {
 // the next wave due after WaveInterval. Of concurrent callers one decides
 // (the write over the Revision read); the others find the wave decided.
 // via names the terminal whose answer completed the wave ("" for the
-// scheduler), under which the decision is audited. canStart lets it start
-// the next wave when that is due at once (not from the message function).
-func (s *Service) evaluateWave(ctx context.Context, rs RolloutStore, id string, n int, via string, canStart bool) {
+// scheduler), under which the decision is audited. With a pacer it starts
+// the next wave when that is due at once (not from the message function:
+// nil).
+func (s *Service) evaluateWave(ctx context.Context, rs RolloutStore, id string, n int, via string, pace *pacer) {
 	r, err := rs.Rollout(ctx, id)
 	if err != nil {
 		slog.ErrorContext(ctx, "rollout: read for a wave decision", "rollout", id, "error", err)
@@ -388,7 +438,7 @@ func (s *Service) evaluateWave(ctx context.Context, rs RolloutStore, id string, 
 			x.Reason = fmt.Sprintf("wave %d of %d (index %d): %d of the %d terminals reached failed or timed out (%.0f%%), above the abort threshold of %.0f%%",
 				n+1, x.Waves, n, bad, reached, 100*float64(bad)/float64(reached), 100*x.AbortAbove)
 		case n+1 < x.Waves:
-			x.Wave, x.Phase, x.PhaseAt, x.NextWaveAt, x.WaveDeadline = n+1, PhaseDue, now, now.Add(x.WaveInterval), time.Time{}
+			x.Wave, x.Phase, x.PhaseAt, x.NextWaveAt, x.WaveDeadline, x.WaveSent = n+1, PhaseDue, now, now.Add(x.WaveInterval), time.Time{}, 0
 		default:
 			x.State = RolloutCompleted
 		}
@@ -416,8 +466,8 @@ func (s *Service) evaluateWave(ctx context.Context, rs RolloutStore, id string, 
 		detail["nextWaveAt"] = decided.NextWaveAt
 	}
 	_ = s.recordAudit(ctx, rolloutSystem, AuditRolloutWaveFinish, via, AuditOutcomeRequested, detail)
-	if canStart && decided.State == RolloutRunning && decided.Phase == PhaseDue && !s.now().Before(decided.NextWaveAt) {
-		s.startDueWave(ctx, rs, id)
+	if pace != nil && decided.State == RolloutRunning && decided.Phase == PhaseDue && !s.now().Before(decided.NextWaveAt) {
+		s.startDueWave(ctx, rs, id, pace)
 	}
 }
 
@@ -507,8 +557,8 @@ func (s *Service) rolloutAnswered(ctx context.Context, in inbound, cmd Command, 
 			slog.ErrorContext(ctx, "rollout: count answer", "rollout", id, "wave", tg.Wave, "error", err)
 			return
 		}
-		if wave && w.Counts.done() >= len(w.Terminals) {
-			s.evaluateWave(ctx, rs, id, tg.Wave, in.terminalID, false)
+		if wave && w.Counts.done() >= w.Size {
+			s.evaluateWave(ctx, rs, id, tg.Wave, in.terminalID, nil)
 		}
 		return
 	}
@@ -612,9 +662,10 @@ func (s *Service) withdraw(ctx context.Context, terminalID, id, reason string) {
 	}
 }
 
-// rollBack rolls rollout id back a wave at a time until it is rolled back
-// or until passes; the scheduler goes on from where it stopped.
-func (s *Service) rollBack(ctx context.Context, rs RolloutStore, id string, until time.Time) {
+// rollBack rolls rollout id back a wave at a time until it is rolled back,
+// until passes or pace runs out; the scheduler goes on from where it
+// stopped.
+func (s *Service) rollBack(ctx context.Context, rs RolloutStore, id string, until time.Time, pace *pacer) {
 	for s.now().Before(until) {
 		r, err := rs.Rollout(ctx, id)
 		if err != nil {
@@ -641,14 +692,17 @@ func (s *Service) rollBack(ctx context.Context, rs RolloutStore, id string, unti
 			}
 			return
 		}
-		if k == r.Wave && r.Phase == PhaseSending && s.now().Sub(r.PhaseAt) < staleSending {
-			// The wave is still being sent (by another request or run):
-			// rolling it back now would miss the terminals it reaches next.
-			// The scheduler goes on once it is sent.
+		if k == r.Wave && r.Phase == PhaseSending && s.now().Sub(r.PhaseAt) < sendLease {
+			// A sender may still be at work on the wave (another request
+			// or run): rolling it back now would miss the terminals it
+			// reaches next. The scheduler goes on once its lease is over
+			// (no sender takes over a rollout rolling back).
 			return
 		}
-		if err := s.rollbackWave(ctx, rs, r, k); err != nil {
-			slog.ErrorContext(ctx, "rollback: wave", "rollout", id, "wave", k, "error", err)
+		if err := s.rollbackWave(ctx, rs, r, k, pace); err != nil {
+			if !errors.Is(err, errPaceSpent) {
+				slog.ErrorContext(ctx, "rollback: wave", "rollout", id, "wave", k, "error", err)
+			}
 			return
 		}
 		if _, err := s.updateRollout(ctx, rs, id, func(x *Rollout, now time.Time) (bool, error) {
@@ -664,9 +718,14 @@ func (s *Service) rollBack(ctx context.Context, rs RolloutStore, id string, unti
 	}
 }
 
+// errPaceSpent: the invocation's pacer ran out before the work was done;
+// the scheduler goes on.
+var errPaceSpent = errors.New("this invocation's share of terminals is spent")
+
 // rollbackWave rolls back wave k's terminals (safe to run again: each
-// target is rolled back once) and audits the wave's figures.
-func (s *Service) rollbackWave(ctx context.Context, rs RolloutStore, r Rollout, k int) error {
+// target is rolled back once), those pace allows, and once all are
+// audits the wave's figures; errPaceSpent when some are left.
+func (s *Service) rollbackWave(ctx context.Context, rs RolloutStore, r Rollout, k int, pace *pacer) error {
 	w, err := rs.RolloutWave(ctx, r.ID, k)
 	if err != nil {
 		return err
@@ -683,10 +742,14 @@ func (s *Service) rollbackWave(ctx context.Context, rs RolloutStore, r Rollout, 
 	byID := map[string]RolloutTarget{}
 	var ids []string
 	for _, t := range targets {
+		if t.Rollback != "" {
+			tally[rollbackTally(t.Rollback)]++ // by an earlier invocation
+			continue
+		}
 		byID[t.TerminalID] = t
 		ids = append(ids, t.TerminalID)
 	}
-	forEach(ids, func(tid string) {
+	started := forEach(ctx, ids, pace, func(_ int, tid string) {
 		st, err := s.rollbackTarget(ctx, rs, r, byID[tid])
 		mu.Lock()
 		defer mu.Unlock()
@@ -694,14 +757,28 @@ func (s *Service) rollbackWave(ctx context.Context, rs RolloutStore, r Rollout, 
 			errs = append(errs, fmt.Errorf("terminal %s: %w", tid, err))
 			return
 		}
-		tally[st]++
+		tally[rollbackTally(st)]++
 	})
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	if started < len(ids) {
+		return errPaceSpent
+	}
 	_ = s.recordAudit(ctx, rolloutSystem, AuditRolloutRolledBack, "", AuditOutcomeRequested,
 		map[string]any{"rollout": r.ID, "group": r.Group, "wave": k, "sent": tally[TargetPending], "offline": tally[TargetOffline], "skipped": tally[TargetSkipped]})
 	return nil
+}
+
+// rollbackTally is the figure of the rollback's audit record a target's
+// rollback state counts in: sent (pending, or answered since), offline or
+// skipped.
+func rollbackTally(st TargetState) TargetState {
+	switch st {
+	case TargetOffline, TargetSkipped:
+		return st
+	}
+	return TargetPending
 }
 
 // rollbackTarget re-applies the config t's terminal had before the
@@ -798,9 +875,11 @@ func (s *Service) sendRollback(ctx context.Context, rs RolloutStore, r Rollout, 
 }
 
 // advanceRollouts is the scheduler's rollout job: for each active rollout,
-// it starts the wave that is due, resumes a wave whose sending was cut
-// short, decides a wave past its deadline, and goes on rolling back. It
-// reads the list of active rollouts, never every rollout.
+// it starts the wave that is due, goes on sending a wave not all sent
+// (once its last sender's lease is over), decides a wave past its
+// deadline, and goes on rolling back, all rollouts together handling at
+// most RolloutPace.PerRun terminals. It reads the list of active
+// rollouts, never every rollout.
 func (s *Service) advanceRollouts(ctx context.Context, now time.Time) error {
 	rs, err := s.rolloutStore()
 	if err != nil {
@@ -808,13 +887,14 @@ func (s *Service) advanceRollouts(ctx context.Context, now time.Time) error {
 	}
 	after := ""
 	var errs []error
+	pace := s.runPacer() // one budget for the run, over every rollout
 	for {
 		ids, err := rs.ActiveRollouts(ctx, after, maxActivePage)
 		if err != nil {
 			return fmt.Errorf("active rollouts: %w", err)
 		}
 		for _, id := range ids {
-			if err := s.advanceRollout(ctx, rs, id, now); err != nil {
+			if err := s.advanceRollout(ctx, rs, id, now, pace); err != nil {
 				errs = append(errs, fmt.Errorf("rollout %s: %w", id, err))
 			}
 		}
@@ -825,7 +905,7 @@ func (s *Service) advanceRollouts(ctx context.Context, now time.Time) error {
 	}
 }
 
-func (s *Service) advanceRollout(ctx context.Context, rs RolloutStore, id string, now time.Time) error {
+func (s *Service) advanceRollout(ctx context.Context, rs RolloutStore, id string, now time.Time, pace *pacer) error {
 	r, err := rs.Rollout(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil // an entry whose creation failed
@@ -839,18 +919,18 @@ func (s *Service) advanceRollout(ctx context.Context, rs RolloutStore, id string
 	}
 	switch {
 	case r.State == RolloutRollingBack:
-		s.rollBack(ctx, rs, id, s.now().Add(rollbackBudget))
+		s.rollBack(ctx, rs, id, s.now().Add(rollbackBudget), pace)
 	case r.Phase == PhaseDue:
 		if r.State == RolloutRunning && !now.Before(r.NextWaveAt) {
-			s.startDueWave(ctx, rs, id)
+			s.startDueWave(ctx, rs, id, pace)
 		}
 	case r.Phase == PhaseSending:
-		if now.Sub(r.PhaseAt) >= staleSending {
-			s.sendWave(ctx, rs, r, r.Wave)
+		if now.Sub(r.PhaseAt) >= sendLease {
+			s.resumeWave(ctx, rs, id, r.Wave, pace)
 		}
 	case r.Phase == PhaseWaiting:
 		if !now.Before(r.WaveDeadline) {
-			s.evaluateWave(ctx, rs, id, r.Wave, "", true)
+			s.evaluateWave(ctx, rs, id, r.Wave, "", pace)
 		}
 	}
 	return nil

@@ -20,8 +20,11 @@ import (
 // rollback, terminals catching up when they reconnect).
 //
 // A rollout fixes its terminals and their waves when it starts (the
-// group's terminals then, in id order, WaveSize per wave). A wave sends
-// set_config to each of its terminals that is online, records the config
+// group's terminals then, in id order, WaveSize per wave, at most
+// maxWaveSize whatever the spec asks). A wave sends set_config to each of
+// its terminals that is online, at the service's pace (RolloutPace: a
+// request sends the first terminals of a wave, the scheduler the rest at
+// its next runs), records the config
 // the terminal had before (its target's Previous) and makes the new one
 // the terminal's desired config; an offline terminal's desired config is
 // recorded undelivered and sent when it next says hello. The wave is over
@@ -126,10 +129,16 @@ type Rollout struct {
 	Waves int `json:"waves"`
 
 	State RolloutState `json:"state"`
-	// Wave is the current wave (0-based) and Phase where it is.
-	Wave         int       `json:"wave"`
-	Phase        WavePhase `json:"phase,omitempty"`
-	PhaseAt      time.Time `json:"phaseAt,omitzero"`
+	// Wave is the current wave (0-based) and Phase where it is, since
+	// PhaseAt (while sending: since its sender took the wave on).
+	Wave    int       `json:"wave"`
+	Phase   WavePhase `json:"phase,omitempty"`
+	PhaseAt time.Time `json:"phaseAt,omitzero"`
+	// WaveSent is the number of the current wave's terminals handled so
+	// far, in the wave's order (sent set_config, or recorded offline or
+	// skipped): a wave is sent at the service's pace over several
+	// invocations.
+	WaveSent     int       `json:"waveSent,omitempty"`
 	NextWaveAt   time.Time `json:"nextWaveAt,omitzero"`
 	WaveDeadline time.Time `json:"waveDeadline,omitzero"`
 	// RollbackWaves is the number of waves a rollback restores (those
@@ -219,9 +228,13 @@ const (
 // RolloutWave is one wave of a rollout: its terminals, fixed when the
 // rollout starts, and its tallies.
 type RolloutWave struct {
-	RolloutID  string     `json:"rolloutId"`
-	Index      int        `json:"index"`
+	RolloutID string `json:"rolloutId"`
+	Index     int    `json:"index"`
+	// Terminals are the wave's terminals in the order they are sent to;
+	// RolloutStore leaves them out (nil) where it says so, Size always
+	// holding their number.
 	Terminals  []string   `json:"terminals"`
+	Size       int        `json:"size"`
 	Counts     WaveCounts `json:"counts"`
 	StartedAt  time.Time  `json:"startedAt,omitzero"`
 	FinishedAt time.Time  `json:"finishedAt,omitzero"`
@@ -277,8 +290,11 @@ type RolloutSpec struct {
 	Config json.RawMessage `json:"config,omitempty"`
 	Patch  json.RawMessage `json:"patch,omitempty"`
 	// WaveSize (1 to 1000 terminals) or WavePercent (of the group's
-	// terminals, above 0 and up to 100): at most one; neither means one
-	// wave of every terminal. A rollout has at most 100 waves.
+	// terminals, above 0 and up to 100, rounded up): at most one; neither
+	// means one wave of every terminal. Whatever is asked, a wave holds at
+	// most 1,000 terminals (maxWaveSize): a larger share, or neither on a
+	// group of more than 1,000, makes waves of 1,000. A rollout has at
+	// most 100 waves.
 	WaveSize    int     `json:"waveSize,omitempty"`
 	WavePercent float64 `json:"wavePercent,omitempty"`
 	// WaveIntervalSeconds is the pause between waves (0 to 86400; the
@@ -296,9 +312,12 @@ type RolloutSpec struct {
 const (
 	maxRolloutTerminals = 10000
 	maxRolloutWaves     = 100
-	maxWaveSize         = 1000
-	maxWaveInterval     = 24 * time.Hour
-	defaultAbortAbove   = 0.1
+	// maxWaveSize bounds every wave, however it was asked for: a wave's
+	// terminal list is read whole by each of its senders and deciders, and
+	// its answers come back about as fast as it is sent.
+	maxWaveSize       = 1000
+	maxWaveInterval   = 24 * time.Hour
+	defaultAbortAbove = 0.1
 	// maxRolloutPage bounds a page of a group's rollouts.
 	maxRolloutPage = 100
 )
@@ -390,7 +409,8 @@ func (p Principal) rollout(r Rollout) RolloutView {
 
 // StartRollout starts a rollout of spec to the terminals of group: their
 // waves are fixed (the group's terminals now, in id order) and the first
-// wave is sent before it returns. It needs the operator role and the group
+// wave is sent before it returns (its first RolloutPace.PerRequest
+// terminals; the scheduler sends the rest). It needs the operator role and the group
 // among p's groups (admins: any group); naming an admin-only key needs the
 // admin role (ErrForbidden naming the keys, audited as a denial). It is
 // audited, and so is each wave and each terminal changed.
@@ -439,13 +459,7 @@ func (s *Service) StartRollout(ctx context.Context, p Principal, group string, s
 	} else {
 		r.Config = doc
 	}
-	switch {
-	case spec.WavePercent > 0:
-		r.WaveSize = int(math.Ceil(float64(len(ids)) * spec.WavePercent / 100))
-	case r.WaveSize == 0:
-		r.WaveSize = len(ids)
-	}
-	r.WaveSize = max(1, min(r.WaveSize, len(ids)))
+	r.WaveSize = waveSizeFor(spec, len(ids))
 	r.Waves = (len(ids) + r.WaveSize - 1) / r.WaveSize
 	if r.Waves > maxRolloutWaves {
 		return RolloutView{}, fmt.Errorf("%d terminals in waves of %d make %d waves, at most %d are allowed: choose larger waves: %w", len(ids), r.WaveSize, r.Waves, maxRolloutWaves, ErrInvalid)
@@ -463,7 +477,7 @@ func (s *Service) StartRollout(ctx context.Context, p Principal, group string, s
 	err = s.audited(ctx, p, AuditRolloutStart, "", detail, func() error {
 		waves := make([]RolloutWave, r.Waves)
 		for i := range waves {
-			waves[i] = RolloutWave{RolloutID: r.ID, Index: i, Terminals: ids[i*r.WaveSize : i*r.WaveSize+r.waveLen(i)]}
+			waves[i] = RolloutWave{RolloutID: r.ID, Index: i, Terminals: ids[i*r.WaveSize : i*r.WaveSize+r.waveLen(i)], Size: r.waveLen(i)}
 		}
 		// The waves first: a rollout never exists without them.
 		if err := rs.PutRolloutWaves(ctx, waves...); err != nil {
@@ -478,8 +492,22 @@ func (s *Service) StartRollout(ctx context.Context, p Principal, group string, s
 		return RolloutView{}, err
 	}
 	r.Revision = 1
-	s.startDueWave(ctx, rs, r.ID)
+	s.startDueWave(ctx, rs, r.ID, s.requestPacer())
 	return s.rolloutView(ctx, rs, p, r.ID)
+}
+
+// waveSizeFor is the number of terminals per wave spec asks for n
+// terminals: WaveSize, else WavePercent of n rounded up, else n; at least
+// 1 and at most n and maxWaveSize.
+func waveSizeFor(spec RolloutSpec, n int) int {
+	size := spec.WaveSize
+	switch {
+	case spec.WavePercent > 0:
+		size = int(math.Ceil(float64(n) * spec.WavePercent / 100))
+	case size == 0:
+		size = n
+	}
+	return max(1, min(size, n, maxWaveSize))
 }
 
 // checkSpec validates spec, fills its defaults and returns its document
@@ -633,7 +661,7 @@ func (s *Service) RolloutWaveDetail(ctx context.Context, p Principal, group, id 
 }
 
 func waveView(w RolloutWave) WaveView {
-	return WaveView{Index: w.Index, Size: len(w.Terminals), Counts: w.Counts, StartedAt: w.StartedAt, FinishedAt: w.FinishedAt, Outcome: w.Outcome}
+	return WaveView{Index: w.Index, Size: w.Size, Counts: w.Counts, StartedAt: w.StartedAt, FinishedAt: w.FinishedAt, Outcome: w.Outcome}
 }
 
 // groupRollout reads rollout id and checks that it belongs to group.
@@ -698,7 +726,9 @@ func (s *Service) ResumeRollout(ctx context.Context, p Principal, group, id stri
 }
 
 // CancelRollout stops a running or paused rollout for good: no further
-// wave starts (a wave being sent finishes sending), and the offline terminals of the waves sent do not get the
+// wave starts and no further terminal of a wave being sent is sent to (a
+// sender at work finishes the terminals it started), and the offline
+// terminals of the waves sent do not get the
 // change when they reconnect (their undelivered desired config is
 // withdrawn then). Terminals already changed keep the change (see
 // RollbackRollout). ErrConflict unless it is running or paused.
@@ -717,8 +747,9 @@ func (s *Service) CancelRollout(ctx context.Context, p Principal, group, id stri
 // terminal online gets set_config now, an offline one when it reconnects;
 // a terminal whose desired config changed since the rollout reached it
 // (by a user or another rollout) is left alone ("changed since"), and one
-// that never got the change needs nothing. The rollback's first waves are
-// sent before it returns; the scheduler sends the rest. ErrConflict if it
+// that never got the change needs nothing. The rollback's first terminals
+// (RolloutPace.PerRequest) are sent before it returns; the scheduler sends
+// the rest at the same pace. ErrConflict if it
 // is already rolling back or rolled back.
 func (s *Service) RollbackRollout(ctx context.Context, p Principal, group, id string) (RolloutView, error) {
 	return s.controlRollout(ctx, p, group, id, AuditRolloutRollback, func(r *Rollout, now time.Time) error {
@@ -763,9 +794,9 @@ func (s *Service) controlRollout(ctx context.Context, p Principal, group, id, ac
 	}
 	switch action {
 	case AuditRolloutResume:
-		s.startDueWave(ctx, rs, id)
+		s.startDueWave(ctx, rs, id, s.requestPacer())
 	case AuditRolloutRollback:
-		s.rollBack(ctx, rs, id, s.now().Add(rollbackBudget))
+		s.rollBack(ctx, rs, id, s.now().Add(rollbackBudget), s.requestPacer())
 	}
 	return s.rolloutView(ctx, rs, p, id)
 }

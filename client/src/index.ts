@@ -373,7 +373,7 @@ export type TargetState = "pending" | "succeeded" | "failed" | "timed_out" | "of
 export interface RolloutSpec {
   config?: Record<string, unknown>;
   patch?: Record<string, unknown>;
-  /** waveSize (1–1000) or wavePercent (of the group, above 0 to 100); neither: one wave. */
+  /** waveSize (1–1000) or wavePercent (of the group, above 0 to 100); neither: one wave. A wave holds at most 1000 terminals whatever is asked. */
   waveSize?: number;
   wavePercent?: number;
   /** waveIntervalSeconds is the pause between a wave's end and the next one (default 0). */
@@ -447,6 +447,8 @@ export interface Rollout {
   wave: number;
   phase?: "due" | "sending" | "waiting";
   phaseAt?: TimeString;
+  /** waveSent is how many of the current wave's terminals were handled so far (a wave is sent at most 100 terminals a second). */
+  waveSent?: number;
   nextWaveAt?: TimeString;
   waveDeadline?: TimeString;
   rollbackWaves?: number;

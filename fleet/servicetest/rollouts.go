@@ -660,7 +660,7 @@ func (r *racingStore) AddRolloutWaveCounts(ctx context.Context, id string, index
 	w, err := r.RolloutStore.AddRolloutWaveCounts(ctx, id, index, d)
 	if err == nil && r.isArmed(id) && d.Succeeded > 0 {
 		r.counts.wait()
-		w.Counts.Succeeded = len(w.Terminals)
+		w.Counts.Succeeded = w.Size
 	}
 	return w, err
 }
@@ -810,5 +810,105 @@ func testRolloutAccessAndPrecedence(t *testing.T, e *env) {
 		if got["server_url"] != "wss://api.example/prod" || got["terminal_id"] != ft.id || got["log_level"] != "info" || got["detector"] != nil {
 			t.Errorf("terminal %s after a full config: %v; want its connection settings kept, the rest replaced", ft.id, got)
 		}
+	}
+}
+
+// testRolloutPaced: a wave goes out at the service's pace, a bounded
+// number of terminals per request and per scheduler run; the scheduler
+// takes a wave over only once its sender's lease (30 s) is over, sends
+// each terminal once, and a rollback goes at the same pace.
+func testRolloutPaced(t *testing.T, e *env) {
+	ctx := context.Background()
+	f, terms := newFakeFleet(t, e, "q", 11, "line-1")
+	f.svc = fleet.NewService(e.store, f, fleet.DefaultConfig(), fleet.WithClock(e.clock.Now),
+		fleet.WithRolloutPace(fleet.RolloutPace{PerSecond: 1000, PerRequest: 4, PerRun: 5}))
+	sent := func() (n int) {
+		for _, ft := range terms {
+			n += f.setConfigs(ft)
+		}
+		return n
+	}
+	check := func(step string, wantSent, wantWaveSent int, wantPhase fleet.WavePhase, id string) fleet.RolloutView {
+		t.Helper()
+		v := rolloutOf(t, f.svc, operator, "line-1", id)
+		if got := sent(); got != wantSent || v.WaveSent != wantWaveSent || v.Phase != wantPhase {
+			t.Fatalf("%s: %d set_config sent, waveSent %d, phase %s; want %d, %d, %s", step, got, v.WaveSent, v.Phase, wantSent, wantWaveSent, wantPhase)
+		}
+		return v
+	}
+	r, err := f.svc.StartRollout(ctx, operator, "line-1", fleet.RolloutSpec{Patch: json.RawMessage(`{"log_level":"debug"}`), WaveSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+	check("the request", 4, 4, fleet.PhaseSending, r.ID)
+	f.tick(t)
+	f.drain()
+	check("a scheduler run within the request's lease", 4, 4, fleet.PhaseSending, r.ID)
+	e.clock.Advance(29 * time.Second)
+	f.tick(t)
+	check("a scheduler run 29 s after", 4, 4, fleet.PhaseSending, r.ID)
+	e.clock.Advance(time.Second)
+	f.tick(t)
+	f.drain()
+	check("a scheduler run once the lease is over", 9, 9, fleet.PhaseSending, r.ID)
+	e.clock.Advance(30 * time.Second)
+	f.tick(t) // the wave's last terminal
+	f.drain() // its answer completes the wave: the second wave is due
+	check("the wave's last terminal answered", 10, 0, fleet.PhaseDue, r.ID)
+	f.tick(t)
+	f.drain()
+	v := rolloutOf(t, f.svc, operator, "line-1", r.ID)
+	if v.State != fleet.RolloutCompleted || v.Counts.Succeeded != 11 || sent() != 11 {
+		t.Fatalf("end: %s, %+v, %d set_config; want completed, 11 succeeded, 11 sent", v.State, v.Counts, sent())
+	}
+	for _, ft := range terms {
+		if n := f.setConfigs(ft); n != 1 {
+			t.Errorf("terminal %s got %d set_config, want 1", ft.id, n)
+		}
+	}
+
+	// The rollback: 4 in the request, 5 per scheduler run.
+	if _, err := f.svc.RollbackRollout(ctx, operator, "line-1", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+	if got := sent(); got != 11+4 {
+		t.Errorf("rollback request: %d set_config, want 4", got-11)
+	}
+	f.tick(t)
+	f.drain()
+	if got := sent(); got != 11+9 {
+		t.Errorf("rollback after a scheduler run: %d set_config, want 9", got-11)
+	}
+	if v := rolloutOf(t, f.svc, operator, "line-1", r.ID); v.State != fleet.RolloutRollingBack || v.RolledBackWaves != 0 {
+		t.Errorf("rollback after a scheduler run: %s, %d waves rolled back; want rolling_back, 0", v.State, v.RolledBackWaves)
+	}
+	f.tick(t)
+	f.drain()
+	v = rolloutOf(t, f.svc, operator, "line-1", r.ID)
+	if v.State != fleet.RolloutRolledBack || v.Counts.RolledBack != 11 || sent() != 22 {
+		t.Errorf("rollback's end: %s, %d rolled back, %d set_config; want rolled_back, 11, 11", v.State, v.Counts.RolledBack, sent()-11)
+	}
+	recs, _, err := e.store.Audit(ctx, fleet.AuditQuery{Action: fleet.AuditRolloutRolledBack, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waves := 0
+	for _, rec := range recs {
+		var d struct {
+			Wave *int `json:"wave"`
+			Sent int  `json:"sent"`
+		}
+		if !strings.Contains(string(rec.Detail), r.ID) || json.Unmarshal(rec.Detail, &d) != nil || d.Wave == nil {
+			continue
+		}
+		waves++
+		if want := []int{10, 1}[*d.Wave]; d.Sent != want {
+			t.Errorf("rollback of wave %d audited %d sent, want %d (all of the wave's, over several invocations)", *d.Wave, d.Sent, want)
+		}
+	}
+	if waves != 2 {
+		t.Errorf("rolled-back waves audited: %d, want 2", waves)
 	}
 }

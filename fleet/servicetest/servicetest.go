@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"Rollout/TimeoutCounts", testRolloutTimeoutCounts},
 		{"Rollout/ConcurrentCompletionsAdvanceOnce", testRolloutConcurrentCompletions},
 		{"Rollout/AccessAndPrecedence", testRolloutAccessAndPrecedence},
+		{"Rollout/PacedSendingAndRollback", testRolloutPaced},
 	}
 	tests = append(tests, searchAndAlertTests()...)
 	tests = append(tests, syncTests...)

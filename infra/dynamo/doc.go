@@ -92,16 +92,24 @@
 // the functions' policies allow), and rollout ids start with a digit, so
 // R#<id>, R#group#<g> and R#active never meet. The record (META): group,
 // config or patch (S, JSON), waveSize, waveIntervalMs, abortAbove (N),
-// override (BOOL), total, waves, state, wave, phase, phaseAt, nextWaveAt,
-// waveDeadline, rollbackWaves, rolledBackWaves, reason, createdAt,
-// createdBy, creatorRole, updatedAt, revision (N), writeToken. A wave
-// (W#): terminals (L of S, fixed when the rollout is created, written
-// with PutItem conditional on absence), the counters succeeded, failed,
-// timedOut, offline, skipped, caughtUp, catchUpFailed, rolledBack,
-// rollbackFailed (N: AddRolloutWaveCounts is one UpdateItem ADD with
-// ReturnValues ALL_NEW, so concurrent additions never lose one another and
-// each sees its own result), startedAt (if_not_exists), finishedAt,
-// outcome. A target (T#): wave, state, reason, requestId, previous (S, the
+// override (BOOL), total, waves, state, wave, waveSent, phase, phaseAt,
+// nextWaveAt, waveDeadline, rollbackWaves, rolledBackWaves, reason,
+// createdAt, createdBy, creatorRole, updatedAt, revision (N), writeToken.
+// A wave is two items: its terminal list (WT#<index>: terminals, L of S,
+// fixed when the rollout is created) and its counters (W#<index>: size,
+// the counters succeeded, failed, timedOut, offline, skipped, caughtUp,
+// catchUpFailed, rolledBack, rollbackFailed (N), startedAt
+// (if_not_exists), finishedAt, outcome), each written with a PutItem
+// conditional on absence, the list first. Every answer of a wave's
+// terminals is an AddRolloutWaveCounts, one UpdateItem ADD with
+// ReturnValues ALL_NEW on the counters item (concurrent additions never
+// lose one another and each sees its own result); DynamoDB bills an
+// update by the larger of the item's sizes before and after it, so
+// keeping the list (about 20 KB for 1,000 terminals) out of that item
+// makes each addition one write unit instead of one per KB of the list.
+// RolloutWaves queries the W# items only; RolloutWave reads both. (A
+// wave stored before the split holds its list in W#; it is read as
+// before.) A target (T#): wave, state, reason, requestId, previous (S, the
 // config before), previousVersion, targetVersion, sentAt, completedAt,
 // deadline, catchUp, catchUpRequestId, rollback, rollbackReason,
 // rollbackRequestId, revision, writeToken. Records and targets are

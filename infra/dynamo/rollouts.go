@@ -26,13 +26,17 @@ var _ fleet.RolloutStore = (*Store)(nil)
 // Rollout partitions and sort keys.
 const (
 	rolloutActivePK = "R#active"
-	skWavePrefix    = "W#"
-	skTargetPrefix  = "T#"
+	// skWavePrefix: a wave's counters (small, updated by every answer);
+	// skWaveTerminalsPrefix: its terminal list (written once).
+	skWavePrefix          = "W#"
+	skWaveTerminalsPrefix = "WT#"
+	skTargetPrefix        = "T#"
 )
 
 func rolloutPK(id string) string         { return "R#" + id }
 func rolloutGroupPK(group string) string { return "R#group#" + group }
 func waveSK(index int) string            { return fmt.Sprintf("%s%04d", skWavePrefix, index) }
+func waveTerminalsSK(index int) string   { return fmt.Sprintf("%s%04d", skWaveTerminalsPrefix, index) }
 func targetSK(terminalID string) string  { return skTargetPrefix + terminalID }
 
 // Attributes of rollout items (names of their own, so that they never
@@ -49,6 +53,7 @@ const (
 	roWaves           = "waves"
 	roState           = "state"
 	roWave            = "wave"
+	roWaveSent        = "waveSent"
 	roPhase           = "phase"
 	roPhaseAt         = "phaseAt"
 	roNextWaveAt      = "nextWaveAt"
@@ -65,6 +70,7 @@ const (
 	roWrite = "writeToken"
 
 	roTerminals  = "terminals"
+	roSize       = "size"
 	roStartedAt  = "startedAt"
 	roFinishedAt = "finishedAt"
 	roOutcome    = "outcome"
@@ -110,6 +116,9 @@ func rolloutItem(r fleet.Rollout) item {
 	it[roWaves] = attrN(int64(r.Waves))
 	it[roState] = attrS(string(r.State))
 	it[roWave] = attrN(int64(r.Wave))
+	if r.WaveSent > 0 {
+		it[roWaveSent] = attrN(int64(r.WaveSent))
+	}
 	it.str(roPhase, string(r.Phase))
 	it.time(roPhaseAt, r.PhaseAt)
 	it.time(roNextWaveAt, r.NextWaveAt)
@@ -142,6 +151,7 @@ func decodeRollout(it map[string]types.AttributeValue) (fleet.Rollout, error) {
 		Waves:                  int(r.int(roWaves)),
 		State:                  fleet.RolloutState(r.str(roState)),
 		Wave:                   int(r.int(roWave)),
+		WaveSent:               int(r.int(roWaveSent)),
 		Phase:                  fleet.WavePhase(r.str(roPhase)),
 		PhaseAt:                r.time(roPhaseAt),
 		NextWaveAt:             r.time(roNextWaveAt),
@@ -384,13 +394,11 @@ func (s *Store) ActiveRollouts(ctx context.Context, after string, limit int) ([]
 	return ids, nil
 }
 
+// waveItem is a wave's counters item (W#): its size, counters, start, end
+// and outcome, tens of bytes whatever the wave's size.
 func waveItem(w fleet.RolloutWave) item {
 	it := item(key(rolloutPK(w.RolloutID), waveSK(w.Index)))
-	ids := make([]types.AttributeValue, len(w.Terminals))
-	for i, id := range w.Terminals {
-		ids[i] = attrS(id)
-	}
-	it[roTerminals] = &types.AttributeValueMemberL{Value: ids}
+	it[roSize] = attrN(int64(len(w.Terminals)))
 	for i, v := range countValues(w.Counts) {
 		it[waveCounters[i]] = attrN(int64(v))
 	}
@@ -400,6 +408,20 @@ func waveItem(w fleet.RolloutWave) item {
 	return it
 }
 
+// waveTerminalsItem is a wave's terminal list (WT#).
+func waveTerminalsItem(w fleet.RolloutWave) item {
+	it := item(key(rolloutPK(w.RolloutID), waveTerminalsSK(w.Index)))
+	ids := make([]types.AttributeValue, len(w.Terminals))
+	for i, id := range w.Terminals {
+		ids[i] = attrS(id)
+	}
+	it[roTerminals] = &types.AttributeValueMemberL{Value: ids}
+	return it
+}
+
+// decodeWave decodes a counters item (W#). Terminals are set only by an
+// item of the layout before the counters had an item of their own (the
+// list and the counters in W#): a rollout started before it still reads.
 func decodeWave(rolloutID string, it map[string]types.AttributeValue) (fleet.RolloutWave, error) {
 	r := itemReader{item: it}
 	sk := r.str(attrSK)
@@ -407,14 +429,13 @@ func decodeWave(rolloutID string, it map[string]types.AttributeValue) (fleet.Rol
 	if err != nil {
 		return fleet.RolloutWave{}, fmt.Errorf("decode wave %q of rollout %s: %w", sk, rolloutID, err)
 	}
-	w := fleet.RolloutWave{RolloutID: rolloutID, Index: index, Terminals: []string{},
+	w := fleet.RolloutWave{RolloutID: rolloutID, Index: index, Size: int(r.int(roSize)),
 		StartedAt: r.time(roStartedAt), FinishedAt: r.time(roFinishedAt), Outcome: r.str(roOutcome)}
-	for _, v := range r.list(roTerminals) {
-		s, ok := v.(*types.AttributeValueMemberS)
-		if !ok {
-			return fleet.RolloutWave{}, fmt.Errorf("decode wave %d of rollout %s: terminals: want L of S", index, rolloutID)
+	if _, inline := it[roTerminals]; inline {
+		if w.Terminals, err = decodeTerminalList(r.list(roTerminals)); err != nil {
+			return fleet.RolloutWave{}, fmt.Errorf("decode wave %d of rollout %s: %w", index, rolloutID, err)
 		}
-		w.Terminals = append(w.Terminals, s.Value)
+		w.Size = len(w.Terminals)
 	}
 	vals := make([]int, len(waveCounters))
 	for i, name := range waveCounters {
@@ -427,7 +448,21 @@ func decodeWave(rolloutID string, it map[string]types.AttributeValue) (fleet.Rol
 	return w, nil
 }
 
-// PutRolloutWaves puts each wave conditional on its absence.
+func decodeTerminalList(l []types.AttributeValue) ([]string, error) {
+	out := make([]string, 0, len(l))
+	for _, v := range l {
+		s, ok := v.(*types.AttributeValueMemberS)
+		if !ok {
+			return nil, fmt.Errorf("terminals: want L of S")
+		}
+		out = append(out, s.Value)
+	}
+	return out, nil
+}
+
+// PutRolloutWaves puts each wave's terminal list and then its counters,
+// each conditional on its absence, so a wave never exists without its
+// list and a stored one is never replaced.
 func (s *Store) PutRolloutWaves(ctx context.Context, waves ...fleet.RolloutWave) error {
 	for _, w := range waves {
 		if err := checkID("rollout id", w.RolloutID); err != nil {
@@ -436,23 +471,25 @@ func (s *Store) PutRolloutWaves(ctx context.Context, waves ...fleet.RolloutWave)
 		if w.Index < 0 || w.Index > 9999 {
 			return fmt.Errorf("put wave %d of rollout %s: %w: index from 0 to 9999", w.Index, w.RolloutID, fleet.ErrInvalid)
 		}
-		e := newExpr()
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: s.table, Item: waveItem(w),
-			ConditionExpression:      aws.String("attribute_not_exists(" + e.name(attrPK) + ")"),
-			ExpressionAttributeNames: e.nameMap(),
-		})
-		if failed, _ := conditionFailed(err); failed {
-			continue // stored already
-		}
-		if err != nil {
-			return fmt.Errorf("put wave %d of rollout %s: %w", w.Index, w.RolloutID, storeError(err))
+		for _, it := range []item{waveTerminalsItem(w), waveItem(w)} {
+			e := newExpr()
+			_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+				TableName: s.table, Item: it,
+				ConditionExpression:      aws.String("attribute_not_exists(" + e.name(attrPK) + ")"),
+				ExpressionAttributeNames: e.nameMap(),
+			})
+			if failed, _ := conditionFailed(err); failed {
+				continue // stored already
+			}
+			if err != nil {
+				return fmt.Errorf("put wave %d of rollout %s: %w", w.Index, w.RolloutID, storeError(err))
+			}
 		}
 	}
 	return nil
 }
 
-// RolloutWave reads one wave item.
+// RolloutWave reads the wave's counters item and its terminal list.
 func (s *Store) RolloutWave(ctx context.Context, rolloutID string, index int) (fleet.RolloutWave, error) {
 	if err := checkID("rollout id", rolloutID); err != nil {
 		return fleet.RolloutWave{}, fmt.Errorf("read wave: %w", err)
@@ -467,10 +504,30 @@ func (s *Store) RolloutWave(ctx context.Context, rolloutID string, index int) (f
 	if it == nil {
 		return fleet.RolloutWave{}, fmt.Errorf("wave %d of rollout %s: %w", index, rolloutID, fleet.ErrNotFound)
 	}
-	return decodeWave(rolloutID, it)
+	w, err := decodeWave(rolloutID, it)
+	if err != nil || w.Terminals != nil {
+		return w, err
+	}
+	list, err := s.getItem(ctx, key(rolloutPK(rolloutID), waveTerminalsSK(index)))
+	if err != nil {
+		return fleet.RolloutWave{}, fmt.Errorf("read terminals of wave %d of rollout %s: %w", index, rolloutID, err)
+	}
+	if list == nil {
+		return fleet.RolloutWave{}, fmt.Errorf("wave %d of rollout %s has no terminal list (%s)", index, rolloutID, waveTerminalsSK(index))
+	}
+	r := itemReader{item: list}
+	if w.Terminals, err = decodeTerminalList(r.list(roTerminals)); err == nil {
+		err = r.err
+	}
+	if err != nil {
+		return fleet.RolloutWave{}, fmt.Errorf("decode terminals of wave %d of rollout %s: %w", index, rolloutID, err)
+	}
+	w.Size = len(w.Terminals)
+	return w, nil
 }
 
-// RolloutWaves queries the rollout's W# items.
+// RolloutWaves queries the rollout's W# items (the counters, not the
+// terminal lists).
 func (s *Store) RolloutWaves(ctx context.Context, rolloutID string) ([]fleet.RolloutWave, error) {
 	if err := checkID("rollout id", rolloutID); err != nil {
 		return nil, fmt.Errorf("read waves: %w", err)
@@ -493,6 +550,7 @@ func (s *Store) RolloutWaves(ctx context.Context, rolloutID string) ([]fleet.Rol
 			if err != nil {
 				return nil, err
 			}
+			w.Terminals = nil
 			out = append(out, w)
 		}
 		if len(res.LastEvaluatedKey) == 0 {
@@ -502,8 +560,8 @@ func (s *Store) RolloutWaves(ctx context.Context, rolloutID string) ([]fleet.Rol
 	}
 }
 
-// updateWave runs an UpdateItem on an existing wave and returns it as
-// stored after.
+// updateWave runs an UpdateItem on an existing wave's counters item and
+// returns the wave as stored after, without its terminals.
 func (s *Store) updateWave(ctx context.Context, rolloutID string, index int, e *expr, updateExpr string) (fleet.RolloutWave, error) {
 	if err := checkID("rollout id", rolloutID); err != nil {
 		return fleet.RolloutWave{}, fmt.Errorf("update wave: %w", err)
@@ -525,11 +583,16 @@ func (s *Store) updateWave(ctx context.Context, rolloutID string, index int, e *
 	if err != nil {
 		return fleet.RolloutWave{}, fmt.Errorf("update wave %d of rollout %s: %w", index, rolloutID, storeError(err))
 	}
-	return decodeWave(rolloutID, out.Attributes)
+	w, err := decodeWave(rolloutID, out.Attributes)
+	w.Terminals = nil
+	return w, err
 }
 
-// AddRolloutWaveCounts adds delta with one UpdateItem (ADD), returning the
-// wave as it is after.
+// AddRolloutWaveCounts adds delta with one UpdateItem (ADD) of the wave's
+// counters item, returning the wave as it is after. DynamoDB bills an
+// update by the larger of the item's sizes before and after: the counters
+// item holds no terminal list, so an addition is one write unit whatever
+// the wave's size (TestWaveCounterUpdateIsSmall).
 func (s *Store) AddRolloutWaveCounts(ctx context.Context, rolloutID string, index int, delta fleet.WaveCounts) (fleet.RolloutWave, error) {
 	e := newExpr()
 	var adds []string

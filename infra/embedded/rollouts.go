@@ -45,6 +45,7 @@ type rolloutRecord struct {
 	Waves                  int       `json:"waves"`
 	State                  string    `json:"state"`
 	Wave                   int       `json:"wave"`
+	WaveSent               int       `json:"waveSent,omitempty"`
 	Phase                  string    `json:"phase,omitempty"`
 	PhaseAt                time.Time `json:"phaseAt,omitzero"`
 	NextWaveAt             time.Time `json:"nextWaveAt,omitzero"`
@@ -63,7 +64,7 @@ func newRolloutRecord(r fleet.Rollout) rolloutRecord {
 	return rolloutRecord{
 		ID: r.ID, Group: r.Group, Config: r.Config, Patch: r.Patch, WaveSize: r.WaveSize,
 		WaveInterval: int64(r.WaveInterval), AbortAbove: r.AbortAbove, OverrideTerminalConfig: r.OverrideTerminalConfig,
-		Total: r.Total, Waves: r.Waves, State: string(r.State), Wave: r.Wave, Phase: string(r.Phase),
+		Total: r.Total, Waves: r.Waves, State: string(r.State), Wave: r.Wave, WaveSent: r.WaveSent, Phase: string(r.Phase),
 		PhaseAt: r.PhaseAt, NextWaveAt: r.NextWaveAt, WaveDeadline: r.WaveDeadline,
 		RollbackWaves: r.RollbackWaves, RolledBackWaves: r.RolledBackWaves, Reason: r.Reason,
 		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, CreatorRole: string(r.CreatorRole), UpdatedAt: r.UpdatedAt,
@@ -75,7 +76,7 @@ func (r rolloutRecord) rollout() fleet.Rollout {
 	return fleet.Rollout{
 		ID: r.ID, Group: r.Group, Config: r.Config, Patch: r.Patch, WaveSize: r.WaveSize,
 		WaveInterval: time.Duration(r.WaveInterval), AbortAbove: r.AbortAbove, OverrideTerminalConfig: r.OverrideTerminalConfig,
-		Total: r.Total, Waves: r.Waves, State: fleet.RolloutState(r.State), Wave: r.Wave, Phase: fleet.WavePhase(r.Phase),
+		Total: r.Total, Waves: r.Waves, State: fleet.RolloutState(r.State), Wave: r.Wave, WaveSent: r.WaveSent, Phase: fleet.WavePhase(r.Phase),
 		PhaseAt: r.PhaseAt, NextWaveAt: r.NextWaveAt, WaveDeadline: r.WaveDeadline,
 		RollbackWaves: r.RollbackWaves, RolledBackWaves: r.RolledBackWaves, Reason: r.Reason,
 		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, CreatorRole: fleet.Role(r.CreatorRole), UpdatedAt: r.UpdatedAt,
@@ -91,9 +92,17 @@ type waveRecord struct {
 	Outcome    string           `json:"outcome,omitempty"`
 }
 
+// wave is the record as a wave with its terminals.
 func (w waveRecord) wave(rolloutID string, index int) fleet.RolloutWave {
-	return fleet.RolloutWave{RolloutID: rolloutID, Index: index, Terminals: w.Terminals, Counts: w.Counts,
-		StartedAt: w.StartedAt, FinishedAt: w.FinishedAt, Outcome: w.Outcome}
+	return fleet.RolloutWave{RolloutID: rolloutID, Index: index, Terminals: w.Terminals, Size: len(w.Terminals),
+		Counts: w.Counts, StartedAt: w.StartedAt, FinishedAt: w.FinishedAt, Outcome: w.Outcome}
+}
+
+// tally is the record as a wave without its terminals (Size set).
+func (w waveRecord) tally(rolloutID string, index int) fleet.RolloutWave {
+	out := w.wave(rolloutID, index)
+	out.Terminals = nil
+	return out
 }
 
 type targetRecord struct {
@@ -349,7 +358,8 @@ func (s *Store) RolloutWave(ctx context.Context, rolloutID string, index int) (f
 	return w, nil
 }
 
-// RolloutWaves returns the rollout's waves in index order.
+// RolloutWaves returns the rollout's waves in index order, without their
+// terminals.
 func (s *Store) RolloutWaves(ctx context.Context, rolloutID string) ([]fleet.RolloutWave, error) {
 	var out []fleet.RolloutWave
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -362,7 +372,7 @@ func (s *Store) RolloutWaves(ctx context.Context, rolloutID string) ([]fleet.Rol
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("decode wave: %w", err)
 			}
-			out = append(out, rec.wave(rolloutID, int(binary.BigEndian.Uint32(k))))
+			out = append(out, rec.tally(rolloutID, int(binary.BigEndian.Uint32(k))))
 			return nil
 		})
 	})
@@ -372,7 +382,8 @@ func (s *Store) RolloutWaves(ctx context.Context, rolloutID string) ([]fleet.Rol
 	return out, nil
 }
 
-// updateWave loads a wave, lets fn change it and stores it, in one transaction.
+// updateWave loads a wave, lets fn change it and stores it, in one
+// transaction; it returns the wave without its terminals.
 func (s *Store) updateWave(ctx context.Context, rolloutID string, index int, fn func(*waveRecord)) (fleet.RolloutWave, error) {
 	var w fleet.RolloutWave
 	err := s.update(ctx, func(tx *bolt.Tx) error {
@@ -388,7 +399,7 @@ func (s *Store) updateWave(ctx context.Context, rolloutID string, index int, fn 
 			return fleet.ErrNotFound
 		}
 		fn(&rec)
-		w = rec.wave(rolloutID, index)
+		w = rec.tally(rolloutID, index)
 		return put(b, waveKey(index), rec)
 	})
 	if err != nil {
