@@ -38,8 +38,15 @@ func report(w io.Writer, in inputs, o options) error {
 func writeInputs(w io.Writer, in inputs) {
 	s := in.stack
 	fmt.Fprintf(w, "### Inputs\n\n")
-	fmt.Fprintf(w, "- template.yaml: WebSocket stage default route throttling %s requests/s, burst %s; HTTP API %s requests/s, burst %s; functions %d MB, timeout %v; indexes",
-		num(s.RouteRate), num(s.RouteBurst), num(s.HTTPRate), num(s.HTTPBurst), s.MemoryMB, s.FunctionTimeout)
+	reserved, warm := "none", "not set (the on-demand table's own)"
+	if s.DisconnectReserved > 0 {
+		reserved = num(float64(s.DisconnectReserved))
+	}
+	if s.WarmWriteUnits > 0 {
+		warm = num(s.WarmWriteUnits) + " WCU/s"
+	}
+	fmt.Fprintf(w, "- template.yaml: WebSocket stage default route throttling %s requests/s, burst %s; HTTP API %s requests/s, burst %s; functions %d MB, timeout %v; DisconnectFunction reserved concurrency %s; table warm write throughput %s; indexes",
+		num(s.RouteRate), num(s.RouteBurst), num(s.HTTPRate), num(s.HTTPBurst), s.MemoryMB, s.FunctionTimeout, reserved, warm)
 	for _, ix := range s.Indexes {
 		fmt.Fprintf(w, " `%s` (hash `%s`, %s)", ix.Name, ix.HashKey, ix.Projection)
 	}
@@ -185,7 +192,7 @@ type scenario struct {
 
 func scenarios(in inputs, n int, seed uint64) []scenario {
 	steady := capacity.Compute(n, *in.usage.Profiles["default"], in.stack).WCU
-	today := stormsim.Defaults(n, in.stack.RouteRate, in.stack.RouteBurst, steady)
+	today := stormsim.Defaults(n, in.stack.RouteRate, in.stack.RouteBurst, steady).WithTemplate(in.stack.DisconnectReserved, in.stack.WarmWriteUnits)
 	today.Seed = seed
 	fixed := today.ProposedTemplate()
 	proposed := fixed

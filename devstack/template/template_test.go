@@ -411,6 +411,45 @@ func TestTemplateThrottlingAndAccessLogs(t *testing.T) {
 	}
 }
 
+// TestTemplateScaleSettings pins SCALE.md's settings for large fleets:
+// the WebSocket stage's route throttling at the account's throttle
+// (10,000 requests/s, burst 5,000), DisconnectFunction's reserved
+// concurrency (100, 0 for none), and the table's warm write throughput
+// as a parameter that is off (0) by default.
+func TestTemplateScaleSettings(t *testing.T) {
+	t.Parallel()
+	tpl := load(t)
+	for name, want := range map[string]string{
+		"WebSocketThrottlingRateLimit": "10000", "WebSocketThrottlingBurstLimit": "5000",
+		"DisconnectReservedConcurrency": "100", "TableWarmWriteUnits": "0",
+	} {
+		if p := tpl.Parameters[name]; p.Default != want || p.Type != "Number" {
+			t.Errorf("parameter %s: %s default %q, want Number %s", name, p.Type, p.Default, want)
+		}
+	}
+	for cond, param := range map[string]string{"HasDisconnectReservedConcurrency": "DisconnectReservedConcurrency", "HasTableWarmWriteUnits": "TableWarmWriteUnits"} {
+		want := map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{map[string]any{"Ref": param}, 0}}}}
+		if got := tpl.Conditions[cond]; !reflect.DeepEqual(got, want) {
+			t.Errorf("condition %s = %#v, want !Not [!Equals [!Ref %s, 0]]", cond, got, param)
+		}
+	}
+	reserved := tpl.Resources["DisconnectFunction"].Properties["ReservedConcurrentExecutions"]
+	want := map[string]any{"Fn::If": []any{"HasDisconnectReservedConcurrency", map[string]any{"Ref": "DisconnectReservedConcurrency"}, map[string]any{"Ref": "AWS::NoValue"}}}
+	if !reflect.DeepEqual(reserved, want) {
+		t.Errorf("DisconnectFunction ReservedConcurrentExecutions = %#v, want %#v", reserved, want)
+	}
+	for _, id := range []string{"ConnectFunction", "MessageFunction", "QueryFunction", "SchedulerFunction"} {
+		if v, ok := tpl.Resources[id].Properties["ReservedConcurrentExecutions"]; ok {
+			t.Errorf("%s ReservedConcurrentExecutions = %#v, want none (only $disconnect's wave is capped)", id, v)
+		}
+	}
+	warm := tpl.Resources["Table"].Properties["WarmThroughput"]
+	want = map[string]any{"Fn::If": []any{"HasTableWarmWriteUnits", map[string]any{"WriteUnitsPerSecond": map[string]any{"Ref": "TableWarmWriteUnits"}}, map[string]any{"Ref": "AWS::NoValue"}}}
+	if !reflect.DeepEqual(warm, want) {
+		t.Errorf("Table WarmThroughput = %#v, want %#v", warm, want)
+	}
+}
+
 func TestTemplateParameterDefaultsMatchFleetDefaults(t *testing.T) {
 	t.Parallel()
 	tpl := load(t)

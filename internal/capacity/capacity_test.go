@@ -52,6 +52,20 @@ func TestStackFromTemplate(t *testing.T) {
 	if hash["terminals"] != "tpk" || hash["audit"] != "apk" {
 		t.Errorf("indexes %v, want terminals on tpk and audit on apk (infra/dynamo/doc.go)", hash)
 	}
+	if s.DisconnectReserved != 100 || s.WarmWriteUnits != 0 {
+		t.Errorf("DisconnectFunction reserved %d, warm write units %v; want template.yaml's defaults 100 and 0 (not set)", s.DisconnectReserved, s.WarmWriteUnits)
+	}
+}
+
+// TestRouteThrottlingIsTheAccounts: the stage's route throttling defaults
+// to the account's throttle, which caps it anyway (SCALE.md: below it a
+// storm's hellos and answers are throttled and lost).
+func TestRouteThrottlingIsTheAccounts(t *testing.T) {
+	t.Parallel()
+	q, _, s := inputs(t)
+	if rate, burst := q.Get(capacity.QuotaAccountThrottle).Value, q.Get(capacity.QuotaAccountBurst).Value; s.RouteRate != rate || s.RouteBurst != burst {
+		t.Errorf("route throttling %v/s burst %v; want the account's %v/s burst %v", s.RouteRate, s.RouteBurst, rate, burst)
+	}
 }
 
 // The model, run for one terminal over a 30-day month, gives back the
@@ -92,11 +106,16 @@ func TestRowsNameTheFirstQuota(t *testing.T) {
 		t.Errorf("1,000 terminals hit %s at %.0f %%; want no limit hit", got.Limit.Name, got.Fraction*100)
 	}
 	rows := capacity.Rows(large, s, q, 2*large.WCU)
-	if got := capacity.First(rows); got.Limit.ID != capacity.LimitRouteRate || got.Fraction < 1 {
-		t.Errorf("100,000 terminals: first %s at %.0f %%; want the template's route throttling, hit", got.Limit.ID, got.Fraction*100)
+	if got := capacity.First(rows); got.Limit.ID != capacity.QuotaAccountThrottle || got.Fraction >= 1 {
+		t.Errorf("100,000 terminals: first %s at %.0f %%; want the account throttle, not hit", got.Limit.ID, got.Fraction*100)
 	}
 	if got := capacity.First(capacity.AWSQuotas(rows)); got.Limit.ID != capacity.QuotaAccountThrottle {
 		t.Errorf("100,000 terminals: first AWS quota %s, want the account throttle", got.Limit.ID)
+	}
+	// The former route throttling (1,000/s) was the first limit, hit.
+	s.RouteRate, s.RouteBurst = 1000, 500
+	if got := capacity.First(capacity.Rows(large, s, q, 2*large.WCU)); got.Limit.ID != capacity.LimitRouteRate || got.Fraction < 1 {
+		t.Errorf("100,000 terminals, route throttling 1,000/s: first %s at %.0f %%; want the route throttling, hit", got.Limit.ID, got.Fraction*100)
 	}
 	for _, r := range rows {
 		if r.Limit.Value <= 0 || r.Load < 0 {

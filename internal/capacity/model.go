@@ -96,15 +96,16 @@ const (
 
 // Rows holds l against the quotas q and the stack's own limits s.
 // warmWCU is the table's write throughput without throttling (an on-demand
-// table serves twice its previous peak; a new one the quota's 4,000).
+// table serves twice its previous peak; a new one the quota's 4,000); the
+// template's warm throughput (s.WarmWriteUnits), when set, raises it.
 func Rows(l Load, s Stack, q Quotas, warmWCU float64) []Row {
 	route := Quota{ID: LimitRouteRate, Name: "stage's default route throttling (template.yaml WebSocketThrottlingRateLimit)", Value: s.RouteRate, Unit: "requests/s",
 		Source: "template.yaml", Remedy: "raise WebSocketThrottlingRateLimit and WebSocketThrottlingBurstLimit (at most the account throttle, which caps them anyway)"}
 	httpRoute := Quota{ID: LimitHTTPRouteRate, Name: "HTTP API's default route throttling (template.yaml HttpThrottlingRateLimit)", Value: s.HTTPRate, Unit: "requests/s",
 		Source: "template.yaml", Remedy: "raise HttpThrottlingRateLimit and HttpThrottlingBurstLimit with the number of operators (it bounds what a flooding caller can make the query function do)"}
 	warm := q.Get(QuotaNewTableWCU)
-	warm.Value = max(warm.Value, warmWCU)
-	warm.Name = "the on-demand table's warm write throughput (4,000 new, then twice the previous peak)"
+	warm.Value = max(warm.Value, warmWCU, s.WarmWriteUnits)
+	warm.Name = "the on-demand table's warm write throughput (4,000 new, then twice the previous peak; template.yaml TableWarmWriteUnits when set)"
 	var rows []Row
 	add := func(res string, load float64, unit string, limit Quota) {
 		rows = append(rows, Row{Resource: res, Load: load, Unit: unit, Limit: limit, Fraction: load / limit.Value})

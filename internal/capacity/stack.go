@@ -22,6 +22,12 @@ type Stack struct {
 	// FunctionMemorySize).
 	FunctionTimeout time.Duration
 	MemoryMB        int
+	// DisconnectReserved is DisconnectFunction's reserved concurrency
+	// (DisconnectReservedConcurrency; 0: none).
+	DisconnectReserved int
+	// WarmWriteUnits is the table's warm write throughput
+	// (TableWarmWriteUnits; 0: not set, the on-demand table's own).
+	WarmWriteUnits float64
 	// Indexes are the table's global secondary indexes.
 	Indexes []Index
 
@@ -81,6 +87,14 @@ func StackFrom(t *template.Template) (Stack, error) {
 		return Stack{}, err
 	}
 	s.MemoryMB = int(mem)
+	reserved, err := num("DisconnectReservedConcurrency")
+	if err != nil {
+		return Stack{}, err
+	}
+	s.DisconnectReserved = int(reserved)
+	if s.WarmWriteUnits, err = num("TableWarmWriteUnits"); err != nil {
+		return Stack{}, err
+	}
 	table, ok := t.Resources["Table"]
 	if !ok {
 		return Stack{}, fmt.Errorf("template: resource Table is required")

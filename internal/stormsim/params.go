@@ -251,8 +251,19 @@ func (p Params) Scaled(f float64) Params {
 	return p
 }
 
+// WithTemplate returns p with template.yaml's other settings a storm
+// depends on: DisconnectFunction's reserved concurrency
+// (DisconnectReservedConcurrency; 0: none) and the table's warm write
+// throughput (TableWarmWriteUnits; 0: not set, the on-demand table's own).
+func (p Params) WithTemplate(disconnectReserved int, warmWriteUnits float64) Params {
+	p.Lambda.Reserved[fnDisconnect] = disconnectReserved
+	p.DynamoDB.TableWCU = max(p.DynamoDB.TableWCU, warmWriteUnits)
+	return p
+}
+
 // ProposedTemplate returns p with the changes SCALE.md proposes for
-// template.yaml: the WebSocket stage's default route throttling at the
+// template.yaml (since made its defaults, but for the warm throughput,
+// which is a parameter to set for large fleets): the WebSocket stage's default route throttling at the
 // account's throttle (10,000 requests/s, burst 5,000) instead of 1,000/500,
 // reserved concurrency for DisconnectFunction so that a wave of
 // $disconnect cannot take the account's concurrency from $connect and the

@@ -11,10 +11,11 @@ import (
 
 // fleet is the 100,000-terminal storm with the fleet's steady writes
 // (460 write units per terminal-hour, BENCHMARKS.md) and template.yaml's
-// route throttling today (1,000/s, burst 500), scaled down 50 times: 2,000
+// former route throttling (1,000/s, burst 500), scaled down 50 times: 2,000
 // terminals against 10 new connections a second, a 200 requests/s account
 // throttle, 20 concurrent executions. Same pressure, a fiftieth of the work.
-// With proposed, template.yaml has the changes SCALE.md proposes.
+// With proposed, template.yaml has the changes SCALE.md proposed (its
+// defaults since, and the warm throughput it recommends for large fleets).
 func fleet(proposed bool) stormsim.Params {
 	p := stormsim.Defaults(100000, 1000, 500, 100000*460/3600.0)
 	if proposed {
@@ -71,7 +72,7 @@ func TestGivingUpAfterTenAttemptsStrandsTerminals(t *testing.T) {
 
 func TestTemplateRouteThrottlingLosesHellosAndAnswers(t *testing.T) {
 	t.Parallel()
-	p := fleet(false) // the stage's route throttling as template.yaml has it
+	p := fleet(false) // the stage's route throttling as template.yaml had it
 	p.Agent = stormsim.ProposedAgent()
 	p.Horizon = 3 * time.Minute
 	r, err := stormsim.Run(p)
@@ -83,6 +84,19 @@ func TestTemplateRouteThrottlingLosesHellosAndAnswers(t *testing.T) {
 	}
 	if r.Resynced == p.Terminals {
 		t.Errorf("all %d resynced within %v; want the route throttling to hold some back", p.Terminals, p.Horizon)
+	}
+}
+
+// TestTemplateDefaultsAreTheProposal: the template's defaults (route
+// throttling at the account's, DisconnectFunction's reserved concurrency)
+// with TableWarmWriteUnits set to 10,000 are the proposed template.
+func TestTemplateDefaultsAreTheProposal(t *testing.T) {
+	t.Parallel()
+	steady := 100000 * 460 / 3600.0
+	got := stormsim.Defaults(100000, 10000, 5000, steady).WithTemplate(100, 10000)
+	want := stormsim.Defaults(100000, 1000, 500, steady).ProposedTemplate()
+	if got != want {
+		t.Errorf("template defaults with warm throughput:\n %+v\nwant the proposed template\n %+v", got, want)
 	}
 }
 
