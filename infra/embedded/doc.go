@@ -9,6 +9,16 @@
 // are atomic and the store is safe for concurrent use. bbolt locks the file:
 // only one process may have it open at a time.
 //
+// Writes: bbolt commits one write transaction at a time, each with its
+// own fdatasync. The writes of the message path (connections, presence,
+// status, config, log chunks, commands) share a transaction with the
+// writes running at the same time (bolt.DB.Batch, gathering for up to
+// 2 ms; a write alone commits at once), which under load turns one
+// commit per write into one per batch; each still returns only once
+// committed. A logs message with its status is one transaction
+// (PutLogChunkStatus, fleet.LogStatusStore). The rest (terminals,
+// credentials, audit records, rollouts) commits alone.
+//
 // Layout: top-level buckets "terminals" (key terminal id) and "connections"
 // (key connection id) hold JSON records; "status", "logs" and "commands"
 // hold one nested bucket per terminal id, keyed by sample time (big-endian

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,9 +46,22 @@ const scanFirstPage = 4
 // release it with Close. It is safe for concurrent use.
 type Store struct {
 	db *bolt.DB
+	// writers counts the write transactions asked for and not finished:
+	// batch shares a commit among concurrent ones.
+	writers atomic.Int64
 }
 
-var _ fleet.Store = (*Store)(nil)
+var (
+	_ fleet.Store          = (*Store)(nil)
+	_ fleet.LogStatusStore = (*Store)(nil)
+)
+
+// maxBatchDelay is how long a write waits for others to share its commit
+// (bolt.DB.MaxBatchDelay, 10 ms by default). A commit (its fdatasync)
+// takes a fraction of a millisecond to a few on a developer's disk; 2 ms
+// lets a batch gather the writes of a busy stack while a lone write
+// under load waits little.
+const maxBatchDelay = 2 * time.Millisecond
 
 // ErrLocked is returned by Open when another process holds the store file.
 var ErrLocked = errors.New("store file is locked by another process")
@@ -96,6 +110,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	db.MaxBatchDelay = maxBatchDelay
 	return &Store{db: db}, nil
 }
 
@@ -115,12 +130,43 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
-// update runs fn in a write transaction after checking ctx.
+// update runs fn in a write transaction of its own after checking ctx.
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.writers.Add(1)
+	defer s.writers.Add(-1)
 	return s.db.Update(fn)
+}
+
+// batch runs fn in a write transaction after checking ctx, sharing the
+// transaction and its commit with the writes running at the same time
+// (bolt.DB.Batch) when there are any; alone, it commits at once as
+// update does. The message path's writes use it: under load every one
+// otherwise waits for its own commit and fdatasync, one at a time.
+//
+// What sharing changes, and what it does not: batch returns only after
+// the shared transaction committed, so a write is as durable as with
+// update when it returns, and a caller's writes stay in the order it
+// made them; concurrent writes had no order and run one after the other
+// inside the transaction, each seeing the ones before, so conditional
+// writes decide as if serialized. A commit that fails fails every write
+// in it. fn may run more than once (when another fn of the batch fails,
+// the batch is rolled back and run again without it, and the failed one
+// alone): it must set what it reports to its caller afresh on every run.
+// Expected errors (ErrNotFound, ErrConflict) cost that second run, so
+// paths where they are common use update.
+func (s *Store) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	alone := s.writers.Add(1) == 1
+	defer s.writers.Add(-1)
+	if alone {
+		return s.db.Update(fn)
+	}
+	return s.db.Batch(fn)
 }
 
 func get[T any](b *bolt.Bucket, key []byte) (T, bool, error) {
@@ -144,9 +190,10 @@ func put(b *bolt.Bucket, key []byte, v any) error {
 }
 
 // updateTerminal loads terminal id, lets fn change it, and writes it back
-// when fn reports a change, all in one transaction. ErrNotFound if absent.
+// when fn reports a change, all in one transaction (shared with
+// concurrent writes: batch). ErrNotFound if absent.
 func (s *Store) updateTerminal(ctx context.Context, id string, fn func(r *terminalRecord) (changed bool, err error)) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	return s.batch(ctx, func(tx *bolt.Tx) error {
 		return updateTerminalTx(tx, id, fn)
 	})
 }
@@ -253,13 +300,17 @@ func (s *Store) Terminals(ctx context.Context, cursor string, limit int) ([]flee
 // version is still version, and stores version+1. ErrConflict if it is
 // not; ErrNotFound if the terminal is absent.
 func (s *Store) SetCredentials(ctx context.Context, id string, creds []fleet.Credential, version uint64) error {
-	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
-		if r.CredsVersion != version {
-			return false, fmt.Errorf("credentials are at version %d, not %d: %w", r.CredsVersion, version, fleet.ErrConflict)
-		}
-		r.Credentials = credentialRecords(creds)
-		r.CredsVersion = version + 1
-		return true, nil
+	// A transaction of its own: a conflict is an expected answer here,
+	// which would cost a batch a second run.
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		return updateTerminalTx(tx, id, func(r *terminalRecord) (bool, error) {
+			if r.CredsVersion != version {
+				return false, fmt.Errorf("credentials are at version %d, not %d: %w", r.CredsVersion, version, fleet.ErrConflict)
+			}
+			r.Credentials = credentialRecords(creds)
+			r.CredsVersion = version + 1
+			return true, nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("set credentials of %s: %w", id, err)
@@ -308,7 +359,7 @@ func (s *Store) PutConnection(ctx context.Context, c fleet.Connection) error {
 	if c.ID == "" || c.TerminalID == "" {
 		return fmt.Errorf("put connection: empty connection or terminal id: %w", fleet.ErrInvalid)
 	}
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		idx, err := tx.Bucket(connIndexBucket).CreateBucketIfNotExists([]byte(c.TerminalID))
 		if err != nil {
 			return err
@@ -376,7 +427,7 @@ func (s *Store) DeleteConnection(ctx context.Context, connID string) error {
 	if connID == "" {
 		return nil
 	}
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		conns := tx.Bucket(connectionsBucket)
 		r, ok, err := get[connectionRecord](conns, []byte(connID))
 		if err != nil {
@@ -422,6 +473,7 @@ func (s *Store) MarkOnline(ctx context.Context, id, connID string, at time.Time)
 func (s *Store) MarkOffline(ctx context.Context, id, connID string, at time.Time, reason string) (bool, error) {
 	did := false
 	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		did = false // batch may run this again
 		if !r.Online || r.ConnectionID != connID {
 			return false, nil
 		}
@@ -474,28 +526,33 @@ func (s *Store) PutConfig(ctx context.Context, id string, snap fleet.Snapshot) e
 // appends a history sample expiring at expiresAt, in one transaction.
 // ErrNotFound if the terminal is absent.
 func (s *Store) PutStatus(ctx context.Context, id string, snap fleet.Snapshot, expiresAt time.Time) error {
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		err := updateTerminalTx(tx, id, func(r *terminalRecord) (bool, error) {
-			if !r.Status.SyncedAt.After(snap.SyncedAt) {
-				r.Status = newSnapshotRecord(snap)
-			}
-			r.LastSeen = later(r.LastSeen, snap.SyncedAt)
-			return true, nil
-		})
-		if err != nil {
-			return err
-		}
-		hist, err := tx.Bucket(statusBucket).CreateBucketIfNotExists([]byte(id))
-		if err != nil {
-			return err
-		}
-		sample := sampleRecord{At: utc(snap.SyncedAt), Data: clone(snap.Data), ExpiresAt: utc(expiresAt)}
-		return put(hist, timeKey(snap.SyncedAt), sample)
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
+		return putStatusTx(tx, id, snap, expiresAt)
 	})
 	if err != nil {
 		return fmt.Errorf("put status of %s: %w", id, err)
 	}
 	return nil
+}
+
+// putStatusTx is PutStatus within tx.
+func putStatusTx(tx *bolt.Tx, id string, snap fleet.Snapshot, expiresAt time.Time) error {
+	err := updateTerminalTx(tx, id, func(r *terminalRecord) (bool, error) {
+		if !r.Status.SyncedAt.After(snap.SyncedAt) {
+			r.Status = newSnapshotRecord(snap)
+		}
+		r.LastSeen = later(r.LastSeen, snap.SyncedAt)
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	hist, err := tx.Bucket(statusBucket).CreateBucketIfNotExists([]byte(id))
+	if err != nil {
+		return err
+	}
+	sample := sampleRecord{At: utc(snap.SyncedAt), Data: clone(snap.Data), ExpiresAt: utc(expiresAt)}
+	return put(hist, timeKey(snap.SyncedAt), sample)
 }
 
 // StatusHistory returns unexpired samples taken after since, oldest first,
@@ -548,32 +605,60 @@ func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint6
 	if c.LastSeq < c.FirstSeq {
 		return fmt.Errorf("put log chunk %s/%d..%d: LastSeq before FirstSeq: %w", c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid)
 	}
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		err := updateTerminalTx(tx, c.TerminalID, func(r *terminalRecord) (bool, error) {
-			changed := c.LastSeq > r.LastSeq || dropped > r.Dropped
-			r.LastSeq = max(r.LastSeq, c.LastSeq)
-			r.Dropped = max(r.Dropped, dropped)
-			return changed, nil
-		})
-		if err != nil {
-			return err
-		}
-		logs, err := tx.Bucket(logsBucket).CreateBucketIfNotExists([]byte(c.TerminalID))
-		if err != nil {
-			return err
-		}
-		key := seqKey(c.LastSeq)
-		stored, ok, err := get[chunkBounds](logs, key)
-		if err != nil {
-			return err
-		}
-		if ok && stored.FirstSeq < c.FirstSeq {
-			return nil // the stored chunk holds every line of this one
-		}
-		return put(logs, key, newChunkRecord(c))
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
+		return putLogChunkTx(tx, c, dropped)
 	})
 	if err != nil {
 		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
+	}
+	return nil
+}
+
+// putLogChunkTx is PutLogChunk within tx.
+func putLogChunkTx(tx *bolt.Tx, c fleet.LogChunk, dropped uint64) error {
+	err := updateTerminalTx(tx, c.TerminalID, func(r *terminalRecord) (bool, error) {
+		changed := c.LastSeq > r.LastSeq || dropped > r.Dropped
+		r.LastSeq = max(r.LastSeq, c.LastSeq)
+		r.Dropped = max(r.Dropped, dropped)
+		return changed, nil
+	})
+	if err != nil {
+		return err
+	}
+	logs, err := tx.Bucket(logsBucket).CreateBucketIfNotExists([]byte(c.TerminalID))
+	if err != nil {
+		return err
+	}
+	key := seqKey(c.LastSeq)
+	stored, ok, err := get[chunkBounds](logs, key)
+	if err != nil {
+		return err
+	}
+	if ok && stored.FirstSeq < c.FirstSeq {
+		return nil // the stored chunk holds every line of this one
+	}
+	return put(logs, key, newChunkRecord(c))
+}
+
+// PutLogChunkStatus stores a logs message's chunk and the status riding
+// along in one transaction (fleet.LogStatusStore): the effect of
+// PutLogChunk and then PutStatus, with one commit instead of two, and
+// none of it when either fails.
+func (s *Store) PutLogChunkStatus(ctx context.Context, c fleet.LogChunk, dropped uint64, snap fleet.Snapshot, statusExpiresAt time.Time) error {
+	switch {
+	case c.FirstSeq == 0 || c.LastSeq < c.FirstSeq:
+		return fmt.Errorf("put log chunk %s/%d..%d with status: sequence numbers start at 1, LastSeq not before FirstSeq: %w", c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid)
+	case snap.SyncedAt.IsZero():
+		return fmt.Errorf("put log chunk %s/%d..%d with status: status without a time: %w", c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid)
+	}
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
+		if err := putLogChunkTx(tx, c, dropped); err != nil {
+			return err
+		}
+		return putStatusTx(tx, c.TerminalID, snap, statusExpiresAt)
+	})
+	if err != nil {
+		return fmt.Errorf("put log chunk %s/%d..%d with status: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
 	}
 	return nil
 }
@@ -675,7 +760,7 @@ func (s *Store) PutCommands(ctx context.Context, cmds ...fleet.Command) error {
 			return fmt.Errorf("put command %s/%s: empty terminal or request id: %w", c.TerminalID, c.RequestID, fleet.ErrInvalid)
 		}
 	}
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		for _, c := range cmds {
 			b, err := tx.Bucket(commandsBucket).CreateBucketIfNotExists([]byte(c.TerminalID))
 			if err != nil {
@@ -734,7 +819,7 @@ func (s *Store) CompleteCommand(ctx context.Context, terminalID, requestID strin
 	if c.State != fleet.CommandSucceeded && c.State != fleet.CommandFailed {
 		return fmt.Errorf("complete command %s/%s: state %q: %w", terminalID, requestID, c.State, fleet.ErrInvalid)
 	}
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	err := s.batch(ctx, func(tx *bolt.Tx) error {
 		b, r, err := getCommandTx(tx, terminalID, requestID)
 		if err != nil {
 			return err
@@ -763,6 +848,7 @@ func (s *Store) CompleteCommand(ctx context.Context, terminalID, requestID strin
 func (s *Store) ClaimRefresh(ctx context.Context, id, what string, at, notBefore time.Time) (bool, error) {
 	won := false
 	err := s.updateTerminal(ctx, id, func(r *terminalRecord) (bool, error) {
+		won = false // batch may run this again
 		if last, ok := r.Refresh[what]; ok && last.After(notBefore) {
 			return false, nil
 		}
