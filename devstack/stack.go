@@ -89,6 +89,13 @@ type Config struct {
 	ScheduleEvery time.Duration
 	// Parameters override template.yaml parameters, e.g. "CommandTimeout": "5".
 	Parameters map[string]string
+	// FunctionConcurrency bounds each function's concurrent invocations as
+	// Lambda's concurrency does (zero: gateway.DefaultFunctionConcurrency,
+	// 1,000; negative: no bound): an invocation beyond it is throttled
+	// and the APIs answer it as API Gateway answers a throttled
+	// integration (gateway.LimitConcurrency), so that a stack under more
+	// load than it carries sheds it instead of queueing it in memory.
+	FunctionConcurrency int
 	// Logger receives the stack's log (nil: slog.Default()).
 	Logger *slog.Logger
 	// WrapStore, when set, wraps the store the stack opens (embedded or
@@ -284,6 +291,12 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if cfg.WrapInvoker != nil {
 		invoker = cfg.WrapInvoker(invoker)
 	}
+	// Outermost, as Lambda throttles before anything runs.
+	limit := cfg.FunctionConcurrency
+	if limit == 0 {
+		limit = gateway.DefaultFunctionConcurrency
+	}
+	invoker = gateway.LimitConcurrency(invoker, limit)
 
 	routes, err := tpl.WebSocketRoutes()
 	if err != nil {

@@ -56,7 +56,10 @@ type loadOptions struct {
 	lines    int
 	profile  time.Duration
 	endpoint string
-	out      io.Writer
+	// concurrency is each function's concurrency in the stack
+	// (devstack.Config.FunctionConcurrency).
+	concurrency int
+	out         io.Writer
 }
 
 func runLoad(ctx context.Context, args []string, out io.Writer) error {
@@ -71,6 +74,7 @@ func runLoad(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.lines, "lines", 30, "log lines per message (30 per 30 s is the reference 86,400 a day)")
 	fs.DurationVar(&o.profile, "profile", 30*time.Second, "CPU profile of the stack during each step's window (the last healthy and the last step are printed)")
 	fs.StringVar(&o.endpoint, "dynamodb-endpoint", "", "run the stack on this DynamoDB (dynalite) instead of its embedded store")
+	fs.IntVar(&o.concurrency, "function-concurrency", 0, "each function's concurrent invocations in the stack, beyond which it is throttled as Lambda does (0: the local stack's default, 1,000; negative: unbounded, as before issue 16)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,7 +116,7 @@ func startChild(ctx context.Context, o loadOptions) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-serve"}
+	args := []string{"-serve", "-function-concurrency", strconv.Itoa(o.concurrency)}
 	if o.endpoint != "" {
 		args = append(args, "-dynamodb-endpoint", o.endpoint)
 	}
@@ -246,10 +250,13 @@ type loadClient struct {
 // loadStats are the clients' counters.
 type loadStats struct {
 	sent, acked, resent, failures atomic.Int64
-	mu                            sync.Mutex
-	acks                          []time.Duration
-	measuring                     atomic.Bool
-	failKinds                     map[string]int
+	// refused counts API Gateway's error frames (a message whose
+	// invocation failed or was throttled: "Internal server error").
+	refused   atomic.Int64
+	mu        sync.Mutex
+	acks      []time.Duration
+	measuring atomic.Bool
+	failKinds map[string]int
 }
 
 func (s *loadStats) fail(err error) {
@@ -278,6 +285,7 @@ type stepResult struct {
 	rss, heap                int64
 	rssPer, heapPer          float64 // bytes per connection over the idle stack
 	resent, failures         int64
+	refused                  int64 // error frames: throttled or failed invocations
 	saturated                string
 	profile                  []byte // CPU profile of the stack during the window
 }
@@ -301,8 +309,15 @@ func loadTest(ctx context.Context, o loadOptions) error {
 	time.Sleep(time.Second)
 	baseRSS, _ := procRSS(c.ready.PID)
 	baseMem, _ := c.memstats(ctx)
-	fmt.Fprintf(o.out, "stack process %d: %s; idle: RSS %.1f MiB, Go heap %.1f MiB; terminals added at %.0f/s, each sending %d lines every %v, measured over %v\n",
-		c.ready.PID, c.ready.WSURL, mib(baseRSS), mib(int64(baseMem.HeapInuse+baseMem.StackInuse)), o.ramp, o.lines, o.interval, o.window)
+	conc := "the stack's default"
+	switch {
+	case o.concurrency > 0:
+		conc = strconv.Itoa(o.concurrency)
+	case o.concurrency < 0:
+		conc = "unbounded"
+	}
+	fmt.Fprintf(o.out, "stack process %d: %s; idle: RSS %.1f MiB, Go heap %.1f MiB; function concurrency %s; terminals added at %.0f/s, each sending %d lines every %v, measured over %v\n",
+		c.ready.PID, c.ready.WSURL, mib(baseRSS), mib(int64(baseMem.HeapInuse+baseMem.StackInuse)), conc, o.ramp, o.lines, o.interval, o.window)
 
 	stats := &loadStats{failKinds: map[string]int{}}
 	lctx, cancel := context.WithCancel(ctx)
@@ -364,7 +379,7 @@ func measure(ctx context.Context, c *child, o loadOptions, stats *loadStats, n i
 	stats.acks = stats.acks[:0]
 	stats.mu.Unlock()
 	stats.acked.Store(0)
-	sent0, resent0, fail0 := stats.sent.Load(), stats.resent.Load(), stats.failures.Load()
+	sent0, resent0, fail0, refused0 := stats.sent.Load(), stats.resent.Load(), stats.failures.Load(), stats.refused.Load()
 	cpu0, _ := procCPU(c.ready.PID)
 	self0, _ := procCPU(os.Getpid())
 	stats.measuring.Store(true)
@@ -383,6 +398,7 @@ func measure(ctx context.Context, c *child, o loadOptions, stats *loadStats, n i
 	r.acked = float64(stats.acked.Load()) / el.Seconds()
 	r.resent = stats.resent.Load() - resent0
 	r.failures = stats.failures.Load() - fail0
+	r.refused = stats.refused.Load() - refused0
 	stats.mu.Lock()
 	acks := slices.Clone(stats.acks)
 	stats.mu.Unlock()
@@ -411,9 +427,9 @@ func measure(ctx context.Context, c *child, o loadOptions, stats *loadStats, n i
 }
 
 func printStep(w io.Writer, r stepResult) {
-	fmt.Fprintf(w, "%6d terminals: offered %.0f msg/s, acked %.0f/s, ack p50 %v p99 %v, stack CPU %.2f, clients CPU %.2f, RSS %.0f MiB (%.1f KiB/conn), heap+stacks %.0f MiB (%.1f KiB/conn), resent %d, failures %d %s\n",
+	fmt.Fprintf(w, "%6d terminals: offered %.0f msg/s, acked %.0f/s, ack p50 %v p99 %v, stack CPU %.2f, clients CPU %.2f, RSS %.0f MiB (%.1f KiB/conn), heap+stacks %.0f MiB (%.1f KiB/conn), resent %d, refused (error frames) %d, failures %d %s\n",
 		r.terminals, r.offered, r.acked, r.ackP50.Round(time.Millisecond), r.ackP99.Round(time.Millisecond), r.cpu, r.clientCPU,
-		mib(r.rss), r.rssPer/1024, mib(r.heap), r.heapPer/1024, r.resent, r.failures, r.saturated)
+		mib(r.rss), r.rssPer/1024, mib(r.heap), r.heapPer/1024, r.resent, r.refused, r.failures, r.saturated)
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
@@ -476,11 +492,11 @@ func trimPprof(out []byte) string {
 }
 
 func writeLoadReport(w io.Writer, o loadOptions, rs []stepResult, stats *loadStats) {
-	fmt.Fprintf(w, "\n| terminals | offered msg/s | acked/s | ack p50 | ack p99 | stack CPU (cores) | clients CPU | stack RSS | RSS per connection | Go heap + stacks per connection | resent | failures | saturated |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(w, "\n| terminals | offered msg/s | acked/s | ack p50 | ack p99 | stack CPU (cores) | clients CPU | stack RSS | RSS per connection | Go heap + stacks per connection | resent | error frames | failures | saturated |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rs {
-		fmt.Fprintf(w, "| %d | %.0f | %.0f | %v | %v | %.2f | %.2f | %.0f MiB | %.1f KiB | %.1f KiB | %d | %d | %s |\n",
+		fmt.Fprintf(w, "| %d | %.0f | %.0f | %v | %v | %.2f | %.2f | %.0f MiB | %.1f KiB | %.1f KiB | %d | %d | %d | %s |\n",
 			r.terminals, r.offered, r.acked, r.ackP50.Round(time.Millisecond), r.ackP99.Round(time.Millisecond), r.cpu, r.clientCPU,
-			mib(r.rss), r.rssPer/1024, r.heapPer/1024, r.resent, r.failures, r.saturated)
+			mib(r.rss), r.rssPer/1024, r.heapPer/1024, r.resent, r.refused, r.failures, r.saturated)
 	}
 	stats.mu.Lock()
 	defer stats.mu.Unlock()
@@ -573,6 +589,13 @@ func (cl *loadClient) session(ctx context.Context, wsURL string, o loadOptions, 
 			case protocol.TypeError:
 				readErr <- fmt.Errorf("server error %s: %s", m.Code, m.Message)
 				return
+			case "":
+				// API Gateway's own frame: the message's invocation failed
+				// or was throttled. Like the agent, the client resends
+				// what stays unacknowledged.
+				if m.Message != "" {
+					stats.refused.Add(1)
+				}
 			}
 		}
 	}()
@@ -668,6 +691,7 @@ func raiseFileLimit() {
 func serve(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("edgesync-storm -serve", flag.ContinueOnError)
 	endpoint := fs.String("dynamodb-endpoint", "", "DynamoDB endpoint (default: the embedded store)")
+	concurrency := fs.Int("function-concurrency", 0, "each function's concurrency (devstack.Config.FunctionConcurrency)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -680,7 +704,8 @@ func serve(ctx context.Context, args []string, out io.Writer) error {
 	defer os.RemoveAll(dir)
 	s, err := devstack.Start(ctx, devstack.Config{
 		HTTPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", DataDir: dir, DynamoDBEndpoint: *endpoint,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		FunctionConcurrency: *concurrency,
+		Logger:              slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		return fmt.Errorf("start the local stack: %w", err)

@@ -25,6 +25,9 @@
 // emulators reproduce the behaviour functions and clients can observe
 // (event shapes, status codes, close codes, limits, error bodies, JWT
 // authorizers given as functions, CORS preflight routing) and leave out what
-// only the cloud has (route responses, throttling, custom domains, TLS,
-// signature verification).
+// only the cloud has (route responses, the stage's and the account's
+// throttling, custom domains, TLS, signature verification).
+// [LimitConcurrency] bounds each function's concurrent invocations as
+// Lambda's concurrency does; the emulators answer a throttled invocation
+// as API Gateway answers a throttled or failed integration.
 package gateway

@@ -160,9 +160,10 @@ func (c HTTPConfig) Validate() error {
 // over ANY, and $default catches the rest; no match is 404
 // {"message":"Not Found"}. A route path never matches a request path with an
 // extra trailing slash; a greedy variable takes it ("/{proxy+}" gives proxy
-// "terminals/t1/logs/" for "/terminals/t1/logs/"). An invocation error or
-// an invalid response is 500 {"message":"Internal Server Error"}, a timeout
-// 503 {"message":"Service Unavailable"}.
+// "terminals/t1/logs/" for "/terminals/t1/logs/"). An invocation error
+// (a throttled one included: LimitConcurrency) or an invalid response is
+// 500 {"message":"Internal Server Error"}, a timeout 503
+// {"message":"Service Unavailable"}.
 //
 // JWT authorizers are emulated by the Authorizers given; CORS as [CORS]
 // says. Not emulated: throttling, custom domains, mTLS, stage variables,
@@ -435,7 +436,11 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "Service Unavailable"})
 			return
 		}
-		h.log.ErrorContext(r.Context(), "HTTP API invocation failed", "route", route.key, "function", route.Function, "error", err)
+		if errors.Is(err, ErrThrottled) {
+			h.log.WarnContext(r.Context(), "HTTP API integration throttled", "route", route.key, "function", route.Function)
+		} else {
+			h.log.ErrorContext(r.Context(), "HTTP API invocation failed", "route", route.key, "function", route.Function, "error", err)
+		}
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "Internal Server Error"})
 		return
 	}

@@ -133,8 +133,11 @@ type Stats struct {
 	// ConnectionMinutes is ConnectionTime metered per connection in whole
 	// minutes, rounded up.
 	ConnectionMinutes int64
-	// Invocations and InvocationErrors count invocations per function.
-	Invocations, InvocationErrors map[string]int64
+	// Invocations and InvocationErrors count invocations per function;
+	// Throttles the invocations refused because the function was at its
+	// concurrency (ErrThrottled, LimitConcurrency), which are in neither,
+	// as in Lambda's metrics.
+	Invocations, InvocationErrors, Throttles map[string]int64
 }
 
 // WebSocketAPI emulates an API Gateway WebSocket API. ClientHandler serves
@@ -163,10 +166,16 @@ type Stats struct {
 //     close with 1001 "Going away".
 //   - Every connection that completed the handshake gets exactly one
 //     $disconnect, whatever closed it (client, network, DELETE, timeouts,
-//     limits, Shutdown), with disconnectStatusCode and disconnectReason.
+//     limits, Shutdown), with disconnectStatusCode and disconnectReason
+//     (a throttled one is lost, as in AWS).
+//   - An invoker that limits each function's concurrency
+//     (LimitConcurrency) emulates Lambda throttling the integration: API
+//     Gateway answers it as a failed invocation (500 at $connect, the
+//     "Internal server error" frame for a message).
 //
 // Not emulated: authorizers, API keys, route responses and templates,
-// throttling, stage variables, TLS, and the 500 KB/s per-connection rate.
+// the stage's and the account's throttling, stage variables, TLS, and
+// the 500 KB/s per-connection rate.
 type WebSocketAPI struct {
 	cfg    WebSocketConfig
 	cfgErr error
@@ -178,13 +187,13 @@ type WebSocketAPI struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	connsOpened, connsRefused     atomic.Int64
-	msgsIn, msgsOut               atomic.Int64
-	unitsIn, unitsOut             atomic.Int64
-	closedTime                    atomic.Int64 // nanoseconds of closed connections
-	closedMinutes                 atomic.Int64
-	invMu                         sync.Mutex
-	invocations, invocationErrors map[string]int64
+	connsOpened, connsRefused                atomic.Int64
+	msgsIn, msgsOut                          atomic.Int64
+	unitsIn, unitsOut                        atomic.Int64
+	closedTime                               atomic.Int64 // nanoseconds of closed connections
+	closedMinutes                            atomic.Int64
+	invMu                                    sync.Mutex
+	invocations, invocationErrors, throttles map[string]int64
 }
 
 // NewWebSocketAPI returns the emulator for cfg, applying the defaults. If cfg
@@ -195,6 +204,7 @@ func NewWebSocketAPI(cfg WebSocketConfig) *WebSocketAPI {
 		conns:            map[string]*wsConn{},
 		invocations:      map[string]int64{},
 		invocationErrors: map[string]int64{},
+		throttles:        map[string]int64{},
 		log:              cfg.Logger,
 	}
 	if a.log == nil {
@@ -262,6 +272,7 @@ func (a *WebSocketAPI) Stats() Stats {
 		UnitsOut:           a.unitsOut.Load(),
 		Invocations:        map[string]int64{},
 		InvocationErrors:   map[string]int64{},
+		Throttles:          map[string]int64{},
 	}
 	a.mu.Lock()
 	now := time.Now()
@@ -282,6 +293,9 @@ func (a *WebSocketAPI) Stats() Stats {
 	}
 	for k, v := range a.invocationErrors {
 		s.InvocationErrors[k] = v
+	}
+	for k, v := range a.throttles {
+		s.Throttles[k] = v
 	}
 	a.invMu.Unlock()
 	return s
@@ -409,7 +423,11 @@ func (a *WebSocketAPI) serveClient(w http.ResponseWriter, r *http.Request) {
 		resp, err := a.invoke(r.Context(), fn, ev)
 		if err != nil {
 			a.connsRefused.Add(1)
-			log.ErrorContext(r.Context(), "$connect failed; refusing the handshake", "function", fn, "error", err)
+			if errors.Is(err, ErrThrottled) {
+				log.DebugContext(r.Context(), "$connect throttled; refusing the handshake", "function", fn)
+			} else {
+				log.ErrorContext(r.Context(), "$connect failed; refusing the handshake", "function", fn, "error", err)
+			}
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "Internal server error"})
 			return
 		}
@@ -640,7 +658,11 @@ func (c *wsConn) handleMessage(data []byte) {
 		return
 	}
 	if _, err := a.invoke(context.Background(), fn, ev); err != nil {
-		a.log.Error("message invocation failed", "connection_id", c.id, "route", key, "function", fn, "error", err)
+		if errors.Is(err, ErrThrottled) {
+			a.log.Debug("message invocation throttled", "connection_id", c.id, "route", key, "function", fn)
+		} else {
+			a.log.Error("message invocation failed", "connection_id", c.id, "route", key, "function", fn, "error", err)
+		}
 		c.sendGatewayMessage("Internal server error", ev.RequestContext.RequestID)
 	}
 }
@@ -699,7 +721,11 @@ func (a *WebSocketAPI) disconnect(c *wsConn, code websocket.StatusCode, reason s
 	ev.RequestContext.DisconnectStatusCode = int64(code)
 	ev.RequestContext.DisconnectReason = &reason
 	if _, err := a.invoke(context.Background(), fn, ev); err != nil {
-		a.log.Error("$disconnect failed", "connection_id", c.id, "function", fn, "error", err)
+		if errors.Is(err, ErrThrottled) {
+			a.log.Debug("$disconnect throttled; dropped", "connection_id", c.id, "function", fn)
+		} else {
+			a.log.Error("$disconnect failed", "connection_id", c.id, "function", fn, "error", err)
+		}
 	}
 }
 
@@ -743,9 +769,14 @@ func (a *WebSocketAPI) invoke(ctx context.Context, fn string, ev events.APIGatew
 	defer cancel()
 	out, err := a.cfg.Invoker.Invoke(ctx, fn, payload)
 	a.invMu.Lock()
-	a.invocations[fn]++
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrThrottled):
+		a.throttles[fn]++
+	case err != nil:
+		a.invocations[fn]++
 		a.invocationErrors[fn]++
+	default:
+		a.invocations[fn]++
 	}
 	a.invMu.Unlock()
 	if err != nil {
