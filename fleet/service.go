@@ -38,7 +38,7 @@ type Service struct {
 
 	alertPub AlertPublisher // nil: alerts are stored and shown, not delivered
 	alerts   alertCache     // the write path's view of rules (alerteval.go)
-	pace     RolloutPace // rolloutpace.go: zero fields are DefaultRolloutPace's
+	pace     RolloutPace    // rolloutpace.go: zero fields are DefaultRolloutPace's
 }
 
 // Option customises a Service.
