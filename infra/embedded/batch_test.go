@@ -101,3 +101,53 @@ func TestConcurrentWritesShareCommitsCorrectly(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepInSmallTransactions: a sweep of more expired records than one
+// of its write transactions deletes (sweepBatch, 1,000) deletes them all,
+// and only them, while the stack goes on writing (a terminal's samples
+// written during the sweep stay).
+func TestSweepInSmallTransactions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := open(t, filepath.Join(t.TempDir(), "fleet.db"))
+	const terminals, early, late = 30, 80, 5 // 2,400 expired samples
+	for i := range terminals {
+		id := fmt.Sprintf("t%02d", i)
+		must(t, st.CreateTerminal(ctx, fleet.Terminal{ID: id, CreatedAt: t0}))
+		for j := range early + late {
+			exp := t0.Add(time.Hour)
+			if j >= early {
+				exp = t0.Add(3 * time.Hour)
+			}
+			must(t, st.PutStatus(ctx, id, fleet.Snapshot{Data: json.RawMessage(`{}`), SyncedAt: t0.Add(time.Duration(j) * time.Second)}, exp))
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // the stack writing meanwhile
+		for j := 0; ; j++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := st.PutStatus(ctx, "t00", fleet.Snapshot{Data: json.RawMessage(`{}`), SyncedAt: t0.Add(time.Hour + time.Duration(j)*time.Millisecond)}, t0.Add(3*time.Hour)); err != nil {
+				t.Errorf("PutStatus during the sweep: %v", err)
+				return
+			}
+		}
+	})
+	got, err := st.Sweep(t0.Add(2 * time.Hour))
+	close(stop)
+	wg.Wait()
+	if err != nil || got != terminals*early {
+		t.Fatalf("Sweep: deleted %d, %v; want %d", got, err, terminals*early)
+	}
+	for i := range terminals {
+		id := fmt.Sprintf("t%02d", i)
+		hist, err := st.StatusHistory(ctx, id, time.Time{}, t0, 10000)
+		if err != nil || len(hist) < late || (i > 0 && len(hist) != late) {
+			t.Errorf("%s after the sweep: %d samples, %v; want its %d unexpired ones (and t00 those written meanwhile)", id, len(hist), err, late)
+		}
+	}
+}

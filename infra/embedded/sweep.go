@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -13,11 +14,24 @@ type expiring struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
+// sweepBatch bounds the records one of Sweep's write transactions
+// deletes.
+const sweepBatch = 1000
+
 // Sweep deletes every connection, status sample, log chunk and command
 // whose ExpiresAt is at or before now, the equivalent of DynamoDB's TTL
 // deletion, and reports how many it deleted. Reads never need it (they
 // filter on expiry themselves); it only reclaims space. Terminal records
-// and audit records never expire. Sweep runs in one write transaction.
+// and audit records never expire.
+//
+// The bindings, their index and the alerts are swept in one write
+// transaction. The per-terminal buckets (status samples, log chunks,
+// commands), which hold nearly everything, are read in read transactions,
+// which bbolt's one writer never waits for, and what expired is deleted
+// in write transactions of at most sweepBatch records, each checked again
+// there: a sweep of a large store then holds up the stack's writes for
+// moments, not for the whole walk (at 14,000 terminals a single
+// transaction held them for seconds every minute).
 func (s *Store) Sweep(now time.Time) (int, error) {
 	deleted := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -34,36 +48,129 @@ func (s *Store) Sweep(now time.Time) (int, error) {
 		if err != nil {
 			return fmt.Errorf("alerts: %w", err)
 		}
-		for _, name := range [][]byte{statusBucket, logsBucket, commandsBucket} {
-			parent := tx.Bucket(name)
-			var empty [][]byte
-			err := parent.ForEachBucket(func(k []byte) error {
-				b := parent.Bucket(k)
-				n, err := sweepBucket(b, now)
-				deleted += n
-				if err != nil {
-					return fmt.Errorf("%s of %s: %w", name, k, err)
-				}
-				if first, _ := b.Cursor().First(); first == nil {
-					empty = append(empty, append([]byte(nil), k...))
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, k := range empty {
-				if err := parent.DeleteBucket(k); err != nil {
-					return fmt.Errorf("%s of %s: %w", name, k, err)
-				}
-			}
-		}
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sweep expired items at %s: %w", now.Format(time.RFC3339), err)
 	}
+	for _, name := range [][]byte{statusBucket, logsBucket, commandsBucket} {
+		n, err := s.sweepNested(name, now)
+		deleted += n
+		if err != nil {
+			return deleted, fmt.Errorf("sweep expired items at %s: %s: %w", now.Format(time.RFC3339), name, err)
+		}
+	}
 	return deleted, nil
+}
+
+// sweepNested sweeps the nested buckets of the bucket parent: it finds
+// their expired records, and the buckets that are empty, in read
+// transactions, and deletes them in write transactions of at most about
+// sweepBatch records, checking each again (a record rewritten since with
+// a later expiry stays, a bucket written to since stays).
+func (s *Store) sweepNested(parent []byte, now time.Time) (int, error) {
+	type found struct {
+		bucket []byte
+		keys   [][]byte
+	}
+	deleted := 0
+	var after []byte // the last bucket read; the next read starts after it
+	for {
+		var batch []found
+		done := false
+		err := s.db.View(func(tx *bolt.Tx) error {
+			p := tx.Bucket(parent)
+			c := p.Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			count := 0
+			for ; k != nil; k, v = c.Next() {
+				if v != nil {
+					continue // not a bucket
+				}
+				after = append([]byte(nil), k...)
+				b := p.Bucket(k)
+				f := found{bucket: after}
+				err := b.ForEach(func(key, val []byte) error {
+					if val == nil {
+						return nil // a nested bucket; none are expected here
+					}
+					if gone, err := expiredRecord(val, now); err != nil {
+						return fmt.Errorf("decode %x of %s: %w", key, k, err)
+					} else if gone {
+						f.keys = append(f.keys, append([]byte(nil), key...))
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				if first, _ := b.Cursor().First(); len(f.keys) > 0 || first == nil {
+					batch = append(batch, f)
+					count += len(f.keys) + 1
+				}
+				if count >= sweepBatch {
+					return nil
+				}
+			}
+			done = true
+			return nil
+		})
+		if err != nil {
+			return deleted, err
+		}
+		if len(batch) > 0 {
+			n := 0
+			err := s.db.Update(func(tx *bolt.Tx) error {
+				p := tx.Bucket(parent)
+				for _, f := range batch {
+					b := p.Bucket(f.bucket)
+					if b == nil {
+						continue
+					}
+					for _, key := range f.keys {
+						v := b.Get(key)
+						if v == nil {
+							continue
+						}
+						if gone, err := expiredRecord(v, now); err != nil || !gone {
+							continue // rewritten since, or unreadable (left as it is)
+						}
+						if err := b.Delete(key); err != nil {
+							return err
+						}
+						n++
+					}
+					if first, _ := b.Cursor().First(); first == nil {
+						if err := p.DeleteBucket(f.bucket); err != nil {
+							return fmt.Errorf("delete empty bucket %s: %w", f.bucket, err)
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return deleted, err
+			}
+			deleted += n
+		}
+		if done {
+			return deleted, nil
+		}
+	}
+}
+
+// expiredRecord reports whether the JSON record v expired at now.
+func expiredRecord(v []byte, now time.Time) (bool, error) {
+	var r expiring
+	if err := json.Unmarshal(v, &r); err != nil {
+		return false, err
+	}
+	return expired(r.ExpiresAt, now), nil
 }
 
 // sweepBucket deletes the records of b that expired at now.
