@@ -50,7 +50,7 @@ func TestConcurrentWritesShareCommitsCorrectly(t *testing.T) {
 				at := t0.Add(time.Duration(r+1) * time.Second)
 				c := fleet.LogChunk{TerminalID: id, FirstSeq: uint64(10*r + 1), LastSeq: uint64(10*r + 10), StoredAt: at, ExpiresAt: at.Add(time.Hour)}
 				snap := fleet.Snapshot{Data: json.RawMessage(fmt.Sprintf(`{"round":%d}`, r)), SyncedAt: at}
-				if err := st.PutLogChunkStatus(ctx, c, uint64(r), snap, at.Add(time.Hour)); err != nil {
+				if err := st.PutLogBatch(ctx, fleet.LogBatch{Chunk: c, Dropped: uint64(r), Status: &snap, StatusExpiresAt: at.Add(time.Hour), Record: true}); err != nil {
 					errs <- err
 				}
 			}
@@ -63,9 +63,9 @@ func TestConcurrentWritesShareCommitsCorrectly(t *testing.T) {
 		wg.Go(func() {
 			absent := "absent-" + id
 			c := fleet.LogChunk{TerminalID: absent, FirstSeq: 1, LastSeq: 1, StoredAt: t0, ExpiresAt: t0.Add(time.Hour)}
-			err := st.PutLogChunkStatus(ctx, c, 0, fleet.Snapshot{Data: json.RawMessage(`{}`), SyncedAt: t0}, t0.Add(time.Hour))
+			err := st.PutLogBatch(ctx, fleet.LogBatch{Chunk: c, Status: &fleet.Snapshot{Data: json.RawMessage(`{}`), SyncedAt: t0}, StatusExpiresAt: t0.Add(time.Hour), Record: true})
 			if !errors.Is(err, fleet.ErrNotFound) {
-				errs <- fmt.Errorf("PutLogChunkStatus of %s: %v, want ErrNotFound", absent, err)
+				errs <- fmt.Errorf("PutLogBatch of %s: %v, want ErrNotFound", absent, err)
 			}
 			if did, err := st.MarkOffline(ctx, id, "not-its-connection", t0, "test"); err != nil || did {
 				errs <- fmt.Errorf("MarkOffline of another connection of %s: %v, %v; want not done", id, did, err)

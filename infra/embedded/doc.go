@@ -16,7 +16,7 @@
 // 2 ms; a write alone commits at once), which under load turns one
 // commit per write into one per batch; each still returns only once
 // committed. A logs message with its status is one transaction
-// (PutLogChunkStatus, fleet.LogStatusStore). The rest (terminals,
+// (PutLogBatch, fleet.LogBatchStore). The rest (terminals,
 // credentials, audit records, rollouts) commits alone.
 //
 // Layout: top-level buckets "terminals" (key terminal id) and "connections"

@@ -53,7 +53,7 @@ type Store struct {
 
 var (
 	_ fleet.Store          = (*Store)(nil)
-	_ fleet.LogStatusStore = (*Store)(nil)
+	_ fleet.LogBatchStore = (*Store)(nil)
 )
 
 // maxBatchDelay is how long a write waits for others to share its commit
@@ -640,25 +640,30 @@ func putLogChunkTx(tx *bolt.Tx, c fleet.LogChunk, dropped uint64) error {
 	return put(logs, key, newChunkRecord(c))
 }
 
-// PutLogChunkStatus stores a logs message's chunk and the status riding
-// along in one transaction (fleet.LogStatusStore): the effect of
-// PutLogChunk and then PutStatus, with one commit instead of two, and
-// none of it when either fails.
-func (s *Store) PutLogChunkStatus(ctx context.Context, c fleet.LogChunk, dropped uint64, snap fleet.Snapshot, statusExpiresAt time.Time) error {
+// PutLogBatch stores a logs message's chunk and the status riding along
+// in one transaction (fleet.LogBatchStore): the effect of PutLogChunk and
+// then PutStatus, with one commit instead of two, and none of it when
+// either fails. The record always follows the batch (writes cost nothing
+// here), whatever b.Record says.
+func (s *Store) PutLogBatch(ctx context.Context, b fleet.LogBatch) error {
+	c := b.Chunk
 	switch {
 	case c.FirstSeq == 0 || c.LastSeq < c.FirstSeq:
-		return fmt.Errorf("put log chunk %s/%d..%d with status: sequence numbers start at 1, LastSeq not before FirstSeq: %w", c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid)
-	case snap.SyncedAt.IsZero():
-		return fmt.Errorf("put log chunk %s/%d..%d with status: status without a time: %w", c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid)
+		return fmt.Errorf("put log batch %s/%d..%d: sequence numbers start at 1, LastSeq not before FirstSeq: %w", c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid)
+	case b.Status != nil && b.Status.SyncedAt.IsZero():
+		return fmt.Errorf("put log batch %s/%d..%d: status without a time: %w", c.TerminalID, c.FirstSeq, c.LastSeq, fleet.ErrInvalid)
 	}
 	err := s.batch(ctx, func(tx *bolt.Tx) error {
-		if err := putLogChunkTx(tx, c, dropped); err != nil {
+		if err := putLogChunkTx(tx, c, b.Dropped); err != nil {
 			return err
 		}
-		return putStatusTx(tx, c.TerminalID, snap, statusExpiresAt)
+		if b.Status == nil {
+			return nil
+		}
+		return putStatusTx(tx, c.TerminalID, *b.Status, b.StatusExpiresAt)
 	})
 	if err != nil {
-		return fmt.Errorf("put log chunk %s/%d..%d with status: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
+		return fmt.Errorf("put log batch %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
 	}
 	return nil
 }
