@@ -50,7 +50,8 @@ export async function waitForText(locator, re, timeoutMs = 20_000) {
     `text matching ${re}`,
     async () => {
       const t = await locator.innerText();
-      return re.test(t) && t;
+      if (!re.test(t)) throw new Error(`the text is ${JSON.stringify(t)}`); // said when it gives up
+      return t;
     },
     { timeoutMs, intervalMs: 100 },
   );
