@@ -73,7 +73,7 @@ func (s *Service) RevokeToken(ctx context.Context, p Principal, id, credID strin
 	if err := s.allow(ctx, p, opRevokeToken, id); err != nil {
 		return err
 	}
-	return s.audited(ctx, p, AuditCredentialRevoke, id, map[string]any{"credential": credID}, func() error {
+	return s.audited(ctx, p, AuditCredentialRevoke, id, map[string]any{"revoked_id": credID}, func() error {
 		return s.revokeToken(ctx, p, id, credID)
 	})
 }
