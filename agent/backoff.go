@@ -29,9 +29,11 @@ const (
 	HelloTimeout = 20 * time.Second
 )
 
-// HelloBackoff spaces the hellos after the first on one connection: the
-// k-th resend waits HelloTimeout plus HelloBackoff.Delay(k, j) (and an
-// error frame from API Gateway about an unanswered hello, just the delay).
+// HelloBackoff spaces the hellos of one connection: after its k-th hello
+// the agent waits HelloTimeout plus HelloBackoff.Delay(k, j) for an answer
+// before the next (so terminals that connected together do not resend
+// together), and after an error frame from API Gateway or a lost answer
+// just HelloBackoff.Delay(k, j). internal/stormsim models exactly this.
 var HelloBackoff = Backoff{Base: 20 * time.Second, Max: time.Minute}
 
 // Backoff is the reconnect backoff: exponential with full jitter. After

@@ -256,7 +256,7 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 		return lost(err)
 	}
 	s.hello, s.hellos = hello, 1
-	s.helloRetry = time.NewTimer(a.opts.helloTimeout)
+	s.helloRetry = time.NewTimer(a.opts.helloTimeout + a.opts.helloBackoff.Delay(1, rand.Float64()))
 	defer s.helloRetry.Stop()
 	s.log.Info("connected", "server_url", s.cfg.ServerURL, "spooled_lines", a.spool.Stats().Lines)
 
@@ -1193,7 +1193,7 @@ func (s *session) sayHelloAgain(ctx context.Context) error {
 	// This hello waits for its answer as the first did.
 	s.helloAnswered, s.rehello = false, false
 	s.hellos++
-	s.helloRetry.Reset(s.a.opts.helloTimeout + s.a.opts.helloBackoff.Delay(s.hellos-1, rand.Float64()))
+	s.helloRetry.Reset(s.a.opts.helloTimeout + s.a.opts.helloBackoff.Delay(s.hellos, rand.Float64()))
 	return nil
 }
 
