@@ -191,7 +191,12 @@ export interface LogEntry {
   level: LogLevel | string;
   msg: string;
   source?: string;
-  attrs?: Record<string, string>;
+  /**
+   * attrs are the line's attributes, each a JSON scalar: a terminal that
+   * announced typed attributes (protocol "attrs.typed") keeps numbers and
+   * booleans as they were logged; older terminals send strings.
+   */
+  attrs?: Record<string, string | number | boolean | null>;
 }
 
 /**
