@@ -9,6 +9,7 @@ import (
 	"github.com/edgesync/edgesync/agent"
 	"github.com/edgesync/edgesync/agent/agenttest"
 	"github.com/edgesync/edgesync/fleet"
+	"github.com/edgesync/edgesync/internal/poll"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -142,11 +143,11 @@ func TestTypedAttributesOnlyWhenAccepted(t *testing.T) {
 	cfg.BatchWindowMS, cfg.IdleBatchWindowMS = 20, 0
 	a2 := newAgent(t, cfg)
 	start(t, a2)
-	poll(t, "the welcome", func() bool { return a2.Stats().Sessions > 0 })
+	poll.Until(t, "the welcome", func() bool { return a2.Stats().Sessions > 0 })
 	time.Sleep(100 * time.Millisecond)
 	a2.LogEntry(entry)
 	var got protocol.Attrs
-	poll(t, "the typed line stored", func() bool {
+	poll.Until(t, "the typed line stored", func() bool {
 		_ = b.store.ScanLogChunks(ctx, "press-07", 0, false, time.Now(), func(c fleet.LogChunk) bool {
 			for _, e := range c.Entries {
 				if e.Message == "typed" {

@@ -17,6 +17,7 @@ import (
 	"github.com/edgesync/edgesync/agent"
 	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/infra/embedded"
+	"github.com/edgesync/edgesync/internal/poll"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -118,17 +119,6 @@ func (b *fleetBridge) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: timed out", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestAgainstTheFleetService runs the agent against the real fleet
 // service, speaking today's protocol (welcome, acks on request) and, as
 // an agent of the first protocol version does, announcing nothing new.
@@ -167,13 +157,13 @@ func testAgainstTheFleetService(t *testing.T, caps []string) {
 	for i := n/2 + 1; i <= n; i++ {
 		a.Log("warn", lineMsg(i), "vision")
 	}
-	poll(t, "every line stored and acknowledged", func() bool {
+	poll.Until(t, "every line stored and acknowledged", func() bool {
 		term, err := b.store.Terminal(ctx, "press-07")
 		return err == nil && term.LastSeq == n && a.Stats().SpoolLines == 0 && a.Stats().LastAckSeq == n
 	})
 	// The hello pull: status and config synced, the config under the
 	// version the agent announces.
-	poll(t, "config and status synced", func() bool {
+	poll.Until(t, "config and status synced", func() bool {
 		term, err := b.store.Terminal(ctx, "press-07")
 		return err == nil && term.Config.Version != "" && len(term.Status.Data) > 0
 	})

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgesync/edgesync/agent"
 	"github.com/edgesync/edgesync/agent/agenttest"
+	"github.com/edgesync/edgesync/internal/poll"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -88,19 +90,11 @@ func (h *recordHandler) WithGroup(string) slog.Handler      { return h }
 
 func (h *recordHandler) waitFor(t *testing.T, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for time.Now().Before(deadline) {
+	poll.Until(t, fmt.Sprintf("the agent to log %q", msg), func() bool {
 		h.mu.Lock()
-		for _, m := range h.msgs {
-			if m == msg {
-				h.mu.Unlock()
-				return
-			}
-		}
-		h.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("the agent never logged %q", msg)
+		defer h.mu.Unlock()
+		return slices.Contains(h.msgs, msg)
+	})
 }
 
 func TestLineTimesSurviveDowntime(t *testing.T) {
@@ -122,10 +116,7 @@ func TestLineTimesSurviveDowntime(t *testing.T) {
 	fmt.Fprintln(f, `no time of its own`)
 	fmt.Fprintln(f, `{"time":"2023-01-02T03:04:06Z","level":"info","msg":"json","temp":71.5,"n":3,"ok":true}`)
 	f.Close()
-	deadline := time.Now().Add(waitLimit)
-	for a1.Stats().SpoolLines < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, "three lines spooled", func() bool { return a1.Stats().SpoolLines >= 3 })
 	seen := time.Now()
 	r1.crash(t)
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgesync/edgesync/agent"
 	"github.com/edgesync/edgesync/agent/agenttest"
+	"github.com/edgesync/edgesync/internal/poll"
 	"github.com/edgesync/edgesync/protocol"
 )
 
@@ -54,9 +55,7 @@ func TestLiveHintSendsHeldLines(t *testing.T) {
 	waitDelivered(t, srv, a, 4)
 
 	// After the live period lines wait again.
-	for a.Stats().Live {
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, "the live period's end", func() bool { return !a.Stats().Live })
 	a.Log("info", lineMsg(5), "test")
 	if err := a.Sync(waitCtx(t)); err != nil {
 		t.Fatal(err)
