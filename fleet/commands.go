@@ -204,7 +204,7 @@ func (s *Service) commandResponse(ctx context.Context, in inbound, m *protocol.C
 	case err != nil:
 		return fmt.Errorf("complete command %s: %w", m.RequestID, err)
 	default:
-		s.rolloutAnswered(ctx, in, cmd, completion) // a rollout's set_config (rolloutengine.go)
+		s.rolloutAnswered(ctx, in, cmd, completion) // a rollout's set_config (rolloutanswers.go)
 	}
 	return dataErr
 }

@@ -37,13 +37,19 @@
 //	                denials, audited operations, reading
 //	auditid.go      audit record ids and their time ranges
 //	access.go       principals, roles per operation, visibility, masking, claims
-//	rollouts.go     group config rollouts: records, the precedence rule,
-//	                access, start, reads, pause, resume, cancel, rollback
-//	rolloutengine.go what moves rollouts: waves, answers, deadlines,
-//	                rollback, offline terminals catching up at hello
+//	rollouts.go     group config rollouts: the precedence rule, access,
+//	                start, reads, pause, resume, cancel, rollback
+//	rolloutrecords.go a rollout's records: rollout, waves, counters, targets
+//	rolloutengine.go what moves rollouts: sending and deciding waves,
+//	                deadlines, the scheduler's Tick
+//	rolloutanswers.go terminals' answers and hellos moving rollouts,
+//	                offline terminals catching up
+//	rollback.go     rolling a rollout back, wave by wave
 //	mergepatch.go   JSON merge patch (RFC 7396)
-//	search.go       fleet-wide log search: terminals' chunks merged newest
-//	                first within a read budget, cursors of positions
+//	search.go       fleet-wide log search: the request, its terminals, the
+//	                read budget
+//	searchmerge.go  the search's streams per terminal, the merge newest
+//	                first, the seek to Until, cursors of positions
 //	alerts.go       alert rules per group, alerts and their states, the
 //	                AlertStore and AlertPublisher ports
 //	alerteval.go    evaluating rules: error rates on the write path, the

@@ -158,7 +158,7 @@ func (s *Service) hello(ctx context.Context, in inbound, m *protocol.Hello) erro
 			return err
 		}
 	}
-	s.rolloutCatchUp(ctx, in, t) // desired vs reported: what a rollout owes it (rolloutengine.go)
+	s.rolloutCatchUp(ctx, in, t) // desired vs reported: what a rollout owes it (rolloutanswers.go)
 	return nil
 }
 
