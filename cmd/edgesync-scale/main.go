@@ -6,13 +6,14 @@
 //
 // The capacity model (internal/capacity) reads template.yaml's parameters,
 // the agent's defaults, the per-terminal usage the cost benchmark measured
-// (usage.json) and AWS's quotas (quotas.json, with their sources and the
+// (cmd/edgesync-bench/rates.json) and AWS's quotas (quotas.json, with their sources and the
 // date they were checked), and gives the load of 1k, 10k and 100k terminals
 // on each quota. The storm (internal/stormsim) reconnects every terminal of
-// the fleet at once in virtual time, with the agent's current and the
-// proposed reconnect parameters. Flags: -terminals (the storm's fleet,
+// the fleet at once in virtual time, with the agent's and template.yaml's
+// defaults, with the large-fleet warm throughput, and as they were before
+// issue 16. Flags: -terminals (the storm's fleet,
 // 100000), -sizes (1000,10000,100000), -seed, -skip sweep,storm,
-// -quotas and -usage (other files than the embedded ones), -template.
+// -quotas and -usage (other files than the defaults), -template.
 package main
 
 import (
@@ -34,9 +35,6 @@ import (
 
 //go:embed quotas.json
 var quotasJSON []byte
-
-//go:embed usage.json
-var usageJSON []byte
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
@@ -63,7 +61,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&o.out, "o", "", "rewrite the results section of this Markdown file (SCALE.md)")
 	fs.StringVar(&o.templatePath, "template", "", "template.yaml (default: the module's)")
 	fs.StringVar(&o.quotasPath, "quotas", "", "quotas file (default: the embedded cmd/edgesync-scale/quotas.json)")
-	fs.StringVar(&o.usagePath, "usage", "", "usage file (default: the embedded cmd/edgesync-scale/usage.json)")
+	fs.StringVar(&o.usagePath, "usage", "", "per-terminal usage: a rates.json of edgesync-bench, or a usage file (default: the module's cmd/edgesync-bench/rates.json)")
 	fs.IntVar(&o.terminals, "terminals", 100000, "terminals of the simulated storm")
 	fs.StringVar(&sizes, "sizes", "1000,10000,100000", "fleet sizes of the capacity model and the smaller storms, comma-separated")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed of the storms")
@@ -114,24 +112,37 @@ type inputs struct {
 }
 
 func loadInputs(o options) (inputs, error) {
-	qdata, udata := quotasJSON, usageJSON
+	qdata := quotasJSON
 	var err error
 	if o.quotasPath != "" {
 		if qdata, err = os.ReadFile(o.quotasPath); err != nil {
 			return inputs{}, err
 		}
 	}
-	if o.usagePath != "" {
-		if udata, err = os.ReadFile(o.usagePath); err != nil {
+	usagePath, usageName := o.usagePath, o.usagePath
+	if usagePath == "" {
+		root, err := moduleRoot()
+		if err != nil {
 			return inputs{}, err
 		}
+		usageName = "cmd/edgesync-bench/rates.json"
+		usagePath = filepath.Join(root, usageName)
+	}
+	udata, err := os.ReadFile(usagePath)
+	if err != nil {
+		return inputs{}, err
 	}
 	var in inputs
 	var errs []error
 	if in.quotas, err = capacity.ParseQuotas(qdata); err != nil {
 		errs = append(errs, err)
 	}
-	if in.usage, err = capacity.ParseUsage(udata); err != nil {
+	if capacity.IsRates(udata) {
+		in.usage, err = capacity.UsageFromRates(udata, usageName)
+	} else {
+		in.usage, err = capacity.ParseUsage(udata)
+	}
+	if err != nil {
 		errs = append(errs, err)
 	}
 	path := o.templatePath

@@ -16,13 +16,13 @@ import (
 // report writes the generated section of SCALE.md.
 func report(w io.Writer, in inputs, o options) error {
 	fmt.Fprintf(w, "## Results of %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "`go run ./cmd/edgesync-scale -o SCALE.md` on %s/%s, %s. Quotas checked %s (`cmd/edgesync-scale/quotas.json`); usage: %s (`cmd/edgesync-scale/usage.json`).\n\n",
+	fmt.Fprintf(w, "`go run ./cmd/edgesync-scale -o SCALE.md` on %s/%s, %s. Quotas checked %s (`cmd/edgesync-scale/quotas.json`); usage: %s.\n\n",
 		runtime.GOOS, runtime.GOARCH, runtime.Version(), in.quotas.Checked, in.usage.Source)
 	writeInputs(w, in)
 	for _, name := range in.usage.ProfileNames() {
 		p := in.usage.Profiles[name]
 		if p == nil {
-			fmt.Fprintf(w, "### Capacity, profile %s\n\nNot measured yet: `usage.json` has `\"%s\": null`. The model takes any profile in the same shape (per terminal-hour idle and live, per connection, per dashboard read); issue 14's cost work fills it, and the tables above gain its columns without a code change.\n\n", name, name)
+			fmt.Fprintf(w, "### Capacity, profile %s\n\nNot measured: the usage has no figures for profile %s.\n\n", name, name)
 			continue
 		}
 		writeCapacity(w, in, name, *p, o.sizes)
@@ -53,7 +53,7 @@ func writeInputs(w io.Writer, in inputs) {
 	fmt.Fprintf(w, ".\n- agent defaults: status every %v, heartbeat after %v of silence, reconnect at %v (mean connection %v), batches up to %d bytes.\n",
 		s.StatusInterval, s.HeartbeatInterval, s.MaxConnectionAge, s.MeanConnectionAge().Round(time.Second), s.BatchMaxBytes)
 	p := in.usage.Profiles["default"]
-	fmt.Fprintf(w, "- default profile per terminal-hour, idle: %s messages in, %s out, %s invocations, %s WCU; live: %s in, %s out, %s WCU; per connection %s in, %s out, %s WCU, %s RCU; %s dashboard reads a day (%s HTTP requests, %s RCU each); %s ms per invocation in AWS (assumed).\n\n",
+	fmt.Fprintf(w, "- default profile per terminal-hour, idle: %s messages in, %s out, %s invocations, %s WCU; live: %s in, %s out, %s WCU; per connection %s in, %s out, %s WCU, %s RCU; %s dashboard reads a day (%s HTTP requests, %s RCU each); %s ms per invocation in AWS (the benchmark's Lambda time, its DynamoDB calls at AWS's latency); the profiles are those rates.json measured (seed_literal is the source document's design, the cost baseline).\n\n",
 		num(p.Idle.MessagesIn), num(p.Idle.MessagesOut), num(p.Idle.Invocations), num(p.Idle.WCU), num(p.Live.MessagesIn), num(p.Live.MessagesOut), num(p.Live.WCU),
 		num(p.PerConnection.MessagesIn), num(p.PerConnection.MessagesOut), num(p.PerConnection.WCU), num(p.PerConnection.RCU),
 		num(p.ReadsPerDay), num(p.PerRead.HTTPRequests), num(p.PerRead.RCU), num(p.InvocationMS))
@@ -193,25 +193,26 @@ type scenario struct {
 
 func scenarios(in inputs, n int, seed uint64) []scenario {
 	steady := capacity.Compute(n, *in.usage.Profiles["default"], in.stack).WCU
-	today := stormsim.Defaults(n, in.stack.RouteRate, in.stack.RouteBurst, steady).WithTemplate(in.stack.DisconnectReserved, in.stack.WarmWriteUnits)
-	today.Seed = seed
-	fixed := today.ProposedTemplate()
-	proposed := fixed
-	proposed.Agent = stormsim.ProposedAgent()
+	now := stormsim.Defaults(n, in.stack.RouteRate, in.stack.RouteBurst, steady).WithTemplate(in.stack.DisconnectReserved, in.stack.WarmWriteUnits)
+	now.Seed = seed
+	warm := now.WithTemplate(in.stack.DisconnectReserved, max(in.stack.WarmWriteUnits, stormsim.LargeFleetWarmWriteUnits))
+	earlier := stormsim.Defaults(n, stormsim.EarlierRouteRate, stormsim.EarlierRouteBurst, steady).EarlierTemplate()
+	earlier.Seed = seed
+	earlier.Agent = stormsim.EarlierAgent()
 	scs := []scenario{
-		{"agent's defaults, template.yaml as is", today},
-		{"agent's defaults, proposed template", fixed},
-		{"proposed agent, proposed template", proposed},
+		{"before issue 16: its agent and template.yaml", earlier},
+		{"agent's defaults, template.yaml as is", now},
+		{fmt.Sprintf("agent's defaults, template.yaml with TableWarmWriteUnits=%d", stormsim.LargeFleetWarmWriteUnits), warm},
 	}
 	if n <= agentOnlyUpTo {
-		agentOnly := today
-		agentOnly.Agent = stormsim.ProposedAgent()
-		scs = append(scs, scenario{"proposed agent, template.yaml as is", agentOnly})
+		agentOnly := now
+		agentOnly.Agent = stormsim.EarlierAgent()
+		scs = append(scs, scenario{"agent before issue 16, template.yaml as is", agentOnly})
 	}
 	return scs
 }
 
-// agentOnlyUpTo is the largest fleet the proposed agent alone is simulated
+// agentOnlyUpTo is the largest fleet the earlier agent alone is simulated
 // with: beyond about 29,000 terminals the steady messages alone exceed the
 // template's route throttling, every hello and answer is throttled for
 // good, and the agents' hellos sent again only add to it (a minute of wall
@@ -220,10 +221,10 @@ const agentOnlyUpTo = 20000
 
 func writeStorms(w io.Writer, in inputs, o options) error {
 	fmt.Fprintf(w, "### Reconnect storm of %s terminals (simulation)\n\n", num(float64(o.terminals)))
-	cur, prop := stormsim.AgentDefaults(), stormsim.ProposedAgent()
-	fmt.Fprintf(w, "Agent's defaults: backoff base %v, max %v, reconnect_attempts %d, no hello timer, error frames ignored. Proposed: base %v, max %v, reconnect_attempts %d, hello again after %v (+ backoff) without a pull, and after an error frame or an error naming an answer, first status report of a connection after %.0f–100 %% of the interval. Proposed template: route throttling %d/s burst %d, DisconnectFunction reserved concurrency %d, table warm write throughput %d WCU/s.\n\n",
-		cur.BackoffBase, cur.BackoffMax, cur.ReconnectAttempts, prop.BackoffBase, prop.BackoffMax, prop.ReconnectAttempts, prop.HelloTimeout, (1-prop.StatusJitter)*100,
-		stormsim.ProposedRouteRate, stormsim.ProposedRouteBurst, stormsim.ProposedDisconnectReserved, stormsim.ProposedWarmWriteUnits)
+	cur, old := stormsim.AgentDefaults(), stormsim.EarlierAgent()
+	fmt.Fprintf(w, "Agent's defaults: backoff base %v, max %v, reconnect_attempts %d, hello again after %v (+ backoff) without an answer, and after an error frame or an error naming an answer, first status report of a connection after %.0f–100 %% of the interval. Before issue 16: base %v, no hello timer, error frames ignored, the first status report a whole interval after the hello; template.yaml's route throttling %d/s burst %d, no reserved concurrency.\n\n",
+		cur.BackoffBase, cur.BackoffMax, cur.ReconnectAttempts, cur.HelloTimeout, (1-cur.StatusJitter)*100, old.BackoffBase,
+		stormsim.EarlierRouteRate, stormsim.EarlierRouteBurst)
 	var results []stormsim.Result
 	var walls []time.Duration
 	for _, sc := range scenarios(in, o.terminals, o.seed) {
@@ -328,7 +329,7 @@ func writeStormTable(w io.Writer, scs []scenario, rs []stormsim.Result, walls []
 }
 
 func writeTimeline(w io.Writer, r stormsim.Result) {
-	fmt.Fprintf(w, "Timeline of the storm with the proposed agent and template, every 20 s (per-second figures of that second; resynced is cumulative):\n\n")
+	fmt.Fprintf(w, "Timeline of the storm with the agent's defaults and template.yaml with the large-fleet warm throughput, every 20 s (per-second figures of that second; resynced is cumulative):\n\n")
 	t := table{head: []string{"t (s)", "attempts", "refused", "connected", "resynced (total)", "messages in", "callbacks", "account requests", "concurrency", "WCU"}}
 	total := 0
 	for _, s := range r.Series {
@@ -343,9 +344,9 @@ func writeTimeline(w io.Writer, r stormsim.Result) {
 }
 
 func writeSweep(w io.Writer, in inputs, o options) error {
-	fmt.Fprintf(w, "#### Tuning the backoff (%s terminals, proposed template, proposed agent but for the backoff)\n\n", num(float64(o.terminals)))
+	fmt.Fprintf(w, "#### Tuning the backoff (%s terminals, template.yaml with the large-fleet warm throughput, the agent's defaults but for the backoff)\n\n", num(float64(o.terminals)))
 	t := table{head: []string{"base", "max", "reconnect_attempts", "50 %", "99 %", "100 %", "gave up", "attempts", "refused", "peak attempts/s", "peak concurrency"}}
-	base := scenarios(in, o.terminals, o.seed)[2].params // proposed agent, proposed template
+	base := scenarios(in, o.terminals, o.seed)[2].params // the agent's defaults, the large-fleet template
 	type tuning struct {
 		base, max time.Duration
 		attempts  int

@@ -20,13 +20,13 @@ func inputs(t *testing.T) (capacity.Quotas, capacity.Usage, capacity.Stack) {
 	if err != nil {
 		t.Fatalf("quotas.json: %v", err)
 	}
-	udata, err := os.ReadFile("../../cmd/edgesync-scale/usage.json")
+	udata, err := os.ReadFile("../../cmd/edgesync-bench/rates.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := capacity.ParseUsage(udata)
+	u, err := capacity.UsageFromRates(udata, "rates.json")
 	if err != nil {
-		t.Fatalf("usage.json: %v", err)
+		t.Fatalf("rates.json: %v", err)
 	}
 	tpl, err := template.Load("../../template.yaml")
 	if err != nil {
@@ -69,24 +69,25 @@ func TestRouteThrottlingIsTheAccounts(t *testing.T) {
 }
 
 // The model, run for one terminal over a 30-day month, gives back the
-// month BENCHMARKS.md reports (185 k messages, 94 k invocations, 331 k
-// write units per terminal-month): the usage file and the model agree
-// with the measurement they were derived from.
+// month BENCHMARKS.md reports (results of 2026-11-30 06:25 UTC: 113 k
+// messages, 110 k invocations, 183 k write units, 126 k read units per
+// terminal-month, edgesync default): rates.json and the model agree with
+// the measurement they came from. A rerun of the benchmark that changes
+// them changes these figures.
 func TestModelReproducesTheBenchmarkMonth(t *testing.T) {
 	t.Parallel()
 	_, u, s := inputs(t)
 	p := *u.Profiles["default"]
-	p.ConnectionReadRCU = 0 // the local stack has one instance: every lookup is cached
 	l := capacity.Compute(1, p, s)
 	month := 30 * 86400.0
 	tests := []struct {
 		name      string
 		got, want float64
 	}{
-		{"messages", (l.MessagesIn + l.Callbacks) * month, 185e3},
-		{"invocations", l.Invocations * month, 94e3},
-		{"write units", l.WCU * month, 331e3},
-		{"read units", l.RCU * month, 5407},
+		{"messages", (l.MessagesIn + l.Callbacks) * month, 113e3},
+		{"invocations", l.Invocations * month, 110e3},
+		{"write units", l.WCU * month, 183e3},
+		{"read units", l.RCU * month, 126e3},
 		{"HTTP requests", l.HTTPRequests * month, 900},
 	}
 	for _, tt := range tests {
@@ -105,12 +106,18 @@ func TestRowsNameTheFirstQuota(t *testing.T) {
 	if got := capacity.First(capacity.Rows(small, s, q, 2*small.WCU)); got.Fraction >= 1 {
 		t.Errorf("1,000 terminals hit %s at %.0f %%; want no limit hit", got.Limit.Name, got.Fraction*100)
 	}
+	// At 100,000 steady terminals nothing is hit with the template's
+	// defaults (the first rows are the table's warm throughput, at half by
+	// the two-peaks rule, and the account throttle).
 	rows := capacity.Rows(large, s, q, 2*large.WCU)
-	if got := capacity.First(rows); got.Limit.ID != capacity.QuotaAccountThrottle || got.Fraction >= 1 {
-		t.Errorf("100,000 terminals: first %s at %.0f %%; want the account throttle, not hit", got.Limit.ID, got.Fraction*100)
+	if got := capacity.First(rows); got.Fraction >= 1 {
+		t.Errorf("100,000 terminals: first %s at %.0f %%; want no limit hit", got.Limit.ID, got.Fraction*100)
 	}
-	if got := capacity.First(capacity.AWSQuotas(rows)); got.Limit.ID != capacity.QuotaAccountThrottle {
-		t.Errorf("100,000 terminals: first AWS quota %s, want the account throttle", got.Limit.ID)
+	for _, r := range rows {
+		if strings.HasPrefix(r.Resource, "API Gateway requests") && (r.Fraction < 0.2 || r.Fraction >= 1) {
+			t.Errorf("100,000 terminals: %s at %.0f %% of the account throttle; want a sizeable share, not hit", r.Resource, r.Fraction*100)
+			break
+		}
 	}
 	// The former route throttling (1,000/s) was the first limit, hit.
 	s.RouteRate, s.RouteBurst = 1000, 500

@@ -28,20 +28,21 @@ type Agent struct {
 	// HelloTimeout, when positive, makes the agent send hello again when
 	// no pull arrived within HelloTimeout plus a backoff after it: the k-th
 	// hello sent again on a connection waits the backoff formula with
-	// HelloTimeout as its base (the agent today has no such timer: 0).
+	// HelloTimeout as its base and BackoffMax as its cap (agent.HelloTimeout
+	// and agent.HelloBackoff; 0: no such timer, as the agent before issue 16).
 	HelloTimeout time.Duration
 	// RehelloOnDrop, when set, makes the agent send hello again, after the
 	// same backoff, when its hello or a pull's answer is refused: API
 	// Gateway answers with an error frame (a frame without a "type": the
 	// message was throttled, or its function throttled or failed), or the
-	// service with an error naming the answer. The agent today ignores
-	// both: false.
+	// service with an error naming the answer (the agent does; before issue
+	// 16 it ignored both).
 	RehelloOnDrop bool
 	// StatusJitter, when positive, makes the first status report of a
 	// connection go after a uniform random fraction in [1-StatusJitter, 1)
 	// of StatusInterval instead of exactly StatusInterval, so terminals
 	// that connected in the same instant do not report in step ever after
-	// (the agent today: 0).
+	// (the agent: 0.5, a random half to whole interval).
 	StatusJitter float64
 	// MaxInflight bounds the logs messages awaiting their ack
 	// (agent.DefaultMaxInflight); beyond it lost batches are resent
@@ -50,8 +51,10 @@ type Agent struct {
 }
 
 // AgentDefaults returns the agent package's defaults: agent.DefaultConfig()
-// (reconnect_attempts, status_interval, ack_timeout), agent.DefaultBackoff
-// and agent.DefaultMaxInflight.
+// (reconnect_attempts, status_interval, ack_timeout), agent.DefaultBackoff,
+// agent.HelloTimeout with agent.HelloBackoff, the hello said again after a
+// refusal or a lost answer, the first status report after a random half to
+// whole interval, and agent.DefaultMaxInflight.
 func AgentDefaults() Agent {
 	cfg := agent.DefaultConfig()
 	return Agent{
@@ -60,32 +63,25 @@ func AgentDefaults() Agent {
 		ReconnectAttempts: cfg.ReconnectAttempts,
 		StatusInterval:    cfg.StatusInterval.Duration(),
 		AckTimeout:        cfg.AckTimeout.Duration(),
+		HelloTimeout:      agent.HelloTimeout,
+		RehelloOnDrop:     true,
+		StatusJitter:      0.5,
 		MaxInflight:       agent.DefaultMaxInflight,
 	}
 }
 
-// ProposedAgent returns the agent's defaults with the changes SCALE.md
-// proposes for package agent: retry forever, a backoff whose first wave
-// and whose cap spread a whole fleet over the account's connection rate,
-// and a hello that is sent again when no pull follows it.
-func ProposedAgent() Agent {
+// EarlierAgent returns the agent as it was before issue 16, for
+// comparison: a reconnect backoff from 1 s, no hello timer, refusals and
+// lost answers ignored, the first status report a whole interval after
+// the hello.
+func EarlierAgent() Agent {
 	a := AgentDefaults()
-	a.ReconnectAttempts = 0
-	a.BackoffBase = ProposedBackoffBase
-	a.BackoffMax = ProposedBackoffMax
-	a.HelloTimeout = ProposedHelloTimeout
-	a.RehelloOnDrop = true
-	a.StatusJitter = ProposedStatusJitter
+	a.BackoffBase = time.Second
+	a.HelloTimeout = 0
+	a.RehelloOnDrop = false
+	a.StatusJitter = 0
 	return a
 }
-
-// The values SCALE.md proposes for the agent's defaults.
-const (
-	ProposedBackoffBase  = 5 * time.Second
-	ProposedBackoffMax   = time.Minute
-	ProposedHelloTimeout = 20 * time.Second
-	ProposedStatusJitter = 0.5
-)
 
 // Delay returns the wait after n failed attempts in a row for a jitter j
 // in [0, 1): the agent's own computation, agent.Backoff.Delay.
@@ -261,31 +257,30 @@ func (p Params) WithTemplate(disconnectReserved int, warmWriteUnits float64) Par
 	return p
 }
 
-// ProposedTemplate returns p with the changes SCALE.md proposes for
-// template.yaml (since made its defaults, but for the warm throughput,
-// which is a parameter to set for large fleets): the WebSocket stage's default route throttling at the
-// account's throttle (10,000 requests/s, burst 5,000) instead of 1,000/500,
-// reserved concurrency for DisconnectFunction so that a wave of
-// $disconnect cannot take the account's concurrency from $connect and the
-// messages, and the table's warm write throughput at the storm's write
-// rate (WarmThroughput WriteUnitsPerSecond).
-func (p Params) ProposedTemplate() Params {
-	p.Gateway.RouteRate, p.Gateway.RouteBurst = ProposedRouteRate, ProposedRouteBurst
-	p.Lambda.Reserved[fnDisconnect] = ProposedDisconnectReserved
-	p.DynamoDB.TableWCU = max(p.DynamoDB.TableWCU, ProposedWarmWriteUnits)
+// EarlierTemplate returns p with template.yaml as it was before issue 16,
+// for comparison: the WebSocket stage's default route throttling at
+// 1,000 requests/s, burst 500, no reserved concurrency for
+// DisconnectFunction (and no TableWarmWriteUnits: apply it to Defaults,
+// which leave the on-demand table its own warm throughput).
+func (p Params) EarlierTemplate() Params {
+	p.Gateway.RouteRate, p.Gateway.RouteBurst = EarlierRouteRate, EarlierRouteBurst
+	p.Lambda.Reserved[fnDisconnect] = 0
 	return p
 }
 
-// The values SCALE.md proposes for template.yaml.
+// EarlierRouteRate and EarlierRouteBurst are the WebSocket stage's route
+// throttling before issue 16 (template.yaml's defaults then).
 const (
-	ProposedRouteRate          = QuotaAccountRequestsPerSec
-	ProposedRouteBurst         = QuotaAccountBurst
-	ProposedDisconnectReserved = 100
-	// ProposedWarmWriteUnits is the storm's own write rate: the account's
-	// 500 new connections a second at 14 write units each (BENCHMARKS.md),
-	// plus the steady writes of the terminals already back.
-	ProposedWarmWriteUnits = 10000
+	EarlierRouteRate  = 1000
+	EarlierRouteBurst = 500
 )
+
+// LargeFleetWarmWriteUnits is the table's warm write throughput README.md
+// and SCALE.md ask for from about 10,000 terminals (TableWarmWriteUnits):
+// the storm's own write rate, the account's 500 new connections a second
+// at 14 write units each (BENCHMARKS.md), plus the steady writes of the
+// terminals already back.
+const LargeFleetWarmWriteUnits = 10000
 
 // Validate reports parameters the simulation cannot run.
 func (p Params) Validate() error {

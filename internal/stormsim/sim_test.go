@@ -5,29 +5,50 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/agent"
+	"github.com/edgesync/edgesync/devstack/template"
 	"github.com/edgesync/edgesync/infra/dynamo"
+	"github.com/edgesync/edgesync/internal/capacity"
 	"github.com/edgesync/edgesync/internal/stormsim"
 )
 
 // fleet is the 100,000-terminal storm with the fleet's steady writes
-// (460 write units per terminal-hour, BENCHMARKS.md) and template.yaml's
-// former route throttling (1,000/s, burst 500), scaled down 50 times: 2,000
-// terminals against 10 new connections a second, a 200 requests/s account
-// throttle, 20 concurrent executions. Same pressure, a fiftieth of the work.
-// With proposed, template.yaml has the changes SCALE.md proposed (its
-// defaults since, and the warm throughput it recommends for large fleets).
-func fleet(proposed bool) stormsim.Params {
-	p := stormsim.Defaults(100000, 1000, 500, 100000*460/3600.0)
-	if proposed {
-		p = p.ProposedTemplate()
+// (460 write units per terminal-hour, BENCHMARKS.md), scaled down 50 times:
+// 2,000 terminals against 10 new connections a second, a 200 requests/s
+// account throttle, 20 concurrent executions. Same pressure, a fiftieth of
+// the work. With now, template.yaml as it is (read from the file) with
+// TableWarmWriteUnits at what README.md asks of large fleets; else
+// template.yaml before issue 16 (route throttling 1,000/s, burst 500, no
+// reserved concurrency). The agent is the agent's defaults.
+func fleet(t *testing.T, now bool) stormsim.Params {
+	t.Helper()
+	steady := 100000 * 460 / 3600.0
+	if !now {
+		return stormsim.Defaults(100000, 1000, 500, steady).EarlierTemplate().Scaled(50)
 	}
-	return p.Scaled(50)
+	st := templateStack(t)
+	return stormsim.Defaults(100000, st.RouteRate, st.RouteBurst, steady).
+		WithTemplate(st.DisconnectReserved, stormsim.LargeFleetWarmWriteUnits).Scaled(50)
 }
 
-func TestProposedDefaultsResyncEveryTerminalWithoutAHerd(t *testing.T) {
+// templateStack reads the module's template.yaml.
+func templateStack(t *testing.T) capacity.Stack {
+	t.Helper()
+	tpl, err := template.Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := capacity.StackFrom(tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestDefaultsResyncEveryTerminalWithoutAHerd: the agent's defaults and
+// template.yaml's, with the warm throughput README.md asks of large fleets.
+func TestDefaultsResyncEveryTerminalWithoutAHerd(t *testing.T) {
 	t.Parallel()
-	p := fleet(true)
-	p.Agent = stormsim.ProposedAgent()
+	p := fleet(t, true)
 	r, err := stormsim.Run(p)
 	if err != nil {
 		t.Fatal(err)
@@ -58,9 +79,9 @@ func TestProposedDefaultsResyncEveryTerminalWithoutAHerd(t *testing.T) {
 
 func TestGivingUpAfterTenAttemptsStrandsTerminals(t *testing.T) {
 	t.Parallel()
-	p := fleet(true)
+	p := fleet(t, true)
+	p.Agent = stormsim.EarlierAgent()
 	p.Agent.ReconnectAttempts = 10 // the agent's default before issue 16
-	p.Agent.BackoffBase, p.Agent.BackoffMax = time.Second, time.Minute
 	r, err := stormsim.Run(p)
 	if err != nil {
 		t.Fatal(err)
@@ -72,8 +93,7 @@ func TestGivingUpAfterTenAttemptsStrandsTerminals(t *testing.T) {
 
 func TestTemplateRouteThrottlingLosesHellosAndAnswers(t *testing.T) {
 	t.Parallel()
-	p := fleet(false) // the stage's route throttling as template.yaml had it
-	p.Agent = stormsim.ProposedAgent()
+	p := fleet(t, false) // the stage's route throttling as template.yaml had it
 	p.Horizon = 3 * time.Minute
 	r, err := stormsim.Run(p)
 	if err != nil {
@@ -87,22 +107,23 @@ func TestTemplateRouteThrottlingLosesHellosAndAnswers(t *testing.T) {
 	}
 }
 
-// TestTemplateDefaultsAreTheProposal: the template's defaults (route
-// throttling at the account's, DisconnectFunction's reserved concurrency)
-// with TableWarmWriteUnits set to 10,000 are the proposed template.
-func TestTemplateDefaultsAreTheProposal(t *testing.T) {
+// TestTemplateDefaults: template.yaml's route throttling is the account's
+// own and DisconnectFunction has reserved concurrency (issue 16); the
+// storm and the capacity model read them from the file.
+func TestTemplateDefaults(t *testing.T) {
 	t.Parallel()
-	steady := 100000 * 460 / 3600.0
-	got := stormsim.Defaults(100000, 10000, 5000, steady).WithTemplate(100, 10000)
-	want := stormsim.Defaults(100000, 1000, 500, steady).ProposedTemplate()
-	if got != want {
-		t.Errorf("template defaults with warm throughput:\n %+v\nwant the proposed template\n %+v", got, want)
+	st := templateStack(t)
+	if st.RouteRate != stormsim.QuotaAccountRequestsPerSec || st.RouteBurst != stormsim.QuotaAccountBurst {
+		t.Errorf("route throttling %v/s burst %v, want the account's %d/s burst %d", st.RouteRate, st.RouteBurst, stormsim.QuotaAccountRequestsPerSec, stormsim.QuotaAccountBurst)
+	}
+	if st.DisconnectReserved < 1 {
+		t.Errorf("DisconnectFunction reserved concurrency %d, want some", st.DisconnectReserved)
 	}
 }
 
 func TestSameSeedSameStorm(t *testing.T) {
 	t.Parallel()
-	p := fleet(true)
+	p := fleet(t, true)
 	p.Terminals = 300
 	a, err := stormsim.Run(p)
 	if err != nil {
@@ -116,7 +137,8 @@ func TestSameSeedSameStorm(t *testing.T) {
 	}
 	p.Seed++
 	c, _ := stormsim.Run(p)
-	if c.Attempts == a.Attempts && c.Refused == a.Refused {
+	dc, _ := c.ResyncedWithin(1)
+	if c.Attempts == a.Attempts && c.Refused == a.Refused && dc == da {
 		t.Errorf("seeds %d and %d gave the same storm", p.Seed-1, p.Seed)
 	}
 }
@@ -141,6 +163,10 @@ func TestDelayIsTheAgents(t *testing.T) {
 				t.Errorf("Delay(%d, %v) = %v, want the agent's %v", n, j, got, want)
 			}
 		}
+	}
+	// The hellos said again: HelloTimeout plus agent.HelloBackoff.
+	if a.HelloTimeout != agent.HelloTimeout || agent.HelloBackoff.Base != agent.HelloTimeout || a.BackoffMax != agent.HelloBackoff.Max {
+		t.Errorf("hello timeout %v and backoff cap %v; want the agent's %v and %+v (the model's resend backoff is based on the timeout)", a.HelloTimeout, a.BackoffMax, agent.HelloTimeout, agent.HelloBackoff)
 	}
 	if a.ReconnectAttempts != agent.DefaultConfig().ReconnectAttempts {
 		t.Errorf("reconnect attempts %d, want the agent's default %d", a.ReconnectAttempts, agent.DefaultConfig().ReconnectAttempts)
