@@ -52,7 +52,7 @@ type Store struct {
 }
 
 var (
-	_ fleet.Store          = (*Store)(nil)
+	_ fleet.Store         = (*Store)(nil)
 	_ fleet.LogBatchStore = (*Store)(nil)
 )
 
