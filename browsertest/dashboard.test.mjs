@@ -127,7 +127,7 @@ describe("dashboard in Chromium", () => {
     await lines.first().waitFor();
   });
 
-  it("shows fresh data after a resync", { timeout: 60_000 }, async () => {
+  it("shows fresh data after a resync", { timeout: 120_000 }, async () => {
     const before = await page.locator("#status-synced").getAttribute("data-synced-at");
     await page.click("#btn-resync");
     for (const name of ["get_status", "get_config", "get_logs"]) {
@@ -143,6 +143,27 @@ describe("dashboard in Chromium", () => {
     });
     await page.locator('#status-freshness [data-fresh="fresh"]').waitFor();
     await page.locator('#config-freshness [data-fresh="fresh"]').waitFor();
+    // The promise the API states (freshUntil) is shown with the data.
+    await eventually("the status panel showing the API's freshUntil", async () => {
+      const [shown, synced] = await Promise.all([
+        page.locator("#status-fresh-until").getAttribute("data-fresh-until", { timeout: 500 }),
+        page.locator("#status-synced").getAttribute("data-synced-at", { timeout: 500 }),
+      ]);
+      const st = await api.getTerminalStatus(id);
+      return st.syncedAt === synced && shown === st.freshUntil && Date.parse(shown) > Date.parse(synced);
+    });
+    assert.match(await page.locator("#status-fresh-until").innerText(), /fresh until \d/);
+    // A config's freshness counts from the terminal's last confirmation of
+    // it (a status report naming its version), which the panel shows too.
+    await eventually("the config panel showing the API's freshUntil and confirmedAt", async () => {
+      const [shown, confirmed] = await Promise.all([
+        page.locator("#config-fresh-until").getAttribute("data-fresh-until", { timeout: 500 }),
+        // After the resync the config is confirmed by the next status report.
+        page.locator("#config-confirmed").getAttribute("data-confirmed-at", { timeout: 500 }),
+      ]);
+      const cfg = await api.getTerminalConfig(id);
+      return shown === cfg.freshUntil && confirmed === cfg.confirmedAt;
+    }, { timeoutMs: 60_000 });
   });
 
   it("shows a command's result", { timeout: 60_000 }, async () => {

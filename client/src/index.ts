@@ -31,6 +31,16 @@ export type TerminalID = string | number;
  */
 export interface Freshness {
   syncedAt?: TimeString;
+  /**
+   * confirmedAt, for a config, is when the terminal last said it runs that
+   * version (a status report naming it) after syncedAt; freshness counts
+   * from it.
+   */
+  confirmedAt?: TimeString;
+  /**
+   * freshUntil is the promise: the data is current until then (synced or
+   * confirmed plus a TTL that follows the terminal's reporting interval).
+   */
   freshUntil?: TimeString;
   fresh: boolean;
   stale: boolean;

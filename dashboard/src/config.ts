@@ -9,7 +9,7 @@
 
 import { MASK, REDACTED, isSecretKey, maskSecrets, type ConfigView, type DesiredConfig, type TerminalConfigData } from "./client.js";
 import type { App } from "./app.js";
-import { h, replace, ago, clock, fullTime, badge, freshnessBadge } from "./dom.js";
+import { h, replace, ago, clock, fullTime, badge, freshnessBadge, freshUntilNote } from "./dom.js";
 
 const COMMAND_POLL_MS = 400;
 /** MAX_CONFIG_BYTES is the API's bound on a desired config. */
@@ -66,6 +66,8 @@ export function configPanel(app: App, id: string, signal: AbortSignal, afterAppl
       freshnessBadge(cfg, "config"),
       h("span", { class: "muted", id: "config-synced", "data-synced-at": cfg.syncedAt ?? "" }, ` synced ${clock(cfg.syncedAt)}`),
       cfg.version ? h("span", { class: "muted", id: "config-version" }, ` · version ${cfg.version}`) : "",
+      cfg.confirmedAt ? h("span", { class: "muted", id: "config-confirmed", "data-confirmed-at": cfg.confirmedAt, title: "when the terminal last said it runs this version" }, ` · confirmed ${clock(cfg.confirmedAt)}`) : "",
+      freshUntilNote(cfg, "config-fresh-until"),
     );
     replace(delivery, cfg.desired ? deliveryLine(cfg.desired) : "");
     if (!cfg.data && !cfg.desired?.data) {

@@ -6,7 +6,7 @@
 
 import { EdgesyncError, maskSecrets, type Command, type CommandName, type DocumentView, type Terminal, type TerminalStatusData } from "./client.js";
 import type { App, View } from "./app.js";
-import { h, replace, ago, clock, fullTime, percent, duration, badge, freshnessBadge } from "./dom.js";
+import { h, replace, ago, clock, fullTime, percent, duration, badge, freshnessBadge, freshUntilNote } from "./dom.js";
 import { statusChart } from "./chart.js";
 import { stateBadge } from "./fleet.js";
 import { logViewer } from "./logs.js";
@@ -104,7 +104,12 @@ export function terminalView(app: App, root: HTMLElement, id: string): View {
   };
 
   const renderStatus = (st: DocumentView<TerminalStatusData>) => {
-    replace(statusFresh, freshnessBadge(st, "status"), h("span", { class: "muted", id: "status-synced", "data-synced-at": st.syncedAt ?? "" }, ` synced ${clock(st.syncedAt)}`));
+    replace(
+      statusFresh,
+      freshnessBadge(st, "status"),
+      h("span", { class: "muted", id: "status-synced", "data-synced-at": st.syncedAt ?? "" }, ` synced ${clock(st.syncedAt)}`),
+      freshUntilNote(st, "status-fresh-until"),
+    );
     const d = st.data;
     if (!d) {
       replace(statusBody, h("p", { class: "empty" }, "The terminal has not reported a status yet."));

@@ -7,7 +7,7 @@
 // which the API and the terminal read as "keep the current value". To
 // change a secret, type the new value over it.
 import { MASK, REDACTED, isSecretKey, maskSecrets } from "./client.js";
-import { h, replace, ago, clock, fullTime, badge, freshnessBadge } from "./dom.js";
+import { h, replace, ago, clock, fullTime, badge, freshnessBadge, freshUntilNote } from "./dom.js";
 const COMMAND_POLL_MS = 400;
 /** MAX_CONFIG_BYTES is the API's bound on a desired config. */
 const MAX_CONFIG_BYTES = 64 * 1024;
@@ -30,7 +30,7 @@ export function configPanel(app, id, signal, afterApply) {
     const show = (cfg) => {
         last = cfg;
         updateEdit();
-        replace(fresh, freshnessBadge(cfg, "config"), h("span", { class: "muted", id: "config-synced", "data-synced-at": cfg.syncedAt ?? "" }, ` synced ${clock(cfg.syncedAt)}`), cfg.version ? h("span", { class: "muted", id: "config-version" }, ` · version ${cfg.version}`) : "");
+        replace(fresh, freshnessBadge(cfg, "config"), h("span", { class: "muted", id: "config-synced", "data-synced-at": cfg.syncedAt ?? "" }, ` synced ${clock(cfg.syncedAt)}`), cfg.version ? h("span", { class: "muted", id: "config-version" }, ` · version ${cfg.version}`) : "", cfg.confirmedAt ? h("span", { class: "muted", id: "config-confirmed", "data-confirmed-at": cfg.confirmedAt, title: "when the terminal last said it runs this version" }, ` · confirmed ${clock(cfg.confirmedAt)}`) : "", freshUntilNote(cfg, "config-fresh-until"));
         replace(delivery, cfg.desired ? deliveryLine(cfg.desired) : "");
         if (!cfg.data && !cfg.desired?.data) {
             replace(body, h("p", { class: "empty" }, "The terminal has not reported its config yet."));

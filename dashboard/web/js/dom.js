@@ -102,6 +102,17 @@ export function duration(sec) {
 export function badge(text, kind, attrs = {}) {
     return h("span", { ...attrs, class: `badge badge-${kind}` }, text);
 }
+/**
+ * freshUntilNote says until when synced data is promised current ("fresh
+ * until 07:21:03"), or since when it is past that ("stale since …"), from
+ * the API's freshUntil; id names the element.
+ */
+export function freshUntilNote(f, id) {
+    if (!f.freshUntil)
+        return "";
+    const text = f.fresh ? ` · fresh until ${clock(f.freshUntil)}` : ` · stale since ${clock(f.freshUntil)}`;
+    return h("span", { class: "muted", id, "data-fresh-until": f.freshUntil, title: `The API promises this is current until ${fullTime(f.freshUntil)}` }, text);
+}
 /** freshnessBadge shows whether synced data is fresh, stale, refreshing or never synced. */
 export function freshnessBadge(f, what) {
     const state = !f.syncedAt ? "none" : f.fresh ? "fresh" : "stale";

@@ -4,7 +4,7 @@
 // (operators), and its credentials (admins). A user sees only the buttons
 // their role can use.
 import { EdgesyncError, maskSecrets } from "./client.js";
-import { h, replace, ago, clock, fullTime, percent, duration, badge, freshnessBadge } from "./dom.js";
+import { h, replace, ago, clock, fullTime, percent, duration, badge, freshnessBadge, freshUntilNote } from "./dom.js";
 import { statusChart } from "./chart.js";
 import { stateBadge } from "./fleet.js";
 import { logViewer } from "./logs.js";
@@ -62,7 +62,7 @@ export function terminalView(app, root, id) {
         replace(chartBox, statusChart(hist.samples));
     };
     const renderStatus = (st) => {
-        replace(statusFresh, freshnessBadge(st, "status"), h("span", { class: "muted", id: "status-synced", "data-synced-at": st.syncedAt ?? "" }, ` synced ${clock(st.syncedAt)}`));
+        replace(statusFresh, freshnessBadge(st, "status"), h("span", { class: "muted", id: "status-synced", "data-synced-at": st.syncedAt ?? "" }, ` synced ${clock(st.syncedAt)}`), freshUntilNote(st, "status-fresh-until"));
         const d = st.data;
         if (!d) {
             replace(statusBody, h("p", { class: "empty" }, "The terminal has not reported a status yet."));
