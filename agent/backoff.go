@@ -56,10 +56,12 @@ func (b Backoff) Ceiling(n int) time.Duration {
 	if n < 1 {
 		return 0
 	}
-	if n > 30 || b.Base<<(n-1) <= 0 {
+	// Base·2^(n-1) > Max, compared without computing the product (it
+	// overflows for a base of tens of seconds and n about 30).
+	if n > 62 || b.Base > b.Max>>(n-1) {
 		return b.Max
 	}
-	return min(b.Max, b.Base<<(n-1))
+	return b.Base << (n - 1)
 }
 
 // Delay returns the wait after n failures in a row for a jitter j in

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -105,5 +106,25 @@ func TestHelloSaidAgainWhenAnAnswerIsLost(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestBackoffCeilingNeverOverflows: the ceiling doubles from Base up to
+// Max, for every failure count, whatever the base: doubling a base of tens
+// of seconds 29 times overflows a time.Duration, and some bases wrap to a
+// short positive wait.
+func TestBackoffCeilingNeverOverflows(t *testing.T) {
+	t.Parallel()
+	for _, b := range []agent.Backoff{agent.DefaultBackoff, agent.HelloBackoff, {Base: 17 * time.Second, Max: time.Minute}, {Base: time.Millisecond, Max: time.Hour},
+		{Base: 1<<35 + 1, Max: time.Hour}} { // 34.4 s: doubled 29 times it wraps to 2^29 ns {
+		for n := 1; n <= 100; n++ {
+			want := b.Max
+			if f := float64(b.Base) * math.Pow(2, float64(n-1)); f < float64(b.Max) {
+				want = time.Duration(f)
+			}
+			if got := b.Ceiling(n); got != want {
+				t.Errorf("%+v.Ceiling(%d) = %v, want %v", b, n, got, want)
+			}
+		}
 	}
 }
