@@ -212,6 +212,9 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	if o.backoffBase <= 0 || o.backoffMax < o.backoffBase {
 		return nil, fmt.Errorf("agent backoff: base %v must be positive and at most max %v", o.backoffBase, o.backoffMax)
 	}
+	if o.helloTimeout <= 0 || o.helloBackoff.Base <= 0 || o.helloBackoff.Max < o.helloBackoff.Base {
+		return nil, fmt.Errorf("agent hello retry: timeout %v and backoff base %v must be positive, the base at most max %v", o.helloTimeout, o.helloBackoff.Base, o.helloBackoff.Max)
+	}
 	// The agent's own files are never log inputs, whoever asks.
 	if err := CheckLogInputs(cfg, o.configFile, o.policy); err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)

@@ -13,14 +13,14 @@ import (
 // TestHelloSaidAgainWhenUnanswered: a hello API Gateway throttled never
 // reaches the function, so nothing answers it; the agent says it again
 // after its hello timeout, and again, spaced by its backoff — and stops
-// once the server answers anything.
+// once the server answers it (a welcome).
 func TestHelloSaidAgainWhenUnanswered(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t)
 	a := newAgent(t, testConfig(t, srv), agent.WithHelloRetry(100*time.Millisecond, agent.Backoff{Base: 50 * time.Millisecond, Max: 100 * time.Millisecond}))
 	start(t, a)
 	waitFor(t, srv, "three hellos on one connection", func(v agenttest.View) bool { return len(v.Hellos()) >= 3 && v.Connections() == 1 })
-	if err := srv.Send(waitCtx(t), protocol.Live{Type: protocol.TypeLive, Seconds: 1}); err != nil {
+	if err := srv.Send(waitCtx(t), protocol.Welcome{Type: protocol.TypeWelcome}); err != nil {
 		t.Fatal(err)
 	}
 	var answered int
@@ -125,6 +125,46 @@ func TestBackoffCeilingNeverOverflows(t *testing.T) {
 			if got := b.Ceiling(n); got != want {
 				t.Errorf("%+v.Ceiling(%d) = %v, want %v", b, n, got, want)
 			}
+		}
+	}
+}
+
+// TestHelloSaidAgainIsTodays: acks of the logs sent after a hello do not
+// answer it (API Gateway may throttle the hello and pass the logs), and a
+// hello said again is made anew: its spool positions are today's, not the
+// connection's first (so are its status and config version).
+func TestHelloSaidAgainIsTodays(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	a := newAgent(t, testConfig(t, srv), agent.WithHelloRetry(300*time.Millisecond, agent.Backoff{Base: 50 * time.Millisecond, Max: 100 * time.Millisecond}))
+	start(t, a)
+	waitFor(t, srv, "the hello", func(v agenttest.View) bool { return len(v.Hellos()) == 1 })
+	a.Log("info", lineMsg(1), "test")
+	waitDelivered(t, srv, a, 1)
+	waitFor(t, srv, "a hello said again after the ack, naming it", func(v agenttest.View) bool {
+		hs := v.Hellos()
+		return len(hs) >= 2 && hs[len(hs)-1].LastAckSeq >= 1
+	})
+	srv.Inspect(func(v agenttest.View) {
+		if first := v.Hellos()[0]; first.LastAckSeq != 0 {
+			t.Errorf("first hello's last acked seq %d, want 0", first.LastAckSeq)
+		}
+		if v.Connections() != 1 {
+			t.Errorf("%d connections, want the hellos on one", v.Connections())
+		}
+	})
+}
+
+func TestHelloRetryOptionChecked(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	for _, o := range []agent.Option{
+		agent.WithHelloRetry(0, agent.HelloBackoff),
+		agent.WithHelloRetry(time.Second, agent.Backoff{}),
+		agent.WithHelloRetry(time.Second, agent.Backoff{Base: time.Minute, Max: time.Second}),
+	} {
+		if _, err := agent.New(testConfig(t, srv), o); err == nil {
+			t.Error("New accepted a hello retry that would resend without pause")
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -103,9 +104,9 @@ type session struct {
 	accepts  map[string]bool
 	holding  *time.Timer // fires when the wait for a welcome ends
 
-	// The hello until the server answers anything on the connection:
-	// helloRetry fires to say it again (HelloTimeout, HelloBackoff).
-	hello         protocol.Hello
+	// Whether the server answered the last hello (answersHello), how
+	// many were said on the connection, and helloRetry, which fires to
+	// say it again (HelloTimeout, HelloBackoff).
 	helloAnswered bool
 	hellos        int
 	helloRetry    *time.Timer
@@ -113,8 +114,10 @@ type session struct {
 	// of API Gateway soon after may be about it (see onGatewayError).
 	answerSent time.Time
 	// rehello is set when a lost answer calls for the hello again though
-	// the first was answered.
-	rehello bool
+	// the first was answered; resendDue when an error frame brought the
+	// next hello forward.
+	rehello   bool
+	resendDue bool
 	// Acknowledgements on request: the ack asked for and awaited, the
 	// batches sent since the last request, a request wanted as soon as
 	// possible, and when to ask again for batches the last ack did not
@@ -230,32 +233,16 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 		}
 		return sessionEnd{reason: endLost, err: err}
 	}
-	st := a.spool.Stats()
-	hello := protocol.Hello{
-		Type:          protocol.TypeHello,
-		TerminalID:    s.cfg.TerminalID,
-		AgentVersion:  a.opts.version,
-		Capabilities:  a.opts.capabilities,
-		LastAckSeq:    st.LastAckSeq,
-		AckFrom:       st.FirstSeq,
-		ConfigVersion: a.ConfigVersion(),
-		RequestID:     helloRequestID,
-	}
 	welcome := slices.Contains(a.opts.capabilities, protocol.CapabilityWelcome)
-	if welcome {
-		// A server accepting hello.status stores it and pulls no
-		// get_status; an older one ignores it.
-		report, err := s.statusReport(ctx)
-		if err != nil {
-			return lost(err)
-		}
-		hello.Status = report
+	hello, err := s.newHello(ctx)
+	if err != nil {
+		return lost(err)
 	}
 	if err := s.send(ctx, hello); err != nil {
 		s.salvage(msgs, readErr)
 		return lost(err)
 	}
-	s.hello, s.hellos = hello, 1
+	s.hellos = 1
 	s.helloRetry = time.NewTimer(a.opts.helloTimeout + a.opts.helloBackoff.Delay(1, rand.Float64()))
 	defer s.helloRetry.Stop()
 	s.log.Info("connected", "server_url", s.cfg.ServerURL, "spooled_lines", a.spool.Stats().Lines)
@@ -268,7 +255,7 @@ func (s *session) loop(ctx context.Context, msgs <-chan []byte, readErr <-chan e
 	s.statusTimer = time.NewTimer(first)
 	defer s.statusTimer.Stop()
 	s.lastStatus = time.Now().Add(first - interval)
-	if welcome && a.welcomed.Load() && st.FirstSeq != 0 {
+	if welcome && a.welcomed.Load() && hello.AckFrom != 0 {
 		// The server welcomed the last connection: wait for this one's
 		// welcome before resending, so that its ack spares the lines it
 		// holds. (Otherwise nothing waits: an older server never welcomes.)
@@ -404,6 +391,10 @@ func (s *session) salvage(msgs <-chan []byte, readErr <-chan error) {
 		}
 	}
 }
+
+// ackRequestPrefix starts the request id of an ack request (a heartbeat
+// asking for an acknowledgement).
+const ackRequestPrefix = "ack:"
 
 // errRecycle asks the loop to reconnect (the connection settings changed).
 var errRecycle = errors.New("reconnect required")
@@ -547,7 +538,7 @@ func (s *session) sendHeartbeat(ctx context.Context, askAck bool) error {
 	if askAck {
 		if from := s.a.spool.Stats().FirstSeq; from > 0 {
 			s.ackSeq++
-			hb.AckFrom, hb.RequestID = from, fmt.Sprintf("ack:%d", s.ackSeq)
+			hb.AckFrom, hb.RequestID = from, fmt.Sprintf("%s%d", ackRequestPrefix, s.ackSeq)
 		}
 	}
 	if err := s.send(ctx, hb); err != nil {
@@ -993,8 +984,9 @@ func cmpUint(x, y uint64) int {
 // handle processes one message from the server.
 func (s *session) handle(ctx context.Context, data []byte) error {
 	var env struct {
-		Type    string  `json:"type"`
-		Message *string `json:"message"`
+		Type      string  `json:"type"`
+		Message   *string `json:"message"`
+		RequestID string  `json:"request_id"`
 	}
 	if err := json.Unmarshal(data, &env); err != nil {
 		s.log.Warn("ignoring malformed message from server", "err", err)
@@ -1003,7 +995,9 @@ func (s *session) handle(ctx context.Context, data []byte) error {
 	if env.Type == "" && env.Message != nil {
 		return s.onGatewayError(*env.Message)
 	}
-	s.answered()
+	if answersHello(env.Type, env.RequestID) {
+		s.answered()
+	}
 	switch env.Type {
 	case protocol.TypeCommand:
 		var cmd protocol.Command
@@ -1166,8 +1160,50 @@ func (s *session) onWelcome(ctx context.Context, w protocol.Welcome) error {
 	return s.pump(ctx)
 }
 
-// answered notes that the server answered on this connection: the hello
-// reached it.
+// newHello makes the hello as things are now: the spool's positions, the
+// config version and, for a server that takes it, a fresh status report (a
+// hello said again carries today's, not the connection's first).
+func (s *session) newHello(ctx context.Context) (protocol.Hello, error) {
+	a := s.a
+	st := a.spool.Stats()
+	hello := protocol.Hello{
+		Type:          protocol.TypeHello,
+		TerminalID:    s.cfg.TerminalID,
+		AgentVersion:  a.opts.version,
+		Capabilities:  a.opts.capabilities,
+		LastAckSeq:    st.LastAckSeq,
+		AckFrom:       st.FirstSeq,
+		ConfigVersion: a.ConfigVersion(),
+		RequestID:     helloRequestID,
+	}
+	if slices.Contains(a.opts.capabilities, protocol.CapabilityWelcome) {
+		// A server accepting hello.status stores it and pulls no
+		// get_status; an older one ignores it.
+		report, err := s.statusReport(ctx)
+		if err != nil {
+			return protocol.Hello{}, err
+		}
+		hello.Status = report
+	}
+	return hello, nil
+}
+
+// answersHello reports whether a message of type typ from the server
+// answers the hello: a welcome (servers that know it always send one), a
+// command (an older server's pulls), or an error naming the hello. Acks
+// and live hints do not: the logs sent after the hello may have got
+// through when the hello itself was throttled.
+func answersHello(typ, requestID string) bool {
+	switch typ {
+	case protocol.TypeWelcome, protocol.TypeCommand:
+		return true
+	case protocol.TypeError:
+		return requestID == helloRequestID
+	}
+	return false
+}
+
+// answered notes that the server answered the hello on this connection.
 func (s *session) answered() {
 	if !s.helloAnswered {
 		s.helloAnswered = true
@@ -1187,11 +1223,15 @@ func (s *session) sayHelloAgain(ctx context.Context) error {
 	} else {
 		s.log.Warn("no answer to the hello; saying it again", "hellos", s.hellos)
 	}
-	if err := s.send(ctx, s.hello); err != nil {
+	hello, err := s.newHello(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.send(ctx, hello); err != nil {
 		return err
 	}
 	// This hello waits for its answer as the first did.
-	s.helloAnswered, s.rehello = false, false
+	s.helloAnswered, s.rehello, s.resendDue = false, false, false
 	s.hellos++
 	s.helloRetry.Reset(s.a.opts.helloTimeout + s.a.opts.helloBackoff.Delay(s.hellos, rand.Float64()))
 	return nil
@@ -1206,19 +1246,30 @@ func (s *session) sayHelloAgain(ctx context.Context) error {
 // time out, and the server's next pull asks again.
 func (s *session) onGatewayError(msg string) error {
 	if !s.helloAnswered {
+		if s.resendDue {
+			return nil // one early hello per hello: later frames change nothing
+		}
 		d := s.a.opts.helloBackoff.Delay(s.hellos, rand.Float64())
 		s.log.Warn("API Gateway refused a message before the hello was answered; saying hello again", "message", msg, "after", d)
+		s.resendDue = true
 		s.helloRetry.Reset(d)
 		return nil
 	}
-	if time.Since(s.answerSent) < s.a.opts.helloTimeout {
-		s.log.Warn("API Gateway refused a message soon after a command answer", "message", msg)
+	if !s.answerSent.IsZero() && time.Since(s.answerSent) < answerLostWindow {
+		s.log.Warn("API Gateway refused a message just after a command answer", "message", msg)
+		s.answerSent = time.Time{} // one frame stands for one answer
 		s.answerLost()
 		return nil
 	}
 	s.log.Warn("API Gateway refused a message", "message", msg)
 	return nil
 }
+
+// answerLostWindow is how soon after a command answer an error frame of
+// API Gateway is taken for that answer's: the frame comes back within the
+// invocation's time (a throttle at once, a failed function within its
+// timeout, 10 s).
+const answerLostWindow = 10 * time.Second
 
 // answerLost arranges the hello again, after HelloBackoff, when an answer
 // to the server's pull may have been lost (refused by API Gateway, or the
@@ -1326,6 +1377,9 @@ func (s *session) onError(ctx context.Context, e protocol.ErrorMessage) error {
 	case e.RequestID == helloRequestID:
 		s.log.Error("server failed to process the hello; reconnecting", "code", e.Code, "message", e.Message)
 		return fmt.Errorf("%w: %s", errHelloFailed, e.Message)
+	case strings.HasPrefix(e.RequestID, ackRequestPrefix):
+		s.log.Warn("server failed to answer an earlier ack request", "request_id", e.RequestID, "code", e.Code, "message", e.Message)
+		return nil
 	case e.RequestID != "":
 		s.log.Error("server rejected a command response", "request_id", e.RequestID, "code", e.Code, "message", e.Message)
 		if !permanent(e.Code) {

@@ -307,9 +307,9 @@ func (f *Follower) readRotated(ctx context.Context, c candidate, offset int64, f
 
 // older reports whether rotated file a was written before b. File times
 // come from a coarse clock (a jiffy, up to 10 ms), so files rotated within
-// one tick tie; the names then decide as logrotate gives them: a numbered
-// suffix counts up with age (app.log.1 is newer than app.log.2), any other
-// suffix (a date) sorts up with time.
+// one tick tie; the names then decide as logrotate gives them: a rotation
+// counter counts up with age (app.log.1 is newer than app.log.2), any other
+// suffix (a date, app.log-20261130) sorts up with time.
 func (f *Follower) older(a, b candidate) bool {
 	if !a.mtime.Equal(b.mtime) {
 		return a.mtime.Before(b.mtime)
@@ -319,12 +319,22 @@ func (f *Follower) older(a, b candidate) bool {
 	if len(sa) < base || len(sb) < base {
 		return sa < sb
 	}
-	na, errA := strconv.ParseUint(sa[base:], 10, 64)
-	nb, errB := strconv.ParseUint(sb[base:], 10, 64)
-	if errA == nil && errB == nil {
+	na, okA := rotationNumber(sa[base:])
+	nb, okB := rotationNumber(sb[base:])
+	if okA && okB {
 		return na > nb
 	}
 	return sa < sb
+}
+
+// rotationNumber parses a rotation counter (app.log.1: "1"); a date
+// (app.log-20261130, dateext's default: eight digits or more) is none.
+func rotationNumber(suffix string) (uint64, bool) {
+	if len(suffix) == 0 || len(suffix) >= 8 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(suffix, 10, 64)
+	return n, err == nil
 }
 
 // candidate is a rotated file.
