@@ -137,14 +137,6 @@ func loadInputs(o options) (inputs, error) {
 	if in.quotas, err = capacity.ParseQuotas(qdata); err != nil {
 		errs = append(errs, err)
 	}
-	if capacity.IsRates(udata) {
-		in.usage, err = capacity.UsageFromRates(udata, usageName)
-	} else {
-		in.usage, err = capacity.ParseUsage(udata)
-	}
-	if err != nil {
-		errs = append(errs, err)
-	}
 	path := o.templatePath
 	if path == "" {
 		root, err := moduleRoot()
@@ -157,6 +149,18 @@ func loadInputs(o options) (inputs, error) {
 	if err != nil {
 		errs = append(errs, err)
 	} else if in.stack, err = capacity.StackFrom(tpl); err != nil {
+		errs = append(errs, err)
+	}
+	// The benchmark bills its Lambda time at the template's memory.
+	switch {
+	case !capacity.IsRates(udata):
+		in.usage, err = capacity.ParseUsage(udata)
+	case in.stack.MemoryMB > 0:
+		in.usage, err = capacity.UsageFromRates(udata, usageName, float64(in.stack.MemoryMB))
+	default:
+		err = fmt.Errorf("rates %s: no function memory (template.yaml unread)", usageName)
+	}
+	if err != nil {
 		errs = append(errs, err)
 	}
 	return in, errors.Join(errs...)

@@ -192,7 +192,9 @@ type scenario struct {
 }
 
 func scenarios(in inputs, n int, seed uint64) []scenario {
-	steady := capacity.Compute(n, *in.usage.Profiles["default"], in.stack).WCU
+	// The table served the fleet the simulation sends (the first protocol's
+	// writes, heavier than the measured usage above).
+	steady := stormsim.SteadyWCU(n, stormsim.AgentDefaults())
 	now := stormsim.Defaults(n, in.stack.RouteRate, in.stack.RouteBurst, steady).WithTemplate(in.stack.DisconnectReserved, in.stack.WarmWriteUnits)
 	now.Seed = seed
 	warm := now.WithTemplate(in.stack.DisconnectReserved, max(in.stack.WarmWriteUnits, stormsim.LargeFleetWarmWriteUnits))

@@ -24,10 +24,6 @@ func inputs(t *testing.T) (capacity.Quotas, capacity.Usage, capacity.Stack) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := capacity.UsageFromRates(udata, "rates.json")
-	if err != nil {
-		t.Fatalf("rates.json: %v", err)
-	}
 	tpl, err := template.Load("../../template.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +31,10 @@ func inputs(t *testing.T) (capacity.Quotas, capacity.Usage, capacity.Stack) {
 	s, err := capacity.StackFrom(tpl)
 	if err != nil {
 		t.Fatalf("template.yaml: %v", err)
+	}
+	u, err := capacity.UsageFromRates(udata, "rates.json", float64(s.MemoryMB))
+	if err != nil {
+		t.Fatalf("rates.json: %v", err)
 	}
 	return q, u, s
 }

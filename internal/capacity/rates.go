@@ -37,18 +37,19 @@ type rateVec struct {
 	HTTPRequests    float64 `json:"http_requests"`
 }
 
-// benchFunctionGB is the functions' memory in the benchmark's Lambda
-// duration (template.yaml's 128 MB).
-const benchFunctionGB = 128.0 / 1024
-
 // UsageFromRates makes the usage of the capacity model from the cost
 // benchmark's rates.json (its file name or origin in source): every figure
 // measured in the same run as BENCHMARKS.md's cost table. The connection
 // binding's read on every message is in the measured read units
 // (ConnectionReadRCU 0), and an invocation's duration is the benchmark's
 // Lambda time per invocation, measured with DynamoDB calls at AWS's
-// latency.
-func UsageFromRates(data []byte, source string) (Usage, error) {
+// latency, at functionMB of memory (template.yaml's, which the benchmark
+// bills). A profile measured without a live period (the seed-literal
+// baseline has none) is taken as live at its idle rate.
+func UsageFromRates(data []byte, source string, functionMB float64) (Usage, error) {
+	if functionMB <= 0 {
+		return Usage{}, fmt.Errorf("rates %s: function memory %v MB: want a positive size", source, functionMB)
+	}
 	var r rates
 	if err := json.Unmarshal(data, &r); err != nil {
 		return Usage{}, fmt.Errorf("rates %s: %w", source, err)
@@ -62,7 +63,7 @@ func UsageFromRates(data []byte, source string) (Usage, error) {
 		Profiles: map[string]*Profile{},
 		Derivation: []string{
 			"idle and live per terminal-hour, per connection and per dashboard read: the benchmark's measured rates as they are (messages in and out, invocations, write and read units, HTTP requests).",
-			"awsInvocationMs: the benchmark's Lambda duration per invocation at 128 MB (its DynamoDB calls at AWS's published latency), per terminal-hour while idle.",
+			fmt.Sprintf("awsInvocationMs: the benchmark's Lambda duration per invocation at %g MB (its DynamoDB calls at AWS's published latency), per terminal-hour while idle; a connection's invocations take longer (about twice), which the storm rows do not separate.", functionMB),
 			"connectionLookupRcuPerMessage 0: the binding read of every message is in the measured read units.",
 			fmt.Sprintf("readsPerDay %g and liveMinutesPerRead %g: the reference workload's.", r.Workload.DashboardReadsPerDay, r.Workload.LiveSecondsPerRead/60),
 		},
@@ -76,14 +77,18 @@ func UsageFromRates(data []byte, source string) (Usage, error) {
 			errs = append(errs, fmt.Errorf("rates %s: profile %s: invocations per terminal-hour and per connection must be positive", source, name))
 			continue
 		}
+		live := p.PerTerminalHourLive
+		if live.Invocations == 0 {
+			live = p.PerTerminalHour
+		}
 		u.Profiles[name] = &Profile{
 			Idle:               perHour(p.PerTerminalHour),
-			Live:               perHour(p.PerTerminalHourLive),
+			Live:               perHour(live),
 			PerConnection:      perEvent(p.PerConnection),
 			PerRead:            perEvent(p.PerDashboardRead),
 			ReadsPerDay:        r.Workload.DashboardReadsPerDay,
 			LiveMinutesPerRead: r.Workload.LiveSecondsPerRead / 60,
-			InvocationMS:       p.PerTerminalHour.LambdaGBSeconds / benchFunctionGB / p.PerTerminalHour.Invocations * 1000,
+			InvocationMS:       p.PerTerminalHour.LambdaGBSeconds / (functionMB / 1024) / p.PerTerminalHour.Invocations * 1000,
 		}
 	}
 	if len(errs) > 0 {

@@ -71,11 +71,12 @@ func AgentDefaults() Agent {
 }
 
 // EarlierAgent returns the agent as it was before issue 16, for
-// comparison: a reconnect backoff from 1 s, no hello timer, refusals and
-// lost answers ignored, the first status report a whole interval after
-// the hello.
+// comparison: giving up after 10 failed attempts in a row, a reconnect
+// backoff from 1 s, no hello timer, refusals and lost answers ignored, the
+// first status report a whole interval after the hello.
 func EarlierAgent() Agent {
 	a := AgentDefaults()
+	a.ReconnectAttempts = 10
 	a.BackoffBase = time.Second
 	a.HelloTimeout = 0
 	a.RehelloOnDrop = false
@@ -224,6 +225,15 @@ func Defaults(n int, routeRate, routeBurst, steadyWCU float64) Params {
 		},
 		DynamoDB: DynamoDB{TableWCU: max(QuotaOnDemandNewTableWCU, 2*steadyWCU)},
 	}
+}
+
+// SteadyWCU is the write rate of n connected terminals with agent a as
+// the simulation models them (a logs message with its status every
+// StatusInterval): the rate the table served before the storm, whose
+// double is an on-demand table's warm throughput. Defaults takes it so
+// that the fleet the simulation sends is the fleet the table had served.
+func SteadyWCU(n int, a Agent) float64 {
+	return float64(n) * workOf[msgLogs].wcu / a.StatusInterval.Seconds()
 }
 
 // Scaled returns p for a fleet f times smaller with every rate quota

@@ -12,7 +12,7 @@ import (
 )
 
 // fleet is the 100,000-terminal storm with the fleet's steady writes
-// (460 write units per terminal-hour, BENCHMARKS.md), scaled down 50 times:
+// as the simulation models them (stormsim.SteadyWCU), scaled down 50 times:
 // 2,000 terminals against 10 new connections a second, a 200 requests/s
 // account throttle, 20 concurrent executions. Same pressure, a fiftieth of
 // the work. With now, template.yaml as it is (read from the file) with
@@ -21,7 +21,7 @@ import (
 // reserved concurrency). The agent is the agent's defaults.
 func fleet(t *testing.T, now bool) stormsim.Params {
 	t.Helper()
-	steady := 100000 * 460 / 3600.0
+	steady := stormsim.SteadyWCU(100000, stormsim.AgentDefaults())
 	if !now {
 		return stormsim.Defaults(100000, 1000, 500, steady).EarlierTemplate().Scaled(50)
 	}
@@ -80,8 +80,7 @@ func TestDefaultsResyncEveryTerminalWithoutAHerd(t *testing.T) {
 func TestGivingUpAfterTenAttemptsStrandsTerminals(t *testing.T) {
 	t.Parallel()
 	p := fleet(t, true)
-	p.Agent = stormsim.EarlierAgent()
-	p.Agent.ReconnectAttempts = 10 // the agent's default before issue 16
+	p.Agent = stormsim.EarlierAgent() // reconnect_attempts 10
 	r, err := stormsim.Run(p)
 	if err != nil {
 		t.Fatal(err)
