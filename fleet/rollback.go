@@ -121,16 +121,16 @@ func (s *Service) rollbackWave(ctx context.Context, rs RolloutStore, r Rollout, 
 		return errPaceSpent
 	}
 	_ = s.recordAudit(ctx, rolloutSystem, AuditRolloutRolledBack, "", AuditOutcomeRequested,
-		map[string]any{"rollout": r.ID, "group": r.Group, "wave": k, "sent": tally[TargetPending], "offline": tally[TargetOffline], "skipped": tally[TargetSkipped]})
+		map[string]any{"rollout": r.ID, "group": r.Group, "wave": k, "sent": tally[TargetPending], "offline": tally[TargetOffline], "skipped": tally[TargetSkipped], "failed": tally[TargetFailed]})
 	return nil
 }
 
 // rollbackTally is the figure of the rollback's audit record a target's
-// rollback state counts in: sent (pending, or answered since), offline or
-// skipped.
+// rollback state counts in: sent (pending, or answered since), offline,
+// skipped or failed (not sent).
 func rollbackTally(st TargetState) TargetState {
 	switch st {
-	case TargetOffline, TargetSkipped:
+	case TargetOffline, TargetSkipped, TargetFailed:
 		return st
 	}
 	return TargetPending
@@ -207,16 +207,30 @@ func (s *Service) sendRollback(ctx context.Context, rs RolloutStore, r Rollout, 
 		tg.Rollback, tg.RollbackReason, tg.RollbackRequestID = TargetFailed, "the audit record could not be written", ""
 		return tg.Rollback, rs.UpdateRolloutTarget(ctx, tg)
 	}
+	// The target's rollback is claimed: a store error from here must not
+	// leave it pending or offline with nothing sent or recorded (a later
+	// run tallies a claimed target as done), so it reads failed.
+	unsent := func(step string, err error) (TargetState, error) {
+		slog.ErrorContext(ctx, "rollback: claimed terminal not sent", "rollout", r.ID, "terminal", tg.TerminalID, "step", step, "error", err)
+		tg.Rollback, tg.RollbackReason, tg.RollbackRequestID = TargetFailed, "could not be sent: "+step+" failed", ""
+		if uerr := rs.UpdateRolloutTarget(ctx, tg); uerr != nil {
+			return "", fmt.Errorf("%s: %w; and marking it failed: %v", step, err, uerr)
+		}
+		return TargetFailed, nil
+	}
 	d := DesiredConfig{Data: tg.Previous, Version: tg.PreviousVersion, SetAt: s.now(), SetBy: rollbackActorPrefix + r.ID}
 	if tg.Rollback == TargetOffline {
-		return tg.Rollback, s.store.SetDesiredConfig(ctx, tg.TerminalID, d)
+		if err := s.store.SetDesiredConfig(ctx, tg.TerminalID, d); err != nil {
+			return unsent("record desired config", err)
+		}
+		return tg.Rollback, nil
 	}
 	if err := s.store.PutCommands(ctx, cmd); err != nil {
-		return "", fmt.Errorf("record set_config: %w", err)
+		return unsent("record set_config", err)
 	}
 	d.RequestID = cmd.RequestID
 	if err := s.store.SetDesiredConfig(ctx, tg.TerminalID, d); err != nil {
-		return "", fmt.Errorf("record desired config: %w", err)
+		return unsent("record desired config", err)
 	}
 	if err := s.send(ctx, tg.TerminalID, t.ConnectionID, cmd.message()); errors.Is(err, ErrGone) {
 		tg.Rollback, tg.RollbackRequestID, tg.Deadline = TargetOffline, "", time.Time{}

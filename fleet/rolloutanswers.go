@@ -120,7 +120,10 @@ func (s *Service) rolloutCatchUp(ctx context.Context, in inbound, t Terminal) {
 		var owed, allowed bool
 		if kind == "rollout" {
 			owed = tg.State == TargetOffline && tg.CatchUp == ""
-			allowed = r.State == RolloutRunning || r.State == RolloutPaused || r.State == RolloutCompleted
+			// A target a rollback has decided is the rollback's, whatever
+			// state the rollout read above was in (it may have been read
+			// before the rollback began).
+			allowed = (r.State == RolloutRunning || r.State == RolloutPaused || r.State == RolloutCompleted) && tg.Rollback == ""
 		} else {
 			owed = tg.Rollback == TargetOffline
 			allowed = r.State == RolloutRollingBack || r.State == RolloutRolledBack
@@ -129,7 +132,11 @@ func (s *Service) rolloutCatchUp(ctx context.Context, in inbound, t Terminal) {
 			return // delivered by a concurrent hello, or nothing left to deliver
 		}
 		if !allowed {
-			s.withdraw(ctx, t.ID, id, "the rollout is "+string(r.State))
+			reason := "the rollout is " + string(r.State)
+			if kind == "rollout" && tg.Rollback != "" {
+				reason = "its rollback decided the terminal (" + string(tg.Rollback) + ")"
+			}
+			s.withdraw(ctx, t.ID, id, reason)
 			return
 		}
 		params, _ := json.Marshal(protocol.SetConfigParams{Config: d.Data})

@@ -157,8 +157,10 @@ func (s *Service) resumeWave(ctx context.Context, rs RolloutStore, id string, n 
 // got (WaveSent); once the last one is handled it moves the wave to
 // waiting. It adds the outcomes known at once (offline, skipped, failed)
 // to the wave's counters and decides the wave if nothing is left to wait
-// for. A terminal it could not handle (a store error) stops WaveSent
-// there: the scheduler sends again from it after the lease.
+// for. A terminal it could not claim (a store error before its target was
+// recorded) stops WaveSent there: the scheduler sends again from it after
+// the lease. A terminal claimed but not sent (a store error after) reads
+// failed (sendTarget).
 func (s *Service) sendWave(ctx context.Context, rs RolloutStore, r Rollout, n int, pace *pacer) {
 	w, err := rs.RolloutWave(ctx, r.ID, n)
 	if err != nil {
@@ -288,19 +290,30 @@ func (s *Service) sendTarget(ctx context.Context, rs RolloutStore, r Rollout, n 
 		tg.State, tg.Reason, tg.RequestID = TargetFailed, "the audit record could not be written", ""
 		return tg.State, true, rs.UpdateRolloutTarget(ctx, tg)
 	}
+	// The target is claimed: from here a store error must not leave it
+	// pending or offline with nothing sent or recorded (no sender comes
+	// back to a claimed target), so it reads failed.
+	unsent := func(step string, err error) (TargetState, bool, error) {
+		slog.ErrorContext(ctx, "rollout: claimed terminal not sent", "rollout", r.ID, "terminal", id, "step", step, "error", err)
+		tg.State, tg.Reason, tg.RequestID = TargetFailed, "could not be sent: "+step+" failed", ""
+		if uerr := rs.UpdateRolloutTarget(ctx, tg); uerr != nil {
+			return TargetPending, true, fmt.Errorf("%s: %w; and marking it failed: %v", step, err, uerr)
+		}
+		return TargetFailed, true, nil
+	}
 	d := DesiredConfig{Data: target, Version: tg.TargetVersion, SetAt: now, SetBy: rolloutActorPrefix + r.ID}
 	if tg.State == TargetOffline {
 		if err := s.store.SetDesiredConfig(ctx, id, d); err != nil {
-			return tg.State, true, fmt.Errorf("record desired config: %w", err)
+			return unsent("record desired config", err)
 		}
 		return tg.State, true, nil
 	}
 	if err := s.store.PutCommands(ctx, cmd); err != nil {
-		return tg.State, true, fmt.Errorf("record set_config: %w", err)
+		return unsent("record set_config", err)
 	}
 	d.RequestID = cmd.RequestID
 	if err := s.store.SetDesiredConfig(ctx, id, d); err != nil {
-		return tg.State, true, fmt.Errorf("record desired config: %w", err)
+		return unsent("record desired config", err)
 	}
 	err = s.send(ctx, id, t.ConnectionID, cmd.message())
 	if errors.Is(err, ErrGone) {

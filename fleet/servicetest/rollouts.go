@@ -912,3 +912,137 @@ func testRolloutPaced(t *testing.T, e *env) {
 		t.Errorf("rolled-back waves audited: %d, want 2", waves)
 	}
 }
+
+// testRolloutClaimedButUnsentFails: a terminal whose target a wave claimed
+// but whose set_config (online) or undelivered desired config (offline)
+// could not be recorded reads failed, and counts so: no sender ever comes
+// back to a claimed target, so left pending or offline it would time out
+// unsent or never be caught up.
+func testRolloutClaimedButUnsentFails(t *testing.T, e *env) {
+	ctx := context.Background()
+	rs, ok := e.store.(fleet.RolloutStore)
+	if !ok {
+		t.Fatalf("%T is not a fleet.RolloutStore", e.store)
+	}
+	st := &failingStore{Store: e.store, RolloutStore: rs, commandsOf: "u-1", desiredOf: "u-2"}
+	f := &fakeFleet{t: t, terms: map[string]*fakeTerminal{}, queue: map[string][][]byte{}, gone: map[string]bool{}}
+	f.svc = fleet.NewService(st, f, fleet.DefaultConfig(), fleet.WithClock(e.clock.Now))
+	var terms []*fakeTerminal
+	for i := range 3 {
+		terms = append(terms, f.add(t, fmt.Sprintf("u-%d", i), "line-1"))
+	}
+	f.drain()
+	if err := f.svc.Disconnect(ctx, terms[2].conn, "test"); err != nil { // u-2 offline
+		t.Fatal(err)
+	}
+	st.arm()
+	r, err := f.svc.StartRollout(ctx, operator, "line-1", fleet.RolloutSpec{Patch: json.RawMessage(`{"log_level":"debug"}`), WaveSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+	for id, want := range map[string]fleet.TargetState{"u-0": fleet.TargetSucceeded, "u-1": fleet.TargetFailed, "u-2": fleet.TargetFailed} {
+		tg, err := rs.RolloutTarget(ctx, r.ID, id)
+		if err != nil {
+			t.Fatalf("target %s: %v", id, err)
+		}
+		if tg.State != want {
+			t.Errorf("target %s: %s (%s), want %s", id, tg.State, tg.Reason, want)
+		}
+		if want == fleet.TargetFailed && !strings.Contains(tg.Reason, "could not be sent") {
+			t.Errorf("target %s: reason %q, want it to say it could not be sent", id, tg.Reason)
+		}
+	}
+	v := rolloutOf(t, f.svc, operator, "line-1", r.ID)
+	if v.WaveList[0].Counts.Failed != 2 || v.WaveList[0].Counts.Succeeded != 1 {
+		t.Errorf("wave counts %+v, want 1 succeeded and 2 failed", v.WaveList[0].Counts)
+	}
+	if v.State != fleet.RolloutAborted {
+		t.Errorf("rollout %s, want aborted (2 of 3 failed)", v.State)
+	}
+}
+
+// failingStore fails, once armed, the set_config records of terminal
+// commandsOf and the desired configs of terminal desiredOf.
+type failingStore struct {
+	fleet.Store
+	fleet.RolloutStore
+	mu                    sync.Mutex
+	armed                 bool
+	commandsOf, desiredOf string
+}
+
+func (s *failingStore) arm() { s.mu.Lock(); s.armed = true; s.mu.Unlock() }
+
+func (s *failingStore) on() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.armed }
+
+func (s *failingStore) PutCommands(ctx context.Context, cmds ...fleet.Command) error {
+	for _, c := range cmds {
+		if s.on() && c.TerminalID == s.commandsOf && c.Name == protocol.CommandSetConfig {
+			return errors.New("injected: put commands")
+		}
+	}
+	return s.Store.PutCommands(ctx, cmds...)
+}
+
+func (s *failingStore) SetDesiredConfig(ctx context.Context, id string, d fleet.DesiredConfig) error {
+	if s.on() && id == s.desiredOf {
+		return errors.New("injected: set desired config")
+	}
+	return s.Store.SetDesiredConfig(ctx, id, d)
+}
+
+// testRolloutCatchUpYieldsToRollback: an offline terminal whose target a
+// rollback has decided (skipped: the rollout never reached it) is not sent
+// the rollout's config when it says hello, even if the rollout still reads
+// running (read before the rollback began): its undelivered config is
+// withdrawn.
+func testRolloutCatchUpYieldsToRollback(t *testing.T, e *env) {
+	ctx := context.Background()
+	rs, ok := e.store.(fleet.RolloutStore)
+	if !ok {
+		t.Fatalf("%T is not a fleet.RolloutStore", e.store)
+	}
+	f, terms := newFakeFleet(t, e, "y", 2, "line-1")
+	tok, err := f.svc.RotateToken(ctx, admin, terms[1].id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Disconnect(ctx, terms[1].conn, "test"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.svc.StartRollout(ctx, operator, "line-1", fleet.RolloutSpec{Patch: json.RawMessage(`{"log_level":"warn"}`), WaveSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+	// The rollback's decision on the offline terminal, the rollout itself
+	// not yet switched (the order a catch-up can observe).
+	tg, err := rs.RolloutTarget(ctx, r.ID, terms[1].id)
+	if err != nil || tg.State != fleet.TargetOffline {
+		t.Fatalf("offline target: %+v, %v", tg, err)
+	}
+	tg.Rollback, tg.RollbackReason = fleet.TargetSkipped, "the rollout never changed it"
+	if err := rs.UpdateRolloutTarget(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	terms[1].conn = "c2-" + terms[1].id
+	f.mu.Lock()
+	f.terms[terms[1].conn] = terms[1]
+	f.mu.Unlock()
+	f.connect(t, terms[1], tok)
+	f.drain()
+	if n := f.setConfigs(terms[1]); n != 0 {
+		t.Errorf("the terminal got %d set_config after its rollback decided it, want 0", n)
+	}
+	if got := reported(t, e, terms[1].id)["log_level"]; got != "info" {
+		t.Errorf("log_level %v, want info (the config before the rollout)", got)
+	}
+	cfg, err := f.svc.TerminalConfig(ctx, operator, terms[1].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Desired != nil && cfg.Desired.Pending {
+		t.Errorf("desired config %+v still pending, want it withdrawn", cfg.Desired)
+	}
+}

@@ -76,6 +76,8 @@ func Run(t *testing.T, newStore func(t *testing.T) fleet.Store) {
 		{"Rollout/ConcurrentCompletionsAdvanceOnce", testRolloutConcurrentCompletions},
 		{"Rollout/AccessAndPrecedence", testRolloutAccessAndPrecedence},
 		{"Rollout/PacedSendingAndRollback", testRolloutPaced},
+		{"Rollout/ClaimedButUnsentFails", testRolloutClaimedButUnsentFails},
+		{"Rollout/CatchUpYieldsToRollback", testRolloutCatchUpYieldsToRollback},
 	}
 	tests = append(tests, searchAndAlertTests()...)
 	tests = append(tests, syncTests...)
