@@ -49,6 +49,9 @@ type Store struct {
 	// writers counts the write transactions asked for and not finished:
 	// batch shares a commit among concurrent ones.
 	writers atomic.Int64
+	// sweepWrote, when set (by tests), is told how many records each of
+	// Sweep's write transactions on the per-terminal buckets deleted.
+	sweepWrote func(n int)
 }
 
 var (

@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,10 @@ type expiring struct {
 // sweepBatch bounds the records one of Sweep's write transactions
 // deletes.
 const sweepBatch = 1000
+
+// errBudgetSpent ends a walk of a bucket whose expired records fill the
+// write transaction's budget.
+var errBudgetSpent = errors.New("sweep budget spent")
 
 // Sweep deletes every connection, status sample, log chunk and command
 // whose ExpiresAt is at or before now, the equivalent of DynamoDB's TTL
@@ -92,9 +97,11 @@ func (s *Store) sweepNested(parent []byte, now time.Time) (int, error) {
 				if v != nil {
 					continue // not a bucket
 				}
+				prev := after
 				after = append([]byte(nil), k...)
 				b := p.Bucket(k)
 				f := found{bucket: after}
+				budget := sweepBatch - count
 				err := b.ForEach(func(key, val []byte) error {
 					if val == nil {
 						return nil // a nested bucket; none are expected here
@@ -103,9 +110,23 @@ func (s *Store) sweepNested(parent []byte, now time.Time) (int, error) {
 						return fmt.Errorf("decode %x of %s: %w", key, k, err)
 					} else if gone {
 						f.keys = append(f.keys, append([]byte(nil), key...))
+						if len(f.keys) >= budget {
+							return errBudgetSpent
+						}
 					}
 					return nil
 				})
+				if errors.Is(err, errBudgetSpent) {
+					// A bucket with more expired records than the
+					// transaction may delete: this many now, and the next
+					// read starts at this bucket again for the rest.
+					batch = append(batch, f)
+					after = prev
+					if after == nil {
+						after = []byte{} // before every key: the first bucket again
+					}
+					return nil
+				}
 				if err != nil {
 					return err
 				}
@@ -157,6 +178,9 @@ func (s *Store) sweepNested(parent []byte, now time.Time) (int, error) {
 				return deleted, err
 			}
 			deleted += n
+			if s.sweepWrote != nil {
+				s.sweepWrote(n)
+			}
 		}
 		if done {
 			return deleted, nil
