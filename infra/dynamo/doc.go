@@ -29,7 +29,7 @@
 //	R#<id>      W#<index: 4 digits>           one wave of the rollout: its terminals, its counters
 //	R#<id>      T#<terminal id>               one terminal reached by the rollout (its target)
 //	R#group#<g> <rollout id>                  entry of a rollout in its group's listing
-//	R#active    <rollout id>                  entry of a rollout the scheduler visits
+//	R#active    <rollout id>                  entry of a rollout the scheduler visits (revision: the record's that wrote it)
 //	ALERTRULE   <group> <rule id>             alert rule of a group
 //	ALERT       <group> <rule id> <terminal>  alert of a rule for a terminal
 //

@@ -222,8 +222,8 @@ func (s *Store) CreateRollout(ctx context.Context, r fleet.Rollout) error {
 		return fmt.Errorf("create rollout %s: group entry: %w", r.ID, storeError(err))
 	}
 	if r.State.Active() {
-		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: key(rolloutActivePK, r.ID)}); err != nil {
-			return fmt.Errorf("create rollout %s: active entry: %w", r.ID, storeError(err))
+		if err := s.putActiveEntry(ctx, r.ID, 1); err != nil {
+			return fmt.Errorf("create rollout %s: active entry: %w", r.ID, err)
 		}
 	}
 	r.Revision = 1
@@ -254,14 +254,19 @@ func (s *Store) Rollout(ctx context.Context, id string) (fleet.Rollout, error) {
 }
 
 // UpdateRollout puts the record conditional on its revision, after writing
-// the active entry (active) or before deleting it (not active).
+// the active entry (active) or before deleting it (not active). The
+// active entry names the revision that wrote it, and is deleted only by
+// a writer of that revision or a later one: an inactive revision's delete
+// that lands after a later active revision's put (retries widen the gap)
+// leaves the entry, so the scheduler still finds a rollout being rolled
+// back.
 func (s *Store) UpdateRollout(ctx context.Context, r fleet.Rollout) error {
 	if err := checkID("rollout id", r.ID); err != nil {
 		return fmt.Errorf("update rollout: %w", err)
 	}
 	if r.State.Active() {
-		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: key(rolloutActivePK, r.ID)}); err != nil {
-			return fmt.Errorf("update rollout %s: active entry: %w", r.ID, storeError(err))
+		if err := s.putActiveEntry(ctx, r.ID, r.Revision+1); err != nil {
+			return fmt.Errorf("update rollout %s: active entry: %w", r.ID, err)
 		}
 	}
 	rev := r.Revision
@@ -278,9 +283,33 @@ func (s *Store) UpdateRollout(ctx context.Context, r fleet.Rollout) error {
 		return fmt.Errorf("update rollout %s: %w", r.ID, fleet.ErrConflict)
 	}
 	if !r.State.Active() {
-		if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: s.table, Key: key(rolloutActivePK, r.ID)}); err != nil {
-			return fmt.Errorf("update rollout %s: drop active entry: %w", r.ID, storeError(err))
+		if err := s.dropActiveEntry(ctx, r.ID, r.Revision); err != nil {
+			return fmt.Errorf("update rollout %s: drop active entry: %w", r.ID, err)
 		}
+	}
+	return nil
+}
+
+// dropActiveEntry deletes rollout id's active entry unless a revision
+// later than revision wrote it (see UpdateRollout).
+func (s *Store) dropActiveEntry(ctx context.Context, id string, revision uint64) error {
+	e := newExpr()
+	cond := "attribute_not_exists(" + e.name(roRevision) + ") OR " + e.name(roRevision) + " <= " + e.value(attrU(revision))
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: s.table, Key: key(rolloutActivePK, id),
+		ConditionExpression: aws.String(cond), ExpressionAttributeNames: e.nameMap(), ExpressionAttributeValues: e.values()})
+	if failed, _ := conditionFailed(err); err != nil && !failed {
+		return storeError(err)
+	}
+	return nil
+}
+
+// putActiveEntry lists rollout id among the active ones, naming the
+// revision about to be written (see UpdateRollout).
+func (s *Store) putActiveEntry(ctx context.Context, id string, revision uint64) error {
+	it := item(key(rolloutActivePK, id))
+	it[roRevision] = attrU(revision)
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: it}); err != nil {
+		return storeError(err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -114,5 +115,52 @@ func TestWaveOfTheEarlierLayoutReads(t *testing.T) {
 	waves, err := st.RolloutWaves(ctx, id)
 	if err != nil || len(waves) != 1 || waves[0].Size != 3 || waves[0].Terminals != nil {
 		t.Fatalf("RolloutWaves: %+v, %v; want one wave of size 3 without terminals", waves, err)
+	}
+}
+
+// TestLateDropKeepsALaterActiveEntry: the writer that made a rollout
+// inactive deletes its active entry after writing the record; if that
+// delete lands after a later revision made it active again (a rollback;
+// the SDK's retries widen the gap), the entry stays, so the scheduler
+// still finds the rollout. A drop by the latest revision or a later one
+// removes it.
+func TestLateDropKeepsALaterActiveEntry(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := newStore(client, sharedTable)
+	at := time.Now()
+	r := fleet.Rollout{ID: fleet.NewAuditID(at), Group: "late-drop", State: fleet.RolloutRunning, CreatedAt: at, CreatedBy: "ada", CreatorRole: fleet.RoleOperator, Config: []byte(`{"a":1}`)}
+	if err := st.CreateRollout(ctx, r); err != nil {
+		t.Fatalf("CreateRollout: %v", err)
+	}
+	active := func() bool {
+		ids, err := st.ActiveRollouts(ctx, "", 1000)
+		if err != nil {
+			t.Fatalf("ActiveRollouts: %v", err)
+		}
+		return slices.Contains(ids, r.ID)
+	}
+	// Revision 2 completes it; revision 3 starts its rollback.
+	r.Revision, r.State = 1, fleet.RolloutCompleted
+	if err := st.UpdateRollout(ctx, r); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	r.Revision, r.State = 2, fleet.RolloutRollingBack
+	if err := st.UpdateRollout(ctx, r); err != nil {
+		t.Fatalf("roll back: %v", err)
+	}
+	// Revision 2's delete, late.
+	if err := st.dropActiveEntry(ctx, r.ID, 2); err != nil {
+		t.Fatalf("late drop: %v", err)
+	}
+	if !active() {
+		t.Fatal("a late drop by revision 2 removed the entry revision 3 wrote: the rollback is no longer listed")
+	}
+	r.Revision, r.State = 3, fleet.RolloutRolledBack
+	if err := st.UpdateRollout(ctx, r); err != nil {
+		t.Fatalf("rolled back: %v", err)
+	}
+	if active() {
+		t.Error("revision 4 (rolled back) left the entry")
 	}
 }
