@@ -89,12 +89,15 @@ type Config struct {
 	ScheduleEvery time.Duration
 	// Parameters override template.yaml parameters, e.g. "CommandTimeout": "5".
 	Parameters map[string]string
-	// FunctionConcurrency bounds each function's concurrent invocations as
-	// Lambda's concurrency does (zero: gateway.DefaultFunctionConcurrency,
-	// 1,000; negative: no bound): an invocation beyond it is throttled
-	// and the APIs answer it as API Gateway answers a throttled
-	// integration (gateway.LimitConcurrency), so that a stack under more
-	// load than it carries sheds it instead of queueing it in memory.
+	// FunctionConcurrency is the account's concurrency the functions run
+	// in, as Lambda's (zero: gateway.DefaultFunctionConcurrency, 1,000;
+	// negative: no bound): a function with ReservedConcurrentExecutions in
+	// the template (DisconnectFunction: DisconnectReservedConcurrency) runs
+	// at most that many invocations, the others share the rest. An
+	// invocation beyond is throttled and the APIs answer it as API Gateway
+	// answers a throttled integration (gateway.LimitConcurrency), so that a
+	// stack under more load than it carries sheds it instead of queueing
+	// it in memory.
 	FunctionConcurrency int
 	// Logger receives the stack's log (nil: slog.Default()).
 	Logger *slog.Logger
@@ -292,11 +295,17 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		invoker = cfg.WrapInvoker(invoker)
 	}
 	// Outermost, as Lambda throttles before anything runs.
-	limit := cfg.FunctionConcurrency
-	if limit == 0 {
-		limit = gateway.DefaultFunctionConcurrency
+	account := cfg.FunctionConcurrency
+	if account == 0 {
+		account = gateway.DefaultFunctionConcurrency
 	}
-	invoker = gateway.LimitConcurrency(invoker, limit)
+	reserved, err := s.reservedConcurrency(tpl)
+	if err != nil {
+		return nil, err
+	}
+	if invoker, err = gateway.LimitConcurrency(invoker, account, reserved); err != nil {
+		return nil, fmt.Errorf("function concurrency: %w", err)
+	}
 
 	routes, err := tpl.WebSocketRoutes()
 	if err != nil {
@@ -538,6 +547,26 @@ func (s *Stack) dynamoClient(ctx context.Context) (*dynamodb.Client, error) {
 	}), nil
 }
 
+// reservedConcurrency reads each function's ReservedConcurrentExecutions
+// from the template, as CloudFormation would resolve it.
+func (s *Stack) reservedConcurrency(tpl *template.Template) (map[string]int, error) {
+	fns, err := tpl.Functions()
+	if err != nil {
+		return nil, fmt.Errorf("template functions: %w", err)
+	}
+	out := map[string]int{}
+	for _, fn := range fns {
+		n, ok, err := tpl.ReservedConcurrency(fn.LogicalID, s.templateRefs())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out[fn.LogicalID] = n
+		}
+	}
+	return out, nil
+}
+
 // functionEnvironments resolves each function's environment from the
 // template, as CloudFormation would, then points it at the local endpoints.
 func (s *Stack) functionEnvironments(tpl *template.Template) (map[string]map[string]string, error) {
@@ -545,6 +574,23 @@ func (s *Stack) functionEnvironments(tpl *template.Template) (map[string]map[str
 	if err != nil {
 		return nil, fmt.Errorf("template functions: %w", err)
 	}
+	refs := s.templateRefs()
+	out := map[string]map[string]string{}
+	for _, fn := range fns {
+		env, err := tpl.FunctionEnvironment(fn.LogicalID, refs)
+		if err != nil {
+			return nil, fmt.Errorf("environment of %s: %w", fn.LogicalID, err)
+		}
+		env["CONNECTIONS_URL"] = s.ConnectionsURL
+		out[fn.LogicalID] = env
+	}
+	return out, nil
+}
+
+// templateRefs are the values the template's references resolve to in
+// the local stack: the local issuer and endpoints, and the parameters
+// given (over the template's defaults).
+func (s *Stack) templateRefs() map[string]string {
 	refs := map[string]string{
 		"AuthIssuer":     LocalIssuer,
 		"AuthAudience":   LocalAudience,
@@ -558,16 +604,7 @@ func (s *Stack) functionEnvironments(tpl *template.Template) (map[string]map[str
 	for k, v := range s.cfg.Parameters {
 		refs[k] = v
 	}
-	out := map[string]map[string]string{}
-	for _, fn := range fns {
-		env, err := tpl.FunctionEnvironment(fn.LogicalID, refs)
-		if err != nil {
-			return nil, fmt.Errorf("environment of %s: %w", fn.LogicalID, err)
-		}
-		env["CONNECTIONS_URL"] = s.ConnectionsURL
-		out[fn.LogicalID] = env
-	}
-	return out, nil
+	return refs
 }
 
 // invoker runs the functions: their handlers in process, or their

@@ -56,7 +56,7 @@ type loadOptions struct {
 	lines    int
 	profile  time.Duration
 	endpoint string
-	// concurrency is each function's concurrency in the stack
+	// concurrency is the account's concurrency the stack's functions share
 	// (devstack.Config.FunctionConcurrency).
 	concurrency int
 	out         io.Writer
@@ -74,7 +74,7 @@ func runLoad(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.lines, "lines", 30, "log lines per message (30 per 30 s is the reference 86,400 a day)")
 	fs.DurationVar(&o.profile, "profile", 30*time.Second, "CPU profile of the stack during each step's window (the last healthy and the last step are printed)")
 	fs.StringVar(&o.endpoint, "dynamodb-endpoint", "", "run the stack on this DynamoDB (dynalite) instead of its embedded store")
-	fs.IntVar(&o.concurrency, "function-concurrency", 0, "each function's concurrent invocations in the stack, beyond which it is throttled as Lambda does (0: the local stack's default, 1,000; negative: unbounded, as before issue 16)")
+	fs.IntVar(&o.concurrency, "function-concurrency", 0, "the account's concurrency the stack's functions share, beyond which an invocation is throttled as Lambda does, DisconnectFunction's reservation apart (0: the local stack's default, 1,000; negative: unbounded, as before issue 16)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -691,7 +691,7 @@ func raiseFileLimit() {
 func serve(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("edgesync-storm -serve", flag.ContinueOnError)
 	endpoint := fs.String("dynamodb-endpoint", "", "DynamoDB endpoint (default: the embedded store)")
-	concurrency := fs.Int("function-concurrency", 0, "each function's concurrency (devstack.Config.FunctionConcurrency)")
+	concurrency := fs.Int("function-concurrency", 0, "the account's concurrency the functions share (devstack.Config.FunctionConcurrency)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

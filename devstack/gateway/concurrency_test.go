@@ -12,10 +12,10 @@ import (
 	"github.com/coder/websocket"
 )
 
-// TestLimitConcurrency: at most limit invocations of a function run at
-// once; one beyond fails at once with ErrThrottled and runs nothing; other
-// functions have limits of their own; a finished invocation frees its
-// place.
+// TestLimitConcurrency: a function with reserved concurrency runs at most
+// that many invocations at once; the others share what the account leaves
+// (account less the reservations); one beyond fails at once with
+// ErrThrottled and runs nothing; a finished invocation frees its place.
 func TestLimitConcurrency(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
@@ -30,25 +30,31 @@ func TestLimitConcurrency(t *testing.T) {
 		<-release
 		return []byte(`{}`), nil
 	})
-	inv := LimitConcurrency(inner, 2)
+	inv, err := LimitConcurrency(inner, 4, map[string]int{"D": 1}) // A and B share 3
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	for _, fn := range []string{"A", "A", "B"} {
+	for _, fn := range []string{"A", "A", "B", "D"} {
 		wg.Go(func() {
 			if _, err := inv.Invoke(ctx, fn, nil); err != nil {
 				t.Errorf("invocation of %s within the limit: %v", fn, err)
 			}
 		})
 	}
-	for range 3 {
+	for range 4 {
 		recv(t, started, "an invocation started")
 	}
 	if _, err := inv.Invoke(ctx, "A", nil); !errors.Is(err, ErrThrottled) {
-		t.Errorf("third concurrent invocation of A: %v, want ErrThrottled", err)
+		t.Errorf("a fourth unreserved invocation: %v, want ErrThrottled (A and B share 3)", err)
+	}
+	if _, err := inv.Invoke(ctx, "D", nil); !errors.Is(err, ErrThrottled) {
+		t.Errorf("a second invocation of D: %v, want ErrThrottled (its reservation is 1)", err)
 	}
 	mu.Lock()
-	if ran["A"] != 2 {
-		t.Errorf("A ran %d times, want 2 (the throttled one runs nothing)", ran["A"])
+	if ran["A"] != 2 || ran["D"] != 1 {
+		t.Errorf("A ran %d times, D %d; want 2 and 1 (the throttled ones run nothing)", ran["A"], ran["D"])
 	}
 	mu.Unlock()
 	close(release)
@@ -56,8 +62,13 @@ func TestLimitConcurrency(t *testing.T) {
 	if _, err := inv.Invoke(ctx, "A", nil); err != nil {
 		t.Errorf("invocation after the others finished: %v", err)
 	}
-	if got, ok := LimitConcurrency(inner, 0).(invokerFunc); !ok || got == nil {
-		t.Errorf("LimitConcurrency with limit 0 = %T, want the invoker itself", LimitConcurrency(inner, 0))
+	if got, err := LimitConcurrency(inner, 0, nil); err != nil {
+		t.Errorf("LimitConcurrency with no account limit: %v", err)
+	} else if _, ok := got.(invokerFunc); !ok {
+		t.Errorf("LimitConcurrency with no account limit = %T, want the invoker itself", got)
+	}
+	if _, err := LimitConcurrency(inner, 100, map[string]int{"D": 100}); err == nil {
+		t.Error("LimitConcurrency accepted reservations that leave the other functions nothing")
 	}
 }
 
@@ -67,7 +78,7 @@ func (f invokerFunc) Invoke(ctx context.Context, fn string, payload []byte) ([]b
 	return f(ctx, fn, payload)
 }
 
-// TestWebSocketThrottledIntegration: with each function limited to one
+// TestWebSocketThrottledIntegration: with the account limited to one
 // invocation at a time, a message while another runs is answered as API
 // Gateway answers a throttled Lambda integration (the "Internal server
 // error" frame), a $connect while another runs is refused with 500, and
@@ -76,7 +87,7 @@ func TestWebSocketThrottledIntegration(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	blocked := make(chan struct{}, 1)
-	f := newWSFixture(t, func(c *WebSocketConfig) { c.Invoker = LimitConcurrency(c.Invoker, 1) })
+	f := newWSFixture(t, func(c *WebSocketConfig) { c.Invoker = limited(t, c.Invoker, 1) })
 	f.block = func(ctx context.Context) error {
 		blocked <- struct{}{}
 		select {
@@ -104,7 +115,7 @@ func TestWebSocketThrottledIntegration(t *testing.T) {
 	connectBlocked := make(chan struct{}, 1)
 	f2 := newWSFixture(t, func(c *WebSocketConfig) {
 		inner := c.Invoker
-		c.Invoker = LimitConcurrency(invokerFunc(func(ctx context.Context, fn string, payload []byte) ([]byte, error) {
+		c.Invoker = limited(t, invokerFunc(func(ctx context.Context, fn string, payload []byte) ([]byte, error) {
 			if fn == "ConnectFunction" {
 				select {
 				case connectBlocked <- struct{}{}:
@@ -146,4 +157,14 @@ func TestWebSocketThrottledIntegration(t *testing.T) {
 	if st2 := f2.shutdown(t); st2.Throttles["ConnectFunction"] != 1 || st2.ConnectionsRefused != 1 {
 		t.Errorf("connect function: %d throttled, %d handshakes refused; want 1, 1", st2.Throttles["ConnectFunction"], st2.ConnectionsRefused)
 	}
+}
+
+// limited is LimitConcurrency with an account of n and no reservations.
+func limited(t *testing.T, inv Invoker, n int) Invoker {
+	t.Helper()
+	l, err := LimitConcurrency(inv, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -50,6 +50,36 @@ func (t *Template) FunctionEnvironment(logicalID string, refs map[string]string)
 	return out, nil
 }
 
+// ReservedConcurrency resolves function logicalID's
+// ReservedConcurrentExecutions with refs (see FunctionEnvironment): ok is
+// false when the function has none (absent, or AWS::NoValue).
+func (t *Template) ReservedConcurrency(logicalID string, refs map[string]string) (n int, ok bool, err error) {
+	f, err := t.Function(logicalID)
+	if err != nil {
+		return 0, false, err
+	}
+	v, present := f.Properties["ReservedConcurrentExecutions"]
+	if !present {
+		return 0, false, nil
+	}
+	r := &resolver{t: t, refs: refs, conditions: map[string]bool{}, evaluating: map[string]bool{}}
+	got, err := r.resolve(v)
+	if err != nil {
+		return 0, false, fmt.Errorf("function %s: ReservedConcurrentExecutions: %w", logicalID, err)
+	}
+	switch g := got.(type) {
+	case noValue:
+		return 0, false, nil
+	case string:
+		n, err := strconv.Atoi(g)
+		if err != nil || n < 0 {
+			return 0, false, fmt.Errorf("function %s: ReservedConcurrentExecutions %q: want a whole number, 0 or more", logicalID, g)
+		}
+		return n, true, nil
+	}
+	return 0, false, fmt.Errorf("function %s: ReservedConcurrentExecutions is %s, want a number", logicalID, kindOf(got))
+}
+
 // noValue is what !Ref AWS::NoValue resolves to.
 type noValue struct{}
 

@@ -762,3 +762,33 @@ func TestTemplateMonitoring(t *testing.T) {
 		t.Errorf("alarms: %d, want the source's figures and function/table health covered", alarms)
 	}
 }
+
+// TestReservedConcurrencyResolved: the local stack reads each function's
+// reserved concurrency as CloudFormation resolves it: DisconnectFunction's
+// is DisconnectReservedConcurrency (100 by default), none when that is 0
+// (the condition's AWS::NoValue), and the other functions have none.
+func TestReservedConcurrencyResolved(t *testing.T) {
+	t.Parallel()
+	tpl := load(t)
+	tests := []struct {
+		name   string
+		refs   map[string]string
+		fn     string
+		want   int
+		wantOK bool
+	}{
+		{"default", nil, "DisconnectFunction", 100, true},
+		{"parameter", map[string]string{"DisconnectReservedConcurrency": "250"}, "DisconnectFunction", 250, true},
+		{"off", map[string]string{"DisconnectReservedConcurrency": "0"}, "DisconnectFunction", 0, false},
+		{"other function", nil, "MessageFunction", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, ok, err := tpl.ReservedConcurrency(tt.fn, tt.refs)
+			if err != nil || got != tt.want || ok != tt.wantOK {
+				t.Errorf("ReservedConcurrency(%s) = %d, %v, %v; want %d, %v", tt.fn, got, ok, err, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
