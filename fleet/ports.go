@@ -258,7 +258,13 @@ type RolloutStore interface {
 	// its cost does not grow with the wave: the counters are stored apart
 	// from the terminal list (in DynamoDB an update is billed by the size
 	// of the item it changes). ErrNotFound if the wave is absent (no wave
-	// is ever created by an addition).
+	// is ever created by an addition). Not idempotent: a retry after a
+	// lost reply adds twice, and a sender that dies before adding loses
+	// its delta. The counters are progress as shown and a hint that a
+	// wave may be complete; deciding a wave recounts it from its targets
+	// (evaluateWave, MarkRolloutWave), so neither error changes an
+	// outcome, only when it is reached (the deadline at worst). CaughtUp
+	// and RolledBack are never recounted and may read high after a retry.
 	AddRolloutWaveCounts(ctx context.Context, rolloutID string, index int, delta WaveCounts) (RolloutWave, error)
 	// MarkRolloutWave records a wave's progress: StartedAt when started is
 	// not zero and none is stored; when finished is not zero, FinishedAt,
