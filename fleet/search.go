@@ -178,12 +178,17 @@ func (s *Service) SearchLogs(ctx context.Context, p Principal, q LogSearch) (Sea
 		cur = nil
 	}
 	for i, t := range terminals {
-		// No chunk ends above the terminal's LastSeq.
-		st := &searchStream{id: t.ID, hi: t.LastSeq, scanFrom: t.LastSeq, fill: searchFirstFill}
+		// A first read starts at the terminal's newest chunk: the record's
+		// LastSeq may lag it (a store keeps the record about once a
+		// minute, LogBatch.Record), so it is no bound.
+		st := &searchStream{id: t.ID, hi: fromNewest, scanFrom: fromNewest, fill: searchFirstFill}
 		if cur != nil {
 			st.hi, st.scanFrom = cur.positions[i].hi, cur.positions[i].scanFrom
 		}
 		st.boundary = st.hi + 1
+		if st.hi == fromNewest {
+			st.boundary = fromNewest
+		}
 		st.done = st.hi == 0
 		r.streams = append(r.streams, st)
 	}

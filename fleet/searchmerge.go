@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -17,10 +18,15 @@ import (
 // cursor that holds each terminal's position (search.go says how the cost
 // is bounded).
 
+// fromNewest, as a stream's hi, means every line remains: its first read
+// starts at the terminal's newest chunk, whatever the record says.
+const fromNewest = math.MaxUint64
+
 // searchStream is one terminal's lines, read newest first.
 type searchStream struct {
 	id string
-	// hi: lines at or below it remain to be read (0: none).
+	// hi: lines at or below it remain to be read (0: none; fromNewest:
+	// all).
 	hi uint64
 	// boundary: every stored line at or above it (and at or below hi) has
 	// been read. Chunks are read by descending LastSeq and each holds
@@ -215,6 +221,9 @@ func (r *searcher) fill(ctx context.Context, st *searchStream, n int) (int, erro
 	from := st.next
 	if !st.started {
 		from = max(st.scanFrom, st.hi)
+		if from == fromNewest {
+			from = 0 // descending from 0: from the newest
+		}
 		st.started = true
 	}
 	read := 0
@@ -321,8 +330,11 @@ func (r *searcher) probe(ctx context.Context, id string, at uint64, oldest bool)
 	var got LogChunk
 	found := false
 	from, desc := at, true
-	if oldest {
+	switch {
+	case oldest:
 		from, desc = 1, false
+	case at == fromNewest:
+		from = 0 // descending from 0: from the newest
 	}
 	err := r.s.store.ScanLogChunks(ctx, id, from, desc, r.now, func(c LogChunk) bool {
 		got, found = c, true
@@ -364,7 +376,15 @@ func (r *searcher) seek(ctx context.Context, st *searchStream) error {
 			if oldest {
 				continue
 			}
+			if probes == 0 {
+				hi = 0 // nothing stored
+			}
 			break // nothing stored at or below mid
+		}
+		if probes == 0 {
+			// The newest chunk: nothing ends above it.
+			hi = min(hi, c.LastSeq)
+			mid = hi
 		}
 		probed = append(probed, chunkSpan{c.FirstSeq, c.LastSeq})
 		first, last := c.Entries[0], c.Entries[len(c.Entries)-1]
@@ -417,7 +437,8 @@ type searchCursor struct {
 // or below scanFrom.
 type searchPosition struct{ hi, scanFrom uint64 }
 
-const searchCursorVersion = 1
+// searchCursorVersion 2: positions as hi+1 (0: from the newest).
+const searchCursorVersion = 2
 
 // cursor encodes the streams' positions.
 func (r *searcher) cursor(hash uint64, bound time.Time) string {
@@ -431,8 +452,10 @@ func (r *searcher) cursor(hash uint64, bound time.Time) string {
 	buf = binary.AppendUvarint(buf, uint64(len(r.streams)))
 	for _, st := range r.streams {
 		pos := st.position()
-		buf = binary.AppendUvarint(buf, pos.hi)
-		if pos.hi != 0 {
+		// hi+1, wrapping: 0 for fromNewest (a terminal not read yet), 1
+		// for none left.
+		buf = binary.AppendUvarint(buf, pos.hi+1)
+		if pos.hi != 0 && pos.hi != fromNewest {
 			buf = binary.AppendUvarint(buf, max(pos.scanFrom, pos.hi)-pos.hi)
 		}
 	}
@@ -462,12 +485,15 @@ func decodeSearchCursor(s string) (searchCursor, error) {
 	rest = rest[k:]
 	for range n {
 		var pos searchPosition
-		var k int
-		if pos.hi, k = binary.Uvarint(rest); k <= 0 {
+		v, k := binary.Uvarint(rest)
+		if k <= 0 {
 			return searchCursor{}, bad
 		}
+		pos.hi = v - 1 // 0 wraps to fromNewest
 		rest = rest[k:]
-		if pos.hi != 0 {
+		if pos.hi == fromNewest {
+			pos.scanFrom = fromNewest
+		} else if pos.hi != 0 {
 			delta, k := binary.Uvarint(rest)
 			if k <= 0 || pos.hi+delta < pos.hi {
 				return searchCursor{}, bad
