@@ -378,11 +378,13 @@ func (s *Service) evaluateAlerts(ctx context.Context, now time.Time) error {
 	// Offline, status and dropped rules, per terminal of their groups.
 	for group, rs := range groups {
 		seen := map[string]bool{}
+		complete := true // every page of the group's terminals was read
 		after := ""
 		for {
 			ts, err := s.store.GroupTerminalRecords(ctx, group, after, maxTerminalsPerRead)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("terminals of group %q: %w", group, err))
+				complete = false
 				break
 			}
 			for _, t := range ts {
@@ -420,7 +422,12 @@ func (s *Service) evaluateAlerts(ctx context.Context, now time.Time) error {
 			}
 			after = ts[len(ts)-1].ID
 		}
-		// Alerts of terminals no longer in the group (deleted).
+		// Alerts of terminals no longer in the group (deleted), known only
+		// when the whole group was read: a failed read (throttled) must not
+		// clear the alerts of the terminals it did not reach.
+		if !complete {
+			continue
+		}
 		for key, a := range active {
 			if a.Group == group && !handled[key] && !seen[a.TerminalID] {
 				if r, ok := byID[a.Group+" "+a.RuleID]; ok && r.Kind != AlertErrorRate {

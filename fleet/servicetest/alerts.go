@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -352,4 +355,56 @@ func testAlertErrorRateAcrossProcesses(t *testing.T, e *env) {
 	if got := pub.take(); !reflect.DeepEqual(got, []string{"t1 open"}) {
 		t.Errorf("published %v, want one opening", got)
 	}
+}
+
+// testAlertsKeptWhenTheGroupReadFails: a scheduler run that could not read
+// a group's terminals (throttled) clears none of their alerts as if the
+// terminals had left the group, and notifies nothing: the next run, which
+// reads them, finds the alert still open.
+func testAlertsKeptWhenTheGroupReadFails(t *testing.T, e *env) {
+	flaky := &flakyGroupReads{Store: e.store}
+	pub := &publisher{}
+	svc := fleet.NewService(flaky, e.push, fleet.DefaultConfig(), fleet.WithClock(e.clock.Now), fleet.WithAlertPublisher(pub))
+	token := e.terminal(t, "t1", "a")
+	e.connect(t, "t1", token, "c1")
+	createRule(t, svc, fleet.AlertRule{Kind: fleet.AlertOffline, Minutes: 5, Name: "gone"})
+	if err := e.svc.Disconnect(context.Background(), "c1", "closed"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(6 * time.Minute)
+	tick(t, svc, e)
+	if got := pub.take(); !slices.Equal(got, []string{"t1 open"}) {
+		t.Fatalf("published %v, want t1 open", got)
+	}
+	flaky.fail.Store(true)
+	e.clock.Advance(time.Minute)
+	if err := svc.Tick(context.Background(), e.clock.Now()); err == nil {
+		t.Error("Tick with the group's terminals unreadable: no error")
+	}
+	if got := pub.take(); len(got) != 0 {
+		t.Errorf("published %v while the group could not be read, want nothing", got)
+	}
+	flaky.fail.Store(false)
+	if got := alertStates(t, svc); !slices.Equal(got, []string{"t1 open"}) {
+		t.Errorf("alerts %v after a failed read, want t1 still open", got)
+	}
+	e.clock.Advance(time.Minute)
+	tick(t, svc, e)
+	if got := pub.take(); len(got) != 0 {
+		t.Errorf("published %v on the next run, want nothing (still open, notified)", got)
+	}
+}
+
+// flakyGroupReads fails GroupTerminalRecords while fail is set, as a
+// throttled DynamoDB does after the SDK's retries.
+type flakyGroupReads struct {
+	fleet.Store
+	fail atomic.Bool
+}
+
+func (f *flakyGroupReads) GroupTerminalRecords(ctx context.Context, group, after string, limit int) ([]fleet.Terminal, error) {
+	if f.fail.Load() {
+		return nil, fmt.Errorf("injected: %w", fleet.ErrThrottled)
+	}
+	return f.Store.GroupTerminalRecords(ctx, group, after, limit)
 }

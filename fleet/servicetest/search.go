@@ -32,6 +32,7 @@ func searchAndAlertTests() []struct {
 		{"Search/CursorWhenTerminalsChange", testSearchTerminalsChange},
 		{"Search/ReadBudgetBoundsEachRequest", testSearchBudget},
 		{"Alerts/OfflineFiresClearsFiresAgain", testAlertOffline},
+		{"Alerts/KeptWhenTheGroupReadFails", testAlertsKeptWhenTheGroupReadFails},
 		{"Alerts/StatusThresholdFiresClearsFiresAgain", testAlertStatus},
 		{"Alerts/ErrorRateFiresClearsFiresAgain", testAlertErrorRate},
 		{"Alerts/ErrorRateAcrossProcesses", testAlertErrorRateAcrossProcesses},
