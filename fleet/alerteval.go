@@ -250,7 +250,7 @@ func (s *Service) windowTimes(ctx context.Context, id string, batch []protocol.L
 			return slices.Clone(w.times), nil
 		}
 	}
-	times, err := s.errorTimes(ctx, id, batch, now, window)
+	times, _, err := s.errorTimes(ctx, id, batch, now, window)
 	if err != nil {
 		return nil, err
 	}
@@ -263,11 +263,12 @@ func (s *Service) windowTimes(ctx context.Context, id string, batch []protocol.L
 // errorTimes returns the times of the terminal's error lines within window
 // before now: those of batch (when given; the newest lines, just stored)
 // and of the chunks stored within the window below it, each sequence
-// number once. It reads at most maxAlertChunks chunks.
-func (s *Service) errorTimes(ctx context.Context, id string, batch []protocol.LogEntry, now time.Time, window time.Duration) ([]time.Time, error) {
+// number once. It reads at most maxAlertChunks chunks; truncated says it
+// stopped there before reaching the window's start (a terminal sending
+// many small batches, live), so the count is a lower bound.
+func (s *Service) errorTimes(ctx context.Context, id string, batch []protocol.LogEntry, now time.Time, window time.Duration) (times []time.Time, truncated bool, err error) {
 	since := now.Add(-window)
 	seen := map[uint64]bool{}
-	var times []time.Time
 	add := func(e *protocol.LogEntry) {
 		if e.Level == protocol.LevelError && !e.Time.Before(since) && !seen[e.Seq] {
 			seen[e.Seq] = true
@@ -280,12 +281,12 @@ func (s *Service) errorTimes(ctx context.Context, id string, batch []protocol.Lo
 			add(&batch[i])
 		}
 		if batch[0].Seq <= 1 {
-			return times, nil
+			return times, false, nil
 		}
 		from = batch[0].Seq - 1 + protocol.MaxBatchSpan - 1 // chunks that may hold older lines
 	}
 	read := 0
-	err := s.store.ScanLogChunks(ctx, id, from, true, now, func(c LogChunk) bool {
+	err = s.store.ScanLogChunks(ctx, id, from, true, now, func(c LogChunk) bool {
 		read++
 		if c.StoredAt.Before(since) {
 			return false // stored before the window: its lines are older
@@ -293,12 +294,16 @@ func (s *Service) errorTimes(ctx context.Context, id string, batch []protocol.Lo
 		for i := range c.Entries {
 			add(&c.Entries[i])
 		}
-		return read < maxAlertChunks
+		if read >= maxAlertChunks {
+			truncated = true
+			return false
+		}
+		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("error lines of %s: %w", id, err)
+		return nil, false, fmt.Errorf("error lines of %s: %w", id, err)
 	}
-	return times, nil
+	return times, truncated, nil
 }
 
 func countSince(times []time.Time, since time.Time) int {
@@ -364,12 +369,15 @@ func (s *Service) evaluateAlerts(ctx context.Context, now time.Time) error {
 			s.clearAlert(ctx, a, now, "the rule was deleted")
 			handled[a.AlertKey.String()] = true
 		case r.Kind == AlertErrorRate:
-			times, err := s.errorTimes(ctx, a.TerminalID, nil, now, time.Duration(r.Minutes)*time.Minute)
+			times, truncated, err := s.errorTimes(ctx, a.TerminalID, nil, now, time.Duration(r.Minutes)*time.Minute)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			if n := len(times); float64(n) <= r.Threshold {
+			// A count cut short at maxAlertChunks is a lower bound: it
+			// cannot tell that the rate fell (the write path, which opened
+			// the alert, counted the whole window).
+			if n := len(times); float64(n) <= r.Threshold && !truncated {
 				s.clearAlert(ctx, a, now, fmt.Sprintf("%d error lines in the last %d min (at most %s)", n, r.Minutes, formatNumber(r.Threshold)))
 				handled[a.AlertKey.String()] = true
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -407,4 +408,36 @@ func (f *flakyGroupReads) GroupTerminalRecords(ctx context.Context, group, after
 		return nil, fmt.Errorf("injected: %w", fleet.ErrThrottled)
 	}
 	return f.Store.GroupTerminalRecords(ctx, group, after, limit)
+}
+
+// testAlertErrorRateNotClearedOnACutCount: a terminal sending many small
+// batches (live) has more chunks in a rule's window than the scheduler
+// reads (400); its count of the newest is a lower bound and must not
+// clear an alert the write path opened on the whole window (it would
+// reopen a minute later: an open/cleared flap to SNS).
+func testAlertErrorRateNotClearedOnACutCount(t *testing.T, e *env) {
+	svc, pub := alerting(e)
+	e.connect(t, "t1", e.terminal(t, "t1", "a"), "c1")
+	createRule(t, svc, fleet.AlertRule{Kind: fleet.AlertErrorRate, Minutes: 60, Threshold: 100})
+	seq := uint64(0)
+	send := func(level string) {
+		e.clock.Advance(time.Second)
+		seq++
+		e.send(t, "c1", map[string]any{"type": "logs", "entries": []protocol.LogEntry{{Seq: seq, Time: e.clock.Now(), Level: level, Message: "x"}}})
+	}
+	for range 120 {
+		send("error")
+	}
+	for range 420 {
+		send("info")
+	}
+	tick(t, svc, e)
+	if got := alertStates(t, svc); !slices.Equal(got, []string{"t1 open"}) {
+		t.Errorf("alerts %v, want t1 open (120 errors in the last 9 min, a rule of 100 an hour)", got)
+	}
+	for _, p := range pub.take() {
+		if strings.HasSuffix(p, "cleared") {
+			t.Errorf("published %q: the scheduler cleared on a count of the newest 400 chunks only", p)
+		}
+	}
 }

@@ -36,6 +36,7 @@ func searchAndAlertTests() []struct {
 		{"Alerts/StatusThresholdFiresClearsFiresAgain", testAlertStatus},
 		{"Alerts/ErrorRateFiresClearsFiresAgain", testAlertErrorRate},
 		{"Alerts/ErrorRateAcrossProcesses", testAlertErrorRateAcrossProcesses},
+		{"Alerts/ErrorRateNotClearedOnACutCount", testAlertErrorRateNotClearedOnACutCount},
 		{"Alerts/DroppedFiresClearsFiresAgain", testAlertDropped},
 		{"Alerts/RulesAndAcknowledgeAccess", testAlertAccess},
 	}
