@@ -22,7 +22,7 @@ import (
 // stores a batch holding error lines, and nothing else: a batch without
 // error lines costs no read and no write. With error lines it reads the
 // rules (cached for alertRulesTTL per process), the terminal's groups
-// (read once per process: groups never change) and, for a rule not known
+// (kept alertRulesTTL, as the rules) and, for a rule not known
 // open, the chunks of the rule's window; it writes only when an alert
 // opens. The scheduler (Tick's "alerts" job) evaluates everything else,
 // clears, and delivers each state change to the AlertPublisher.
@@ -45,7 +45,8 @@ type alertCache struct {
 	mu     sync.Mutex
 	rules  []AlertRule
 	readAt time.Time
-	// groups: terminal id → []string (groups never change after creation).
+	// groups: terminal id → cachedGroups, kept alertRulesTTL (a terminal's
+	// groups never change, but a deleted terminal's id may be reused).
 	groups   sync.Map
 	nGroups  int
 	open     sync.Map // AlertKey.String() → time.Time the alert was known active
@@ -98,8 +99,13 @@ func (s *Service) errorRules(ctx context.Context, now time.Time) ([]AlertRule, e
 // terminalGroups returns the groups of terminal id, from the cache or the
 // store.
 func (s *Service) terminalGroups(ctx context.Context, id string) ([]string, error) {
+	now := s.now()
 	if v, ok := s.alerts.groups.Load(id); ok {
-		return v.([]string), nil
+		// Kept as long as the rules are (a terminal deleted and created
+		// again under its id may be in other groups).
+		if c := v.(cachedGroups); now.Sub(c.at) < alertRulesTTL && !now.Before(c.at) {
+			return c.groups, nil
+		}
 	}
 	t, err := s.store.Terminal(ctx, id)
 	if err != nil {
@@ -112,8 +118,14 @@ func (s *Service) terminalGroups(ctx context.Context, id string) ([]string, erro
 	}
 	s.alerts.nGroups++
 	s.alerts.mu.Unlock()
-	s.alerts.groups.Store(id, t.Groups)
+	s.alerts.groups.Store(id, cachedGroups{groups: t.Groups, at: now})
 	return t.Groups, nil
+}
+
+// cachedGroups are a terminal's groups as read at at.
+type cachedGroups struct {
+	groups []string
+	at     time.Time
 }
 
 // knownActive reports whether this process saw the alert under key active

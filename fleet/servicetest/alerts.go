@@ -441,3 +441,42 @@ func testAlertErrorRateNotClearedOnACutCount(t *testing.T, e *env) {
 		}
 	}
 }
+
+// testAlertGroupsOfAReusedID: a terminal deleted and created again under
+// its id in another group is judged by its new group's rules once the
+// process's cache of its groups has aged (as long as the rules' cache):
+// another group's error-rate rule no longer opens an alert on it.
+func testAlertGroupsOfAReusedID(t *testing.T, e *env) {
+	ctx := context.Background()
+	e.connect(t, "t1", e.terminal(t, "t1", "a"), "c1")
+	createRule(t, e.svc, fleet.AlertRule{Kind: fleet.AlertErrorRate, Minutes: 5, Threshold: 1})
+	seq := uint64(0)
+	errorsOn := func(conn string) {
+		var lines []protocol.LogEntry
+		for range 3 {
+			seq++
+			lines = append(lines, protocol.LogEntry{Seq: seq, Time: e.clock.Now(), Level: "error", Message: "x"})
+		}
+		e.send(t, conn, map[string]any{"type": "logs", "entries": lines})
+	}
+	errorsOn("c1")
+	if got := alertStates(t, e.svc); !slices.Equal(got, []string{"t1 open"}) {
+		t.Fatalf("alerts %v, want t1 open in group a", got)
+	}
+	if err := e.svc.DeleteTerminal(ctx, admin, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(6 * time.Minute) // past the rule's window
+	tick(t, e.svc, e)                // clears the deleted terminal's alert
+	if got := alertStates(t, e.svc); !slices.Equal(got, []string{"t1 cleared"}) {
+		t.Fatalf("alerts %v after the terminal was deleted, want t1 cleared", got)
+	}
+	e.connect(t, "t1", e.terminal(t, "t1", "b"), "c2")
+	seq = 0
+	errorsOn("c2")
+	for _, s := range alertStates(t, e.svc) {
+		if s == "t1 open" {
+			t.Errorf("alerts of group a %v: group a's rule opened an alert on the t1 of group b", alertStates(t, e.svc))
+		}
+	}
+}

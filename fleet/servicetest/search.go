@@ -37,6 +37,7 @@ func searchAndAlertTests() []struct {
 		{"Alerts/ErrorRateFiresClearsFiresAgain", testAlertErrorRate},
 		{"Alerts/ErrorRateAcrossProcesses", testAlertErrorRateAcrossProcesses},
 		{"Alerts/ErrorRateNotClearedOnACutCount", testAlertErrorRateNotClearedOnACutCount},
+		{"Alerts/GroupsOfAReusedTerminalID", testAlertGroupsOfAReusedID},
 		{"Alerts/DroppedFiresClearsFiresAgain", testAlertDropped},
 		{"Alerts/RulesAndAcknowledgeAccess", testAlertAccess},
 	}
