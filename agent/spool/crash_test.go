@@ -40,3 +40,94 @@ func TestCrashWhileDegradedNeverReusesSequenceNumbers(t *testing.T) {
 		t.Errorf("first seq after the crash = %d, want above 200 (101..200 were handed out from memory)", next[0].Seq)
 	}
 }
+
+// A disk full for long enough to number more lines in memory than one
+// volatile record covers: the record is renewed, and a crash still never
+// reuses a number handed out.
+func TestCrashAfterLongDegradationNeverReusesSequenceNumbers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	disk := spooltest.NewDiskFS(dir)
+	s, err := spool.Open(dir, 1<<20, spool.WithFS(disk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool.SetVolatileSpan(s, 50)
+	s.Append(lines(1, 10), 0, nil)
+	disk.SetCapacity(disk.Used() - spool.ReserveBytes + 2000) // room for records, not lines
+	var last uint64
+	for i := 11; i <= 500; i += 10 {
+		got, _ := s.Append(lines(i, i+9), 0, nil)
+		if len(got) > 0 {
+			last = got[len(got)-1].Seq
+		}
+	}
+	if st := s.Stats(); !st.Degraded || last < 400 {
+		t.Fatalf("stats %+v, last seq %d: want degraded with lines numbered past several spans", st, last)
+	}
+	spool.Crash(s)
+	s, err = spool.Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	next, _ := s.Append(lines(1, 1), 0, nil)
+	if next[0].Seq <= last {
+		t.Errorf("first seq after the crash = %d, want above %d (handed out from memory)", next[0].Seq, last)
+	}
+}
+
+// A disk already full when the spool opens: the reserve makes room for a
+// small segment holding the volatile record, so a crash does not reuse
+// the numbers of lines held only in memory.
+func TestCrashWhenFullSinceOpenNeverReusesSequenceNumbers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	disk := spooltest.NewDiskFS(dir)
+	s, err := spool.Open(dir, 1<<20, spool.WithFS(disk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Append(lines(1, 100), 0, nil)
+	s.Close()
+	disk.SetCapacity(disk.Used() + 100) // full: the next segment will not fit
+	s, err = spool.Open(dir, 1<<20, spool.WithFS(disk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Append(lines(101, 200), 0, nil)
+	if st := s.Stats(); len(got) == 0 || !st.Degraded || st.MemoryLines == 0 {
+		t.Fatalf("took %d lines, stats %+v; want them held in memory, degraded", len(got), st)
+	}
+	last := got[len(got)-1].Seq
+	spool.Crash(s)
+	s, err = spool.Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	next, _ := s.Append(lines(1, 1), 0, nil)
+	if next[0].Seq <= last {
+		t.Errorf("first seq after the crash = %d, want above %d (handed out from memory)", next[0].Seq, last)
+	}
+}
+
+// An acknowledgement of numbers not handed out yet (a server holding the
+// lines of an earlier spool) removes nothing: the lines numbered next are
+// still read and counted.
+func TestAckBeyondTheNumbersHandedOutHidesNothing(t *testing.T) {
+	t.Parallel()
+	s, err := spool.Open(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Ack(1, 1000); err != nil {
+		t.Fatal(err)
+	}
+	s.Append(lines(1, 10), 0, nil)
+	held, _ := s.Read(1, 1000, 1<<30)
+	if st := s.Stats(); len(held) != 10 || st.Lines != 10 {
+		t.Errorf("held %d lines, stats %+v; want the 10 appended after the ack", len(held), st)
+	}
+}

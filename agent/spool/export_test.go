@@ -6,3 +6,10 @@ func Crash(s *Spool) { s.closeFiles() }
 
 // ReserveBytes is the size of the reserve file.
 const ReserveBytes = reserveBytes
+
+// SetVolatileSpan sets how far a volatile record of s reaches.
+func SetVolatileSpan(s *Spool, n uint64) {
+	s.mu.Lock()
+	s.volatileSpan = n
+	s.mu.Unlock()
+}

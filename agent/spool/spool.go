@@ -111,6 +111,10 @@ type Spool struct {
 	memMax   int64
 	segs     []*segment // oldest first
 	active   File       // appends go to segs[len(segs)-1]; nil if none could be started
+	// volatileLimit, while degraded, is the sequence number a durable
+	// volatile record covers up to (excluded): no line held only in memory
+	// is numbered at or beyond it. volatileSpan is how far a record reaches.
+	volatileLimit, volatileSpan uint64
 	readers  map[uint64]File
 	nextID   uint64
 	closed   bool
@@ -180,7 +184,7 @@ func Open(dir string, maxBytes int64, opts ...Option) (*Spool, error) {
 	if maxBytes < MinMaxBytes {
 		return nil, fmt.Errorf("open spool %s: max bytes %d is below the minimum %d", dir, maxBytes, MinMaxBytes)
 	}
-	s := &Spool{dir: dir, fs: OS, now: time.Now, maxBytes: maxBytes, memMax: DefaultMemoryBytes,
+	s := &Spool{dir: dir, fs: OS, now: time.Now, maxBytes: maxBytes, memMax: DefaultMemoryBytes, volatileSpan: volatileSpan,
 		readers: map[uint64]File{}, marks: map[string][]byte{}, next: 1}
 	for _, o := range opts {
 		o(s)
@@ -615,8 +619,18 @@ func (s *Spool) Append(entries []protocol.LogEntry, lost uint64, marks map[strin
 	if metaDone {
 		return out, nil
 	}
-	// The disk refused: the rest is held in memory.
+	// The disk refused: the rest is held in memory. A durable volatile
+	// record covers the numbers it hands out, renewed as they run out (at
+	// most one try per Append). A disk that takes no write at all (a
+	// read-only remount) leaves none: the lines are still numbered and
+	// delivered from memory, and only a crash before the disk comes back
+	// could reuse their numbers.
+	tried := false
 	for ; i < len(entries); i++ {
+		if s.next >= s.volatileLimit && !tried {
+			tried = true
+			s.extendVolatile()
+		}
 		take(i, nil)
 		s.mem = append(s.mem, memLine{seq: s.next - 1, raw: raws[i]})
 		s.memBytes += int64(len(raws[i]))
@@ -804,6 +818,14 @@ func (s *Spool) roll(lines []memLine) error {
 	}
 	bufs = append(bufs, cur)
 	size := off + int64(len(cur))
+	// The segment left behind may hold records not synced yet (the first
+	// piece of an Append whose second piece rolls): they must be durable
+	// before the new segment's checkpoint says they were written.
+	if s.active != nil {
+		if err := s.active.Sync(); err != nil {
+			return fmt.Errorf("sync spool segment before starting %s: %w", name, err)
+		}
+	}
 	f, err := s.fs.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("start spool segment %s: %w", name, err)
@@ -851,20 +873,33 @@ func (s *Spool) enterDegraded(err error) {
 	}
 	s.degraded = true
 	s.degradedSince = s.lastTry
-	// Say, durably, that sequence numbers up to volatileSpan ahead may be
-	// handed out to lines that only memory holds, so that a crash before
-	// they reach the disk does not reuse them. The reserve file makes room
-	// for this one small write on a full disk.
+	// The reserve file makes room for the volatile record on a full disk
+	// (and, on a disk full since Open, for a first small segment).
 	if s.reserveOK {
 		s.fs.Remove(s.path(reserveName))
 		s.reserveOK = false
 	}
-	if s.active != nil {
-		rec := appendRecord(nil, recVolatile, u64(s.next+volatileSpan))
-		if s.appendRaw(rec) == nil {
-			s.active.Sync()
+	s.volatileLimit = s.next
+	s.extendVolatile()
+}
+
+// extendVolatile says, durably, that sequence numbers up to volatileSpan
+// ahead may be handed out to lines that only memory holds, so that a
+// crash before they reach the disk does not reuse them. When it cannot
+// (no segment could be started, the record not written), volatileLimit
+// stays where it is and Append tries again later.
+func (s *Spool) extendVolatile() {
+	if s.active == nil {
+		if err := s.roll(nil); err != nil {
+			return
 		}
 	}
+	limit := s.next + s.volatileSpan
+	rec := appendRecord(nil, recVolatile, u64(limit))
+	if s.appendRaw(rec) != nil || s.active.Sync() != nil {
+		return
+	}
+	s.volatileLimit = limit
 }
 
 // boundMemory keeps the memory within its bound: the oldest lines go
@@ -1048,6 +1083,13 @@ func (s *Spool) remove(first, last uint64, why byte) (int, error) {
 	if s.closed {
 		return 0, fmt.Errorf("remove lines %d..%d from spool %s: closed", first, last, s.dir)
 	}
+	// Only numbers handed out can be removed: an ack of numbers beyond
+	// (a server holding lines of an earlier spool) must not hide the lines
+	// numbered next.
+	if s.next == 0 || first >= s.next {
+		return 0, nil
+	}
+	last = min(last, s.next-1)
 	defer s.recount()
 	var n uint64
 	for _, g := range s.segs {
