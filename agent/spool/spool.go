@@ -115,9 +115,9 @@ type Spool struct {
 	// volatile record covers up to (excluded): no line held only in memory
 	// is numbered at or beyond it. volatileSpan is how far a record reaches.
 	volatileLimit, volatileSpan uint64
-	readers  map[uint64]File
-	nextID   uint64
-	closed   bool
+	readers                     map[uint64]File
+	nextID                      uint64
+	closed                      bool
 
 	next, lastAck, dropped, droppedInvalid uint64
 	removed                                rangeSet // sequence numbers no longer held
