@@ -14,3 +14,10 @@ func inode(fi os.FileInfo) uint64 {
 	}
 	return 0
 }
+
+// openNonBlocking opens path for reading without blocking: a FIFO with no writer
+// would otherwise hold the open (and the agent's shutdown) for ever. The
+// caller refuses anything but a regular file.
+func openNonBlocking(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}

@@ -214,7 +214,7 @@ func (f *Follower) resume(ctx context.Context) (*openFile, error) {
 			since = c.mtime
 			f.known = map[uint64]bool{start.Inode: true, c.ino: true}
 		}
-	} else if c, ok := f.findInode(start.Inode); ok {
+	} else if c, ok := f.findInode(start); ok {
 		// Rotated while we were away.
 		if err := f.readRotated(ctx, c, start.Offset, nil); err != nil {
 			return nil, err
@@ -374,25 +374,23 @@ func (f *Follower) rotated() []candidate {
 	return out
 }
 
-// findInode finds the rotated file with inode ino (the followed file
-// renamed by rotation), looking at every file of the directory.
-func (f *Follower) findInode(ino uint64) (candidate, bool) {
-	if ino == 0 {
+// findInode finds the rotated file pos was in (the followed file renamed
+// by rotation): inode, size and content must all agree.
+func (f *Follower) findInode(pos Position) (candidate, bool) {
+	if pos.Inode == 0 {
 		return candidate{}, false
 	}
-	dir := filepath.Dir(f.Path)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return candidate{}, false
-	}
-	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		if p == filepath.Clean(f.Path) {
+	// Only a rotated file of Path, holding before the offset the bytes
+	// the position names: an inode number is reused once its file is
+	// deleted, and may then be another log's (another service's secrets).
+	for _, c := range f.rotated() {
+		if c.ino != pos.Inode || c.size < pos.Offset {
 			continue
 		}
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && inode(fi) == ino {
-			return candidate{path: p, ino: ino, size: fi.Size(), mtime: fi.ModTime()}, true
+		if pos.Offset > 0 && checkAt(c.path, pos.Offset) != pos.Check {
+			continue
 		}
+		return c, true
 	}
 	return candidate{}, false
 }
@@ -533,7 +531,7 @@ type openFile struct {
 // openAt opens path at offset, or at its end when offset is negative (or
 // past the end).
 func openAt(path string, offset int64) (*openFile, error) {
-	f, err := os.Open(path)
+	f, err := openNonBlocking(path)
 	if err != nil {
 		return nil, err
 	}
@@ -541,6 +539,10 @@ func openAt(path string, offset int64) (*openFile, error) {
 	if err != nil {
 		f.Close()
 		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
 	}
 	if offset < 0 || offset > fi.Size() {
 		offset = fi.Size()
