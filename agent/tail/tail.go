@@ -145,6 +145,27 @@ func (f *Follower) run(ctx context.Context) error {
 		}
 		fi, err := os.Stat(f.Path)
 		switch {
+		case err != nil && unlinked(cur.f):
+			// Deleted, not renamed: finish it and let it go (holding it
+			// would keep its space), then wait for the path to come back.
+			if err := f.drain(ctx, cur); err != nil {
+				return err
+			}
+			cur.close()
+			var next *openFile
+			for next == nil {
+				if err := sleep(ctx, f.Poll); err != nil {
+					cur = nil // closed already
+					return err
+				}
+				if next, err = f.open(f.Path, 0); err != nil {
+					cur = nil
+					return err
+				}
+			}
+			cur = next
+			f.opened(cur)
+			continue
 		case err != nil:
 			// Renamed away and not recreated yet: keep reading the old file.
 		case inode(fi) != cur.ino:
