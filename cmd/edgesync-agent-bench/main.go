@@ -160,6 +160,10 @@ func run(ctx context.Context, o options) error {
 	cfg.TerminalID, cfg.ServerURL, cfg.Token = id, stack.WSURL, token
 	cfg.SpoolDir = filepath.Join(dir, "spool")
 	cfg.LogInputs = []string{logFile}
+	// The default asks for an acknowledgement every 15 min or 32 batches
+	// (protocol v2); the bench waits for every line acknowledged after its
+	// windows, so it asks every 15 s.
+	cfg.AckInterval = benchAckInterval
 	a, err := startAgent(ctx, bin, dir, cfg)
 	if err != nil {
 		return err
@@ -418,6 +422,9 @@ type agentProcess struct {
 	logs   string
 	done   chan struct{}
 }
+
+// benchAckInterval is the measured agent's ack_interval.
+const benchAckInterval = 15
 
 func startAgent(ctx context.Context, bin, dir string, cfg agent.Config) (*agentProcess, error) {
 	doc, _ := json.MarshalIndent(cfg, "", "  ")
