@@ -44,17 +44,24 @@ func (s *Store) putMemberships(ctx context.Context, t fleet.Terminal) error {
 // more only where memberships name terminals not (or no longer) in the
 // group, which it skips.
 func (s *Store) GroupTerminals(ctx context.Context, group, after string, limit int) ([]fleet.Terminal, error) {
+	return s.listGroup(ctx, "terminals", group, after, limit, s.readTerminals)
+}
+
+// listGroup pages group's membership from after and reads the terminals
+// it names with read, at most limit, skipping those no longer in the
+// group; what names the listing in errors.
+func (s *Store) listGroup(ctx context.Context, what, group, after string, limit int, read func(context.Context, []string) ([]fleet.Terminal, error)) ([]fleet.Terminal, error) {
 	if limit < 1 {
-		return nil, fmt.Errorf("list terminals of group %q: %w: limit %d, want at least 1", group, fleet.ErrInvalid, limit)
+		return nil, fmt.Errorf("list %s of group %q: %w: limit %d, want at least 1", what, group, fleet.ErrInvalid, limit)
 	}
 	if group == "" {
 		return nil, nil
 	}
 	if err := checkID("group", group); err != nil {
-		return nil, fmt.Errorf("list terminals of a group: %w", err)
+		return nil, fmt.Errorf("list %s of a group: %w", what, err)
 	}
 	if len(after) > maxKeyPart {
-		return nil, fmt.Errorf("list terminals of group %q: %w: cursor too long", group, fleet.ErrInvalid)
+		return nil, fmt.Errorf("list %s of group %q: %w: cursor too long", what, group, fleet.ErrInvalid)
 	}
 	limit = min(limit, maxTerminalsPage)
 	var out []fleet.Terminal
@@ -66,9 +73,9 @@ func (s *Store) GroupTerminals(ctx context.Context, group, after string, limit i
 		if len(ids) == 0 {
 			break
 		}
-		terms, err := s.readTerminals(ctx, ids)
+		terms, err := read(ctx, ids)
 		if err != nil {
-			return nil, fmt.Errorf("list terminals of group %q: %w", group, err)
+			return nil, fmt.Errorf("list %s of group %q: %w", what, group, err)
 		}
 		for _, t := range terms {
 			if slices.Contains(t.Groups, group) {

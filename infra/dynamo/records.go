@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -44,43 +43,7 @@ func (s *Store) TerminalRecords(ctx context.Context, cursor string, limit int) (
 // GroupTerminalRecords is GroupTerminals reading the terminal records
 // alone: Config and Desired are left zero.
 func (s *Store) GroupTerminalRecords(ctx context.Context, group, after string, limit int) ([]fleet.Terminal, error) {
-	if limit < 1 {
-		return nil, fmt.Errorf("list terminal records of group %q: %w: limit %d, want at least 1", group, fleet.ErrInvalid, limit)
-	}
-	if group == "" {
-		return nil, nil
-	}
-	if err := checkID("group", group); err != nil {
-		return nil, fmt.Errorf("list terminal records of a group: %w", err)
-	}
-	if len(after) > maxKeyPart {
-		return nil, fmt.Errorf("list terminal records of group %q: %w: cursor too long", group, fleet.ErrInvalid)
-	}
-	limit = min(limit, maxTerminalsPage)
-	var out []fleet.Terminal
-	for len(out) < limit {
-		ids, more, err := s.groupMemberIDs(ctx, group, after, limit-len(out))
-		if err != nil {
-			return nil, err
-		}
-		if len(ids) == 0 {
-			break
-		}
-		terms, err := s.readRecords(ctx, ids)
-		if err != nil {
-			return nil, fmt.Errorf("list terminal records of group %q: %w", group, err)
-		}
-		for _, t := range terms {
-			if slices.Contains(t.Groups, group) {
-				out = append(out, t)
-			}
-		}
-		after = ids[len(ids)-1]
-		if !more {
-			break
-		}
-	}
-	return out, nil
+	return s.listGroup(ctx, "terminal records", group, after, limit, s.readRecords)
 }
 
 // readRecords reads the records of ids with BatchGetItem, in the order of
