@@ -90,7 +90,7 @@ func TestCrashWhenFullSinceOpenNeverReusesSequenceNumbers(t *testing.T) {
 	}
 	s.Append(lines(1, 100), 0, nil)
 	s.Close()
-	disk.SetCapacity(disk.Used() + 100) // full: the next segment will not fit
+	disk.SetCapacity(disk.Used()) // full: the next segment will not fit
 	s, err = spool.Open(dir, 1<<20, spool.WithFS(disk))
 	if err != nil {
 		t.Fatal(err)
