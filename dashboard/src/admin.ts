@@ -5,7 +5,7 @@
 
 import type { AuditQuery, AuditRecord, Credential } from "./client.js";
 import type { App, View } from "./app.js";
-import { h, replace, ago, clock, fullTime, badge, copyButton, hashParams, setHashParams } from "./dom.js";
+import { h, replace, ago, clock, fullTime, badge, copyButton, hashParams, setHashParams, confirmButton } from "./dom.js";
 
 /** TERMINAL_ID is the API's rule for terminal ids. */
 const TERMINAL_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -203,39 +203,6 @@ function credentialState(c: Credential, now: number): { state: string; badge: HT
   return { state: "ending", badge: badge(`ends ${clock(c.notAfter)}`, "warn", { title: fullTime(c.notAfter) }) };
 }
 
-/**
- * confirmButton asks for a second click within 5 s before it runs act, so a
- * stray click revokes nothing; onError gets act's failure.
- */
-function confirmButton(label: string, confirmLabel: string, attrs: Record<string, string>, act: () => Promise<void>, onError: (err: unknown) => void): HTMLButtonElement {
-  const b = h("button", { type: "button", ...attrs }, label);
-  let armed: ReturnType<typeof setTimeout> | undefined;
-  b.addEventListener("click", async () => {
-    if (!armed) {
-      b.textContent = confirmLabel;
-      b.dataset.armed = "true";
-      armed = setTimeout(() => {
-        armed = undefined;
-        b.textContent = label;
-        delete b.dataset.armed;
-      }, 5000);
-      return;
-    }
-    clearTimeout(armed);
-    armed = undefined;
-    delete b.dataset.armed;
-    b.disabled = true;
-    try {
-      await act();
-    } catch (err) {
-      onError(err);
-    } finally {
-      b.disabled = false;
-      b.textContent = label;
-    }
-  });
-  return b;
-}
 
 /** auditView is the audit trail with its filters (admin); the filters live in the address (#/audit?actor=…). */
 export function auditView(app: App, root: HTMLElement): View {

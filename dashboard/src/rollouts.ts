@@ -6,7 +6,7 @@
 
 import type { Rollout, RolloutSpec, RolloutState, RolloutTarget, RolloutWave, TargetState, WaveCounts } from "./client.js";
 import type { App, View } from "./app.js";
-import { h, replace, ago, fullTime, badge, hashParams, setHashParams } from "./dom.js";
+import { h, replace, ago, fullTime, badge, hashParams, setHashParams, confirmButton } from "./dom.js";
 
 const ACTIVE_MS = 1500;
 const IDLE_MS = 10_000;
@@ -218,8 +218,8 @@ export function rolloutView(app: App, root: HTMLElement, group: string, id: stri
   const onError = (err: unknown) => app.report("rollout-control", "The rollout did not change", err);
   const pause = plainButton("Pause", { id: "rollout-pause" }, act("pause"), onError);
   const resume = plainButton("Resume", { id: "rollout-resume" }, act("resume"), onError);
-  const cancel = twoClickButton("Cancel", "Confirm: cancel", { id: "rollout-cancel", class: "danger" }, act("cancel"), onError);
-  const rollback = twoClickButton("Roll back", "Confirm: roll back", { id: "rollout-rollback", class: "danger" }, act("rollback"), onError);
+  const cancel = confirmButton("Cancel", "Confirm: cancel", { id: "rollout-cancel", class: "danger" }, act("cancel"), onError);
+  const rollback = confirmButton("Roll back", "Confirm: roll back", { id: "rollout-rollback", class: "danger" }, act("rollback"), onError);
   const controls = app.can("operator") ? h("div", { class: "actions", id: "rollout-controls" }, pause, resume, cancel, rollback) : null;
 
   replace(
@@ -406,30 +406,3 @@ function plainButton(label: string, attrs: Record<string, string>, act: () => Pr
   return b;
 }
 
-/** twoClickButton asks for a second click within 5 s before it runs act. */
-function twoClickButton(label: string, confirmLabel: string, attrs: Record<string, string>, act: () => Promise<void>, onError: (err: unknown) => void): HTMLButtonElement {
-  const b = h("button", { type: "button", ...attrs }, label);
-  let armed: ReturnType<typeof setTimeout> | undefined;
-  b.addEventListener("click", async () => {
-    if (!armed) {
-      b.textContent = confirmLabel;
-      b.dataset.armed = "true";
-      armed = setTimeout(() => {
-        armed = undefined;
-        b.textContent = label;
-        delete b.dataset.armed;
-      }, 5000);
-      return;
-    }
-    clearTimeout(armed);
-    armed = undefined;
-    delete b.dataset.armed;
-    b.textContent = label;
-    try {
-      await act();
-    } catch (err) {
-      onError(err);
-    }
-  });
-  return b;
-}

@@ -2,7 +2,7 @@
 // the agent configuration to install), a terminal's credentials (rotate,
 // revoke) and the audit trail with filters. Other roles see what role a
 // page needs instead of buttons that would fail.
-import { h, replace, ago, clock, fullTime, badge, copyButton, hashParams, setHashParams } from "./dom.js";
+import { h, replace, ago, clock, fullTime, badge, copyButton, hashParams, setHashParams, confirmButton } from "./dom.js";
 /** TERMINAL_ID is the API's rule for terminal ids. */
 const TERMINAL_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** AUDIT_ACTIONS are the actions the audit trail records. */
@@ -143,41 +143,6 @@ function credentialState(c, now) {
     if (end <= now)
         return { state: "revoked", badge: badge(`ended ${ago(c.notAfter, now)}`, "muted", { title: fullTime(c.notAfter) }) };
     return { state: "ending", badge: badge(`ends ${clock(c.notAfter)}`, "warn", { title: fullTime(c.notAfter) }) };
-}
-/**
- * confirmButton asks for a second click within 5 s before it runs act, so a
- * stray click revokes nothing; onError gets act's failure.
- */
-function confirmButton(label, confirmLabel, attrs, act, onError) {
-    const b = h("button", { type: "button", ...attrs }, label);
-    let armed;
-    b.addEventListener("click", async () => {
-        if (!armed) {
-            b.textContent = confirmLabel;
-            b.dataset.armed = "true";
-            armed = setTimeout(() => {
-                armed = undefined;
-                b.textContent = label;
-                delete b.dataset.armed;
-            }, 5000);
-            return;
-        }
-        clearTimeout(armed);
-        armed = undefined;
-        delete b.dataset.armed;
-        b.disabled = true;
-        try {
-            await act();
-        }
-        catch (err) {
-            onError(err);
-        }
-        finally {
-            b.disabled = false;
-            b.textContent = label;
-        }
-    });
-    return b;
 }
 /** auditView is the audit trail with its filters (admin); the filters live in the address (#/audit?actor=…). */
 export function auditView(app, root) {

@@ -161,3 +161,38 @@ export function setHashParams(p) {
     const q = p.toString();
     history.replaceState(null, "", base + (q ? "?" + q : ""));
 }
+/**
+ * confirmButton asks for a second click within 5 s before it runs act, so a
+ * stray click revokes nothing; onError gets act's failure.
+ */
+export function confirmButton(label, confirmLabel, attrs, act, onError) {
+    const b = h("button", { type: "button", ...attrs }, label);
+    let armed;
+    b.addEventListener("click", async () => {
+        if (!armed) {
+            b.textContent = confirmLabel;
+            b.dataset.armed = "true";
+            armed = setTimeout(() => {
+                armed = undefined;
+                b.textContent = label;
+                delete b.dataset.armed;
+            }, 5000);
+            return;
+        }
+        clearTimeout(armed);
+        armed = undefined;
+        delete b.dataset.armed;
+        b.disabled = true;
+        try {
+            await act();
+        }
+        catch (err) {
+            onError(err);
+        }
+        finally {
+            b.disabled = false;
+            b.textContent = label;
+        }
+    });
+    return b;
+}

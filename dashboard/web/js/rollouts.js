@@ -3,7 +3,7 @@
 // waves fill as the terminals answer, with pause, resume, cancel and
 // rollback. The server stages, counts and decides; the page shows what it
 // answers and polls while the rollout moves.
-import { h, replace, ago, fullTime, badge, hashParams, setHashParams } from "./dom.js";
+import { h, replace, ago, fullTime, badge, hashParams, setHashParams, confirmButton } from "./dom.js";
 const ACTIVE_MS = 1500;
 const IDLE_MS = 10_000;
 const STATE_KIND = {
@@ -155,8 +155,8 @@ export function rolloutView(app, root, group, id) {
     const onError = (err) => app.report("rollout-control", "The rollout did not change", err);
     const pause = plainButton("Pause", { id: "rollout-pause" }, act("pause"), onError);
     const resume = plainButton("Resume", { id: "rollout-resume" }, act("resume"), onError);
-    const cancel = twoClickButton("Cancel", "Confirm: cancel", { id: "rollout-cancel", class: "danger" }, act("cancel"), onError);
-    const rollback = twoClickButton("Roll back", "Confirm: roll back", { id: "rollout-rollback", class: "danger" }, act("rollback"), onError);
+    const cancel = confirmButton("Cancel", "Confirm: cancel", { id: "rollout-cancel", class: "danger" }, act("cancel"), onError);
+    const rollback = confirmButton("Roll back", "Confirm: roll back", { id: "rollout-rollback", class: "danger" }, act("rollback"), onError);
     const controls = app.can("operator") ? h("div", { class: "actions", id: "rollout-controls" }, pause, resume, cancel, rollback) : null;
     replace(root, h("section", { class: "panel" }, h("div", { class: "panel-head" }, h("h2", {}, h("a", { href: `#/rollouts?group=${encodeURIComponent(group)}` }, "Rollouts"), ` · ${group} · `, h("span", { class: "mono" }, id), " ", state), controls), progress, reason, facts, waves, h("p", { class: "muted legend" }, legend())), h("section", { class: "panel" }, detail));
     const render = () => {
@@ -268,34 +268,6 @@ function plainButton(label, attrs, act, onError) {
     const b = h("button", { type: "button", ...attrs }, label);
     b.addEventListener("click", async () => {
         b.disabled = true;
-        try {
-            await act();
-        }
-        catch (err) {
-            onError(err);
-        }
-    });
-    return b;
-}
-/** twoClickButton asks for a second click within 5 s before it runs act. */
-function twoClickButton(label, confirmLabel, attrs, act, onError) {
-    const b = h("button", { type: "button", ...attrs }, label);
-    let armed;
-    b.addEventListener("click", async () => {
-        if (!armed) {
-            b.textContent = confirmLabel;
-            b.dataset.armed = "true";
-            armed = setTimeout(() => {
-                armed = undefined;
-                b.textContent = label;
-                delete b.dataset.armed;
-            }, 5000);
-            return;
-        }
-        clearTimeout(armed);
-        armed = undefined;
-        delete b.dataset.armed;
-        b.textContent = label;
         try {
             await act();
         }
