@@ -163,7 +163,7 @@ export function setHashParams(p) {
 }
 /**
  * confirmButton asks for a second click within 5 s before it runs act, so a
- * stray click revokes nothing; onError gets act's failure.
+ * stray click does nothing; onError gets act's failure.
  */
 export function confirmButton(label, confirmLabel, attrs, act, onError) {
     const b = h("button", { type: "button", ...attrs }, label);
