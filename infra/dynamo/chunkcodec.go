@@ -44,8 +44,10 @@ import (
 //	levels     n indexes into table
 //	sources    n indexes into table
 //	messages   0 then n lengths and the messages one after the other;
-//	           or 1 then the messages in token columns (messageTokens),
-//	           whichever compresses smaller
+//	           or 2 then the messages in segment columns (segments.go),
+//	           whichever compresses smaller; or 1 then the messages in
+//	           token columns (appendMessages), which builds before the
+//	           segment columns wrote and this one reads
 //	attrlens   n lengths (0: no attributes)
 //	attrs      each line's attributes as a compact JSON object
 
@@ -85,35 +87,48 @@ var (
 // protocol.DecompressEntries bounds a gzip one.
 const maxInflatedChunk = 6 * protocol.MaxInflatedBytes
 
-// encodeEntries returns the stored form of a chunk's entries.
+// encodeEntries returns the stored form of a chunk's entries: the column
+// layout with the messages plain or in segment columns, whichever
+// compresses smaller.
 func encodeEntries(entries []protocol.LogEntry) ([]byte, error) {
+	plain, err := encodeWith(entries, func(b []byte) []byte { return appendMessages(b, entries, false) })
+	if err != nil || len(entries) < segmentFrom {
+		return plain, err
+	}
+	seg, err := encodeWith(entries, func(b []byte) []byte { return appendSegments(b, entries) })
+	if err != nil || len(seg) >= len(plain) {
+		return plain, err
+	}
+	return seg, nil
+}
+
+// encodeWith is the column layout of entries, with the messages column
+// that messages appends, in a zstd frame.
+func encodeWith(entries []protocol.LogEntry, messages func([]byte) []byte) ([]byte, error) {
 	enc, err := entriesEncoder()
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
-	plain, tokens, err := columns(entries)
+	head, tail, err := columns(entries)
 	if err != nil {
 		return nil, err
 	}
-	a := enc.EncodeAll(plain, make([]byte, 0, len(plain)/4+64))
-	if len(entries) < tokenizeFrom {
-		return a, nil
-	}
-	if b := enc.EncodeAll(tokens, make([]byte, 0, len(tokens)/4+64)); len(b) < len(a) {
-		return b, nil
-	}
-	return a, nil
+	b := messages(head)
+	b = append(b, tail...)
+	return enc.EncodeAll(b, make([]byte, 0, len(b)/4+64)), nil
 }
 
-// tokenizeFrom is the smallest batch whose token columns are tried: in a
-// smaller one the columns' tags and lengths cost about what they save.
-const tokenizeFrom = 64
+// segmentFrom is the smallest batch whose segment columns are tried: a
+// single line has nothing to line up with.
+const segmentFrom = 2
 
 // maxTokens bounds the token columns of a message: its last token holds
 // the rest of a longer message.
 const maxTokens = 16
 
-// appendMessages appends the messages column, whole or in token columns:
+// appendMessages appends the messages column, whole or in token columns
+// (the layout builds before segments.go wrote; kept so that tests write
+// what those builds stored):
 // each message split at single spaces into at most maxTokens tokens (so
 // joining them with spaces gives it back); then, for each position, the
 // tokens of the lines that have one there: a tag each (1: a decimal
@@ -123,7 +138,7 @@ const maxTokens = 16
 // their words, and the frame counters shrink to a byte.
 func appendMessages(b []byte, entries []protocol.LogEntry, tokenized bool) []byte {
 	if !tokenized {
-		b = append(b, 0)
+		b = append(b, messagesPlain)
 		for _, e := range entries {
 			b = binary.AppendUvarint(b, uint64(len(e.Message)))
 		}
@@ -132,7 +147,7 @@ func appendMessages(b []byte, entries []protocol.LogEntry, tokenized bool) []byt
 		}
 		return b
 	}
-	b = append(b, 1)
+	b = append(b, messagesTokens)
 	toks := make([][]string, len(entries))
 	width := 0
 	for i, e := range entries {
@@ -181,7 +196,9 @@ func decimal(tok string) (int64, bool) {
 // readMessages reads the messages column appendMessages wrote.
 func readMessages(r *columnReader, entries []protocol.LogEntry) {
 	switch r.byte() {
-	case 0:
+	case messagesSegments:
+		readSegments(r, entries)
+	case messagesPlain:
 		lens := make([]uint64, len(entries))
 		for i := range lens {
 			lens[i] = r.uvarint()
@@ -189,7 +206,7 @@ func readMessages(r *columnReader, entries []protocol.LogEntry) {
 		for i := range entries {
 			entries[i].Message = string(r.bytes(lens[i]))
 		}
-	case 1:
+	case messagesTokens:
 		toks := make([][]string, len(entries))
 		width := uint64(0)
 		for i := range toks {
@@ -240,9 +257,9 @@ func readMessages(r *columnReader, entries []protocol.LogEntry) {
 	}
 }
 
-// columns lays entries out in columns (see the package's layout), with
-// the messages whole and in token columns.
-func columns(entries []protocol.LogEntry) (plain, tokens []byte, err error) {
+// columns lays entries out in columns (see the package's layout): head
+// holds the columns before the messages, tail the attributes after them.
+func columns(entries []protocol.LogEntry) (head, tail []byte, err error) {
 	var b []byte
 	b = append(b, chunkFormat)
 	b = binary.AppendUvarint(b, uint64(len(entries)))
@@ -316,9 +333,7 @@ func columns(entries []protocol.LogEntry) (plain, tokens []byte, err error) {
 	for _, s := range sources {
 		b = binary.AppendUvarint(b, s)
 	}
-	prefix := len(b)
-	b = appendMessages(b, entries, false)
-	attrStart := len(b)
+	head = b
 	attrs := make([][]byte, len(entries))
 	for i, e := range entries {
 		if len(e.Attrs) == 0 {
@@ -331,15 +346,12 @@ func columns(entries []protocol.LogEntry) (plain, tokens []byte, err error) {
 		attrs[i] = raw
 	}
 	for _, a := range attrs {
-		b = binary.AppendUvarint(b, uint64(len(a)))
+		tail = binary.AppendUvarint(tail, uint64(len(a)))
 	}
 	for _, a := range attrs {
-		b = append(b, a...)
+		tail = append(tail, a...)
 	}
-	// The same with the messages in token columns: the smaller wins.
-	alt := appendMessages(append([]byte(nil), b[:prefix]...), entries, true)
-	alt = append(alt, b[attrStart:]...)
-	return b, alt, nil
+	return head, tail, nil
 }
 
 // decodeEntries reads the stored form of a chunk whose first line is
