@@ -19,6 +19,7 @@ import (
 	"github.com/edgesync/edgesync"
 	"github.com/edgesync/edgesync/devstack"
 	"github.com/edgesync/edgesync/devstack/template"
+	"github.com/edgesync/edgesync/fleet"
 	"github.com/edgesync/edgesync/internal/dynalite"
 )
 
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.terminals, "terminals", 60, "terminals of the default and seed-literal groups of the cost run (economy: 3/5 as many, per-line: 2/5)")
 	fs.IntVar(&o.watched, "watched", 4, "terminals of each profile whose logs a dashboard tails during the cost run")
 	fs.IntVar(&o.chartTerminals, "chart-terminals", 10, "terminals of each point of the chart")
-	fs.DurationVar(&o.window, "window", 90*time.Second, "measured window of the cost run (a multiple of the 30 s status interval)")
+	fs.DurationVar(&o.window, "window", 2*time.Minute, "measured window of the cost run, in whole minutes (the terminal record takes a status report once a minute of the clock, fleet.StatusRecordEvery: a window of 90 s would see one such minute or two)")
 	fs.DurationVar(&o.warmup, "warmup", 10*time.Second, "time before the window, for connections and first pulls")
 	fs.StringVar(&o.out, "o", "", "also write the report into this Markdown file, between <!-- bench:begin --> and <!-- bench:end --> (a new file if it does not exist)")
 	fs.StringVar(&o.rates, "rates", "", "write the per-terminal rates (JSON) here; with -o, cmd/edgesync-bench/rates.json in the source tree unless set")
@@ -74,8 +75,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			o.skip[s] = true
 		}
 	}
-	if o.terminals < 5 || o.watched < 1 || o.chartTerminals < 2 || o.window < refStatusEvery {
-		return fmt.Errorf("-terminals must be at least 5, -watched 1, -chart-terminals 2 and -window at least %v", refStatusEvery)
+	if o.terminals < 5 || o.watched < 1 || o.chartTerminals < 2 || o.window < fleet.StatusRecordEvery || o.window%fleet.StatusRecordEvery != 0 {
+		return fmt.Errorf("-terminals must be at least 5, -watched 1, -chart-terminals 2, and -window whole minutes (got %v): the terminal record takes a report once a minute of the clock (fleet.StatusRecordEvery), so any other window counts a different number of those minutes from run to run", o.window)
 	}
 	prices, err := loadPrices()
 	if err != nil {
