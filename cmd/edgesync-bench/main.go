@@ -52,15 +52,19 @@ const (
 	phaseChart      = "chart"
 )
 
+// defaults are the flags' defaults; the report names the flags of a run
+// that differ.
+var defaults = options{terminals: 60, watched: 4, chartTerminals: 10, window: 2 * time.Minute, warmup: 10 * time.Second}
+
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var o options
 	var skip string
 	fs := flag.NewFlagSet("edgesync-bench", flag.ContinueOnError)
-	fs.IntVar(&o.terminals, "terminals", 60, "terminals of the default and seed-literal groups of the cost run (economy: 3/5 as many, per-line: 2/5)")
-	fs.IntVar(&o.watched, "watched", 4, "terminals of each profile whose logs a dashboard tails during the cost run")
-	fs.IntVar(&o.chartTerminals, "chart-terminals", 10, "terminals of each point of the chart")
-	fs.DurationVar(&o.window, "window", 2*time.Minute, "measured window of the cost run, in whole minutes (the terminal record takes a status report once a minute of the clock, fleet.StatusRecordEvery: a window of 90 s would see one such minute or two)")
-	fs.DurationVar(&o.warmup, "warmup", 10*time.Second, "time before the window, for connections and first pulls")
+	fs.IntVar(&o.terminals, "terminals", defaults.terminals, "terminals of the default and seed-literal groups of the cost run (economy: 3/5 as many, per-line: 2/5)")
+	fs.IntVar(&o.watched, "watched", defaults.watched, "terminals of each profile whose logs a dashboard tails during the cost run")
+	fs.IntVar(&o.chartTerminals, "chart-terminals", defaults.chartTerminals, "terminals of each point of the chart")
+	fs.DurationVar(&o.window, "window", defaults.window, "measured window of the cost run, in whole minutes (the terminal record takes a status report once a minute of the clock, fleet.StatusRecordEvery: a window of 90 s would see one such minute or two)")
+	fs.DurationVar(&o.warmup, "warmup", defaults.warmup, "time before the window, for connections and first pulls")
 	fs.StringVar(&o.out, "o", "", "also write the report into this Markdown file, between <!-- bench:begin --> and <!-- bench:end --> (a new file if it does not exist)")
 	fs.StringVar(&o.rates, "rates", "", "write the per-terminal rates (JSON) here; with -o, cmd/edgesync-bench/rates.json in the source tree unless set")
 	fs.StringVar(&o.chart, "chart", "", "write the cost chart (SVG) here; with -o, docs/cost-chart.svg beside FILE unless set")

@@ -182,7 +182,7 @@ func (r *results) write(w io.Writer) {
 
 func (r *results) flags() string {
 	var f []string
-	d := options{terminals: 60, watched: 4, chartTerminals: 10, window: 90 * time.Second, warmup: 10 * time.Second}
+	d := defaults
 	if r.opts.terminals != d.terminals {
 		f = append(f, fmt.Sprintf("-terminals %d", r.opts.terminals))
 	}
