@@ -215,5 +215,6 @@ func (r *results) writeChart(w io.Writer) {
 	for _, pt := range economyVolume {
 		row("economy, "+pt.label+" lines/day", pt, pt.x/86400)
 	}
+	row("economy, error lines wait for the window too (`urgent_level` none: no 2 s promise)", chartPoint{group: groupEcoNoUrgent}, 1)
 	t.write(w)
 }

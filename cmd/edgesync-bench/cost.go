@@ -55,6 +55,10 @@ type groupSpec struct {
 	// live names the watched group whose steady rate stands for the live
 	// minutes dashboard reads start ("" for none).
 	live string
+	// noUrgent: lines at urgent_level wait for the window like the others
+	// (urgent_level none): what the profile would cost without the
+	// promise that error lines are stored within 2 s.
+	noUrgent bool
 }
 
 // Groups of the cost run.
@@ -107,8 +111,13 @@ func chartGroups(n int) []groupSpec {
 		volume("d864", agent.ProfileDefault, 10, 1, max(n*2/3, 2)),
 		volume("e8", agent.ProfileEconomy, 0.1, 10, n),
 		volume("e864", agent.ProfileEconomy, 10, 10, max(n/2, 2)),
+		{name: groupEcoNoUrgent, title: "economy, error lines with the window", kind: clientAgent, profile: agent.ProfileEconomy, scale: 10, volume: 1, terminals: n, live: groupEcoWatch, noUrgent: true},
 	}
 }
+
+// groupEcoNoUrgent is the economy profile without urgent lines: the
+// chart table's answer to what the 2 s promise for error lines costs.
+const groupEcoNoUrgent = "enourgent"
 
 // agentConfig is the configuration of a group's agents: its profile (or
 // window), with the timers divided by the group's scale.
@@ -122,6 +131,9 @@ func agentConfig(g groupSpec) (agent.Config, error) {
 		cfg.StatusInterval = agent.Seconds(g.window.Seconds())
 		cfg.HeartbeatInterval = agent.Seconds(min(g.window, 540*time.Second).Seconds())
 		cfg.IdleBatchWindowMS = int(g.window / time.Millisecond)
+	}
+	if g.noUrgent {
+		cfg.UrgentLevel = ""
 	}
 	k := g.scale
 	cfg.StatusInterval /= agent.Seconds(k)
