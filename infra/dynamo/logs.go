@@ -496,6 +496,13 @@ const (
 	maxHistoryChunks = 6000
 )
 
+// Pages of the chunk scan: the first reads firstHistoryPage chunks, each
+// next one four times as many, up to maxHistoryPage.
+const (
+	firstHistoryPage = 32
+	maxHistoryPage   = 500
+)
+
 // chunkSamples returns the unexpired samples kept in the terminal's log
 // chunks (PutLogBatch) taken after since, newest first, at most about
 // limit: a Query of the chunks, newest first, projecting the sample.
@@ -510,17 +517,23 @@ func (s *Store) chunkSamples(ctx context.Context, id string, since, now time.Tim
 		ExpressionAttributeNames:  e.nameMap(),
 		ExpressionAttributeValues: e.values(),
 		ScanIndexForward:          aws.Bool(false),
-		Limit:                     aws.Int32(int32(min(limit+8, 500))),
+		Limit:                     aws.Int32(int32(min(limit+8, firstHistoryPage))),
 		ConsistentRead:            aws.Bool(true),
 	}
 	var out []fleet.StatusSample
 	scanned := 0
-	for {
-		page, err := s.db.Query(ctx, in)
+	for page := 1; ; page++ {
+		if page > 1 {
+			// Pages grow: DynamoDB bills a Query for every item it reads,
+			// so a short window (an alert's ten minutes: about twenty
+			// chunks) must not pay for a page of hundreds.
+			in.Limit = aws.Int32(min(4**in.Limit, int32(min(limit+8, maxHistoryPage))))
+		}
+		res, err := s.db.Query(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("status history of %s: read chunks: %w", id, storeError(err))
 		}
-		for _, it := range page.Items {
+		for _, it := range res.Items {
 			scanned++
 			r := itemReader{item: it}
 			storedAt := r.time(attrStoredAt)
@@ -538,9 +551,9 @@ func (s *Store) chunkSamples(ctx context.Context, id string, since, now time.Tim
 				return out, nil
 			}
 		}
-		if len(page.LastEvaluatedKey) == 0 {
+		if len(res.LastEvaluatedKey) == 0 {
 			return out, nil
 		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+		in.ExclusiveStartKey = res.LastEvaluatedKey
 	}
 }
