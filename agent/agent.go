@@ -181,6 +181,10 @@ type Agent struct {
 	dials     atomic.Uint64
 	sessions  atomic.Uint64
 
+	dropMu      sync.Mutex
+	droppedSeen uint64    // dropped_lines as the last report saw it
+	droppedAt   time.Time // when a report first saw it at that count
+
 	closeOnce  sync.Once
 	writerDone chan struct{}
 }
@@ -391,7 +395,13 @@ type StatusReport struct {
 	LastAckSeq     uint64    `json:"last_ack_seq"`
 	DroppedLines   uint64    `json:"dropped_lines"`
 	DroppedInvalid uint64    `json:"dropped_invalid"`
-	Reconnects     uint64    `json:"reconnects"`
+	// DroppedAt, set once DroppedLines is above zero, is when a report
+	// first saw it at its count: the last drop happened at or before it,
+	// after the report before (since the agent started, when it started
+	// with lines already dropped). The cloud's dropped-lines alert reads
+	// no status history while it is older than the rule's window.
+	DroppedAt  *time.Time `json:"dropped_at,omitempty"`
+	Reconnects uint64     `json:"reconnects"`
 	// StatusInterval is status_interval, in seconds: the server promises
 	// the status fresh for twice that.
 	StatusInterval float64 `json:"status_interval"`
@@ -405,12 +415,14 @@ type StatusReport struct {
 // Status samples the host and the agent now.
 func (a *Agent) Status(ctx context.Context) StatusReport {
 	st := a.Stats()
+	now := time.Now().UTC()
 	return StatusReport{
 		Sample:         rounded(a.sys.Collect(ctx)),
 		TerminalID:     a.Config().TerminalID,
 		AgentVersion:   a.opts.version,
 		ConfigVersion:  st.ConfigVersion,
-		Time:           time.Now().UTC(),
+		Time:           now,
+		DroppedAt:      a.droppedSince(st.Dropped, now),
 		Connected:      st.Connected,
 		SpoolLines:     st.SpoolLines,
 		SpoolBytes:     st.SpoolBytes,
@@ -425,6 +437,21 @@ func (a *Agent) Status(ctx context.Context) StatusReport {
 		SpoolMemoryLines: st.SpoolMemoryLines,
 		DiskError:        st.SpoolDiskError,
 	}
+}
+
+// droppedSince is the report's dropped_at for dropped lines counted now:
+// nil for none, else when a report first saw that count.
+func (a *Agent) droppedSince(dropped uint64, now time.Time) *time.Time {
+	if dropped == 0 {
+		return nil
+	}
+	a.dropMu.Lock()
+	defer a.dropMu.Unlock()
+	if dropped != a.droppedSeen || a.droppedAt.IsZero() {
+		a.droppedSeen, a.droppedAt = dropped, now
+	}
+	at := a.droppedAt
+	return &at
 }
 
 // rounded is s with its percentages and loads to two decimals: the report

@@ -33,3 +33,31 @@ func TestLivePeriodIsMonotonic(t *testing.T) {
 		}
 	})
 }
+
+// TestDroppedAtIsWhenTheCountWasFirstSeen: the report's dropped_at is
+// absent while nothing was dropped, then the time of the first report
+// that saw the current count, kept until the count rises again.
+func TestDroppedAtIsWhenTheCountWasFirstSeen(t *testing.T) {
+	t.Parallel()
+	var a Agent
+	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	for i, tt := range []struct {
+		dropped uint64
+		now     time.Time
+		want    time.Time // zero: absent
+	}{
+		{0, t0, time.Time{}},
+		{5, t0.Add(time.Minute), t0.Add(time.Minute)},
+		{5, t0.Add(2 * time.Minute), t0.Add(time.Minute)},
+		{7, t0.Add(3 * time.Minute), t0.Add(3 * time.Minute)},
+		{7, t0.Add(30 * time.Minute), t0.Add(3 * time.Minute)},
+	} {
+		got := a.droppedSince(tt.dropped, tt.now)
+		switch {
+		case tt.want.IsZero() && got != nil:
+			t.Errorf("report %d (%d dropped): dropped_at %v, want none", i, tt.dropped, *got)
+		case !tt.want.IsZero() && (got == nil || !got.Equal(tt.want)):
+			t.Errorf("report %d (%d dropped): dropped_at %v, want %v", i, tt.dropped, got, tt.want)
+		}
+	}
+}

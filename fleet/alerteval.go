@@ -2,14 +2,10 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -471,100 +467,6 @@ func (s *Service) evaluateAlerts(ctx context.Context, now time.Time) error {
 
 // maxTerminalsPerRead is the page of group terminals the scheduler reads.
 const maxTerminalsPerRead = 500
-
-// firing evaluates rule r (offline, status or dropped) for terminal t at
-// now: whether it fires, the value, and a message saying why (or why not).
-func (s *Service) firing(ctx context.Context, r AlertRule, t Terminal, now time.Time) (bool, float64, string, error) {
-	switch r.Kind {
-	case AlertOffline:
-		if s.online(t, now) {
-			return false, 0, "online again", nil
-		}
-		last := t.LastSeen
-		for _, at := range []time.Time{t.DisconnectedAt, t.ConnectedAt} {
-			if at.After(last) {
-				last = at
-			}
-		}
-		if last.IsZero() {
-			last = t.CreatedAt
-		}
-		off := now.Sub(last)
-		if off < time.Duration(r.Minutes)*time.Minute {
-			return false, 0, "online again", nil
-		}
-		return true, math.Floor(off.Minutes()), fmt.Sprintf("offline for %s (last heard %s)", off.Truncate(time.Second), last.UTC().Format(time.RFC3339)), nil
-	case AlertStatus:
-		v, ok := statusNumber(t.Status.Data, r.Field)
-		if !ok {
-			return false, 0, fmt.Sprintf("%s is no longer reported", r.Field), nil
-		}
-		if compare(v, r.Op, r.Threshold) {
-			return true, v, fmt.Sprintf("%s %s %s %s", r.Field, formatNumber(v), r.Op, formatNumber(r.Threshold)), nil
-		}
-		return false, v, fmt.Sprintf("%s %s, no longer %s %s", r.Field, formatNumber(v), r.Op, formatNumber(r.Threshold)), nil
-	case AlertDropped:
-		window := time.Duration(r.Minutes) * time.Minute
-		calm := fmt.Sprintf("no dropped lines in the last %d min", r.Minutes)
-		if t.Dropped == 0 {
-			return false, 0, calm, nil
-		}
-		samples, err := s.store.StatusHistory(ctx, t.ID, now.Add(-window), now, 2000)
-		if err != nil {
-			return false, 0, "", fmt.Errorf("status history of %s: %w", t.ID, err)
-		}
-		for _, smp := range samples {
-			before, ok := statusNumber(smp.Data, "dropped_lines")
-			if !ok {
-				continue
-			}
-			if rose := float64(t.Dropped) - before; rose > 0 {
-				return true, rose, fmt.Sprintf("%s more log lines dropped in the last %d min (%d in all)", formatNumber(rose), r.Minutes, t.Dropped), nil
-			}
-			return false, 0, calm, nil
-		}
-		return false, 0, calm, nil
-	}
-	return false, 0, "", nil
-}
-
-// statusNumber reads the number at a dotted path of a status document.
-func statusNumber(doc json.RawMessage, path string) (float64, bool) {
-	if len(doc) == 0 {
-		return 0, false
-	}
-	var v any
-	if json.Unmarshal(doc, &v) != nil {
-		return 0, false
-	}
-	for _, part := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return 0, false
-		}
-		if v, ok = m[part]; !ok {
-			return 0, false
-		}
-	}
-	f, ok := v.(float64)
-	return f, ok
-}
-
-func compare(v float64, op string, threshold float64) bool {
-	switch op {
-	case ">":
-		return v > threshold
-	case ">=":
-		return v >= threshold
-	case "<":
-		return v < threshold
-	case "<=":
-		return v <= threshold
-	}
-	return false
-}
-
-func formatNumber(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // clearAlert clears a (if it is still the occurrence read) and delivers
 // the change; failures are logged (the next tick tries again).

@@ -54,6 +54,8 @@
 //	                AlertStore and AlertPublisher ports
 //	alerteval.go    evaluating rules: error rates on the write path, the
 //	                rest and all clearing and delivery by the scheduler
+//	alertfiring.go  whether an offline, status or dropped rule fires for
+//	                one terminal, and the status fields it reads
 //	tick.go         the periodic work the scheduler function runs (Tick)
 //	config.go       the service's own timing configuration (Config)
 //	model.go        records and errors; ports.go the Store, RolloutStore

@@ -39,6 +39,7 @@ func searchAndAlertTests() []struct {
 		{"Alerts/ErrorRateNotClearedOnACutCount", testAlertErrorRateNotClearedOnACutCount},
 		{"Alerts/GroupsOfAReusedTerminalID", testAlertGroupsOfAReusedID},
 		{"Alerts/DroppedFiresClearsFiresAgain", testAlertDropped},
+		{"Alerts/DroppedTakesTheTerminalsLastDrop", testAlertDroppedAt},
 		{"Alerts/RulesAndAcknowledgeAccess", testAlertAccess},
 	}
 }
