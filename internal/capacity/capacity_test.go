@@ -69,7 +69,7 @@ func TestRouteThrottlingIsTheAccounts(t *testing.T) {
 }
 
 // The model, run for one terminal over a 30-day month, gives back the
-// month BENCHMARKS.md reports (results of 2026-11-30 09:32 UTC: 107 k
+// month BENCHMARKS.md reports (results of 2026-11-30 09:44 UTC: 107 k
 // messages, 104 k invocations, 153 k write units, 120 k read units per
 // terminal-month, edgesync default): rates.json and the model agree with
 // the measurement they came from. A rerun of the benchmark that changes
