@@ -182,8 +182,8 @@ type Agent struct {
 	sessions  atomic.Uint64
 
 	dropMu      sync.Mutex
-	droppedSeen uint64    // dropped_lines as the last report saw it
-	droppedAt   time.Time // when a report first saw it at that count
+	droppedSeen uint64        // dropped_lines as the last report saw it
+	droppedAt   time.Duration // when a report first saw that count, after epoch (monotonic)
 
 	closeOnce  sync.Once
 	writerDone chan struct{}
@@ -415,14 +415,14 @@ type StatusReport struct {
 // Status samples the host and the agent now.
 func (a *Agent) Status(ctx context.Context) StatusReport {
 	st := a.Stats()
-	now := time.Now().UTC()
+	now := time.Now()
 	return StatusReport{
 		Sample:         rounded(a.sys.Collect(ctx)),
 		TerminalID:     a.Config().TerminalID,
 		AgentVersion:   a.opts.version,
 		ConfigVersion:  st.ConfigVersion,
-		Time:           now,
-		DroppedAt:      a.droppedSince(st.Dropped, now),
+		Time:           now.UTC(),
+		DroppedAt:      a.droppedSince(st.Dropped, now.UTC(), now.Sub(a.epoch)),
 		Connected:      st.Connected,
 		SpoolLines:     st.SpoolLines,
 		SpoolBytes:     st.SpoolBytes,
@@ -439,18 +439,23 @@ func (a *Agent) Status(ctx context.Context) StatusReport {
 	}
 }
 
-// droppedSince is the report's dropped_at for dropped lines counted now:
-// nil for none, else when a report first saw that count.
-func (a *Agent) droppedSince(dropped uint64, now time.Time) *time.Time {
+// droppedSince is the report's dropped_at for dropped lines counted at
+// wall (the report's time), mono after the agent's epoch on the monotonic
+// clock: nil for none, else when a report first saw that count, as wall
+// less the monotonic time elapsed since. A wall clock stepped in between
+// (NTP setting the clock of a device that booted at its image's date)
+// moves dropped_at with the report's time, so the cloud never reads a
+// fresh drop as years old.
+func (a *Agent) droppedSince(dropped uint64, wall time.Time, mono time.Duration) *time.Time {
 	if dropped == 0 {
 		return nil
 	}
 	a.dropMu.Lock()
 	defer a.dropMu.Unlock()
-	if dropped != a.droppedSeen || a.droppedAt.IsZero() {
-		a.droppedSeen, a.droppedAt = dropped, now
+	if dropped != a.droppedSeen {
+		a.droppedSeen, a.droppedAt = dropped, mono
 	}
-	at := a.droppedAt
+	at := wall.Add(-max(mono-a.droppedAt, 0))
 	return &at
 }
 

@@ -73,20 +73,27 @@ func (s *Service) firing(ctx context.Context, r AlertRule, t Terminal, now time.
 // by its status report: the Go agent reports dropped_at, when a report
 // first counted dropped_lines at its value, beside its own time; their
 // difference (both on the terminal's clock) before the report's SyncedAt.
-// ok is false when the report says nothing of it, is malformed, or counts
-// fewer dropped lines than the record (a drop it has not reported yet):
-// the history is read then.
+// ok is false when the report says nothing of it, is malformed, counts
+// fewer dropped lines than the record (a drop it has not reported yet),
+// or puts the drop before the host's boot (uptime_seconds): a clock
+// stepped since, which an agent measuring on the monotonic clock does not
+// report but an older one might. The history is read then.
 func lastDrop(t Terminal) (time.Time, bool) {
 	var r struct {
 		Time    time.Time  `json:"time"`
 		At      *time.Time `json:"dropped_at"`
 		Dropped *uint64    `json:"dropped_lines"`
+		Uptime  *float64   `json:"uptime_seconds"`
 	}
 	if t.Status.SyncedAt.IsZero() || json.Unmarshal(t.Status.Data, &r) != nil ||
 		r.At == nil || r.Dropped == nil || *r.Dropped < t.Dropped || r.Time.IsZero() || r.At.After(r.Time) {
 		return time.Time{}, false
 	}
-	return t.Status.SyncedAt.Add(-r.Time.Sub(*r.At)), true
+	ago := r.Time.Sub(*r.At)
+	if r.Uptime != nil && ago.Seconds() > *r.Uptime {
+		return time.Time{}, false
+	}
+	return t.Status.SyncedAt.Add(-ago), true
 }
 
 // statusNumber reads the number at a dotted path of a status document.

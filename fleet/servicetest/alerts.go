@@ -222,31 +222,35 @@ func testAlertDropped(t *testing.T, e *env) {
 // terminal's clock, here an hour behind) says when it last dropped lines;
 // while that is older than the rule's window the rule is calm without
 // reading the status history (which here says otherwise, to show it was
-// not read), unless the record counts drops the report does not yet.
+// not read), unless the record counts drops the report does not yet, or
+// the report puts the drop before the host booted (a clock stepped since).
 func testAlertDroppedAt(t *testing.T, e *env) {
 	svc, pub := alerting(e)
 	e.connect(t, "t1", e.terminal(t, "t1", "a"), "c1")
 	createRule(t, svc, fleet.AlertRule{Kind: fleet.AlertDropped, Minutes: 10})
 	seq := uint64(0)
 	skew := -time.Hour
-	report := func(logsDropped, reported int, lastDropAgo time.Duration) func() {
+	report := func(logsDropped, reported int, lastDropAgo, uptime time.Duration) func() {
 		return func() {
 			e.clock.Advance(time.Minute)
 			seq++
 			now := e.clock.Now()
 			e.send(t, "c1", map[string]any{"type": "logs", "dropped": logsDropped, "entries": []protocol.LogEntry{{Seq: seq, Time: now, Level: "info", Message: "x"}}})
-			st := map[string]any{"dropped_lines": reported, "time": now.Add(skew)}
+			st := map[string]any{"dropped_lines": reported, "time": now.Add(skew), "uptime_seconds": uptime.Seconds()}
 			if reported > 0 {
 				st["dropped_at"] = now.Add(skew - lastDropAgo)
 			}
 			e.send(t, "c1", map[string]any{"type": "status", "status": st})
 		}
 	}
+	day := 24 * time.Hour
 	runSteps(t, svc, pub, e, []step{
-		{"none dropped", report(0, 0, 0), []string{}, nil},
-		{"5 dropped just now", report(5, 5, 0), []string{"t1 open"}, []string{"t1 open"}},
-		{"the terminal says its last drop was 11 min ago", report(5, 5, 11*time.Minute), []string{"t1 cleared"}, []string{"t1 cleared"}},
-		{"the record counts 9, the report still 5", report(9, 5, 12*time.Minute), []string{"t1 open"}, []string{"t1 open"}},
+		{"none dropped", report(0, 0, 0, day), []string{}, nil},
+		{"5 dropped just now", report(5, 5, 0, day), []string{"t1 open"}, []string{"t1 open"}},
+		{"the terminal says its last drop was 11 min ago", report(5, 5, 11*time.Minute, day), []string{"t1 cleared"}, []string{"t1 cleared"}},
+		{"the record counts 9, the report still 5", report(9, 5, 12*time.Minute, day), []string{"t1 open"}, []string{"t1 open"}},
+		{"9 reported, the last 11 min ago", report(9, 9, 11*time.Minute, day), []string{"t1 cleared"}, []string{"t1 cleared"}},
+		{"12 reported, the last a year ago, booted 2 min ago", report(12, 12, 365*day, 2*time.Minute), []string{"t1 open"}, []string{"t1 open"}},
 	})
 }
 

@@ -429,10 +429,11 @@ func decodeEntries(data []byte, firstSeq uint64) ([]protocol.LogEntry, error) {
 		}
 		entries[i].Time = t
 	}
-	table := make([]string, r.uvarint())
-	if r.err != nil || uint64(len(table)) > 2*n {
+	tn := r.uvarint()
+	if r.err != nil || tn > 2*n {
 		return nil, errors.New("entries: malformed string table")
 	}
+	table := make([]string, tn)
 	for i := range table {
 		table[i] = string(r.bytes(r.uvarint()))
 	}

@@ -25,6 +25,9 @@ import (
 // byte. Nothing in this is about one kind of line: a message in which no
 // position repeats costs its texts once and an index each, and
 // encodeEntries keeps the plain layout whenever that compresses smaller.
+// Builds before this layout do not read it (they read layouts 0 and 1):
+// code rolled back past it fails to read the chunks written meanwhile
+// until it rolls forward again; their lines stay in the table.
 //
 //	segments   n counts k (numbers in the line, ≤ maxSegmentNumbers); then
 //	           for p = 0 … max k: the text column p over the lines with

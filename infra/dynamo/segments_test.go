@@ -212,3 +212,29 @@ func TestSegmentsRefuseExpansion(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeStringTableRefused: a chunk whose level and source table claims
+// more strings than its lines could name is refused before anything is
+// allocated for them (the count came first, unchecked, and a count near
+// 2^62 panicked; 2^33 ran the process out of memory).
+func TestHugeStringTableRefused(t *testing.T) {
+	t.Parallel()
+	enc, err := entriesEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, count := range []uint64{3, 1 << 33, 1 << 62} {
+		raw := []byte{chunkFormat, 1, 0, 0, 0, 0} // one entry, seqs implied, time 0, offset 0
+		raw = binary.AppendUvarint(raw, count)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("table of %d strings: decodeEntries panicked: %v", count, p)
+				}
+			}()
+			if _, err := decodeEntries(enc.EncodeAll(raw, nil), 1); err == nil {
+				t.Errorf("table of %d strings: decoded, want an error", count)
+			}
+		}()
+	}
+}
