@@ -36,9 +36,12 @@ import (
 //	n          count of entries
 //	seqs       0 then nothing when they are first, first+1, …; else 1 then n seqs
 //	timelayout 0 then times as n signed unix nanoseconds, each the
-//	           difference from the one before; 1 (a time outside the
-//	           years 1678 to 2261, which nanoseconds cannot count) then n
-//	           signed unix seconds, differences, and n nanoseconds
+//	           difference from the one before; or 2, then d (3, 6 or 9)
+//	           when every time is a whole number of 10^d nanoseconds
+//	           (microseconds, milliseconds, seconds), then n signed
+//	           differences in that unit; 1 (a time outside the years 1678
+//	           to 2261, which nanoseconds cannot count) then n signed unix
+//	           seconds, differences, and n nanoseconds
 //	offsets    n signed: the time's zone offset in seconds
 //	table      count, then each string: length, bytes (levels and sources)
 //	levels     n indexes into table
@@ -117,6 +120,10 @@ func encodeWith(entries []protocol.LogEntry, messages func([]byte) []byte) ([]by
 	b = append(b, tail...)
 	return enc.EncodeAll(b, make([]byte, 0, len(b)/4+64)), nil
 }
+
+// pow10 holds the units of the time layout 2: 10^0, 10^3, 10^6 and 10^9
+// nanoseconds, by their count of digits.
+var pow10 = [10]int64{0: 1, 3: 1e3, 6: 1e6, 9: 1e9}
 
 // segmentFrom is the smallest batch whose segment columns are tried: a
 // single line has nothing to line up with.
@@ -286,11 +293,24 @@ func columns(entries []protocol.LogEntry) (head, tail []byte, err error) {
 	}
 	var prev int64
 	if nanos {
-		b = append(b, 0)
+		// The coarsest of seconds, milliseconds and microseconds that
+		// every time is a whole number of (times parsed from log files
+		// mostly are): differences in that unit take fewer bytes.
+		digits := byte(9)
 		for _, e := range entries {
-			ns := e.Time.UnixNano()
-			b = binary.AppendVarint(b, ns-prev)
-			prev = ns
+			for digits > 0 && e.Time.UnixNano()%pow10[digits] != 0 {
+				digits -= 3
+			}
+		}
+		if digits == 0 {
+			b = append(b, 0)
+		} else {
+			b = append(b, 2, digits)
+		}
+		for _, e := range entries {
+			v := e.Time.UnixNano() / pow10[digits]
+			b = binary.AppendVarint(b, v-prev)
+			prev = v
 		}
 	} else {
 		b = append(b, 1)
@@ -399,6 +419,16 @@ func decodeEntries(data []byte, firstSeq uint64) ([]protocol.LogEntry, error) {
 		for i := range times {
 			ns += r.varint()
 			times[i] = time.Unix(0, ns)
+		}
+	case 2:
+		digits := r.byte()
+		if digits != 3 && digits != 6 && digits != 9 {
+			return nil, errors.New("entries: unknown time unit")
+		}
+		var v int64
+		for i := range times {
+			v += r.varint()
+			times[i] = time.Unix(0, v*pow10[digits])
 		}
 	case 1:
 		secs := make([]int64, n)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,71 @@ func TestChunkItemSample(t *testing.T) {
 	}
 	if got, err := decodeChunk("press-07", itemReader{item: it}); err != nil || got.Status != nil {
 		t.Errorf("chunk without a sample: status %+v, %v; want none", got.Status, err)
+	}
+}
+
+// TestTimesInWholeUnits: times that are whole seconds, milliseconds or
+// microseconds (as parsed from most log files) come back exactly, before
+// 1970 too, with their zones, and take fewer bytes than the same lines a
+// nanosecond off; one line in nanoseconds keeps the whole chunk in them.
+func TestTimesInWholeUnits(t *testing.T) {
+	t.Parallel()
+	plus2 := time.FixedZone("", 2*3600)
+	base := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	lines := func(step time.Duration, start time.Time) []protocol.LogEntry {
+		var es []protocol.LogEntry
+		at := start
+		for i := range 100 {
+			at = at.Add(step * time.Duration(1+i%7*1000))
+			tm := at
+			if i%3 == 0 {
+				tm = at.In(plus2)
+			}
+			es = append(es, protocol.LogEntry{Seq: uint64(1 + i), Time: tm, Level: "info", Message: "tick"})
+		}
+		return es
+	}
+	for _, tt := range []struct {
+		name  string
+		step  time.Duration
+		start time.Time
+	}{
+		{"seconds", time.Second, base},
+		{"milliseconds", time.Millisecond, base},
+		{"microseconds", time.Microsecond, base},
+		{"milliseconds before 1970", time.Millisecond, time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			es := lines(tt.step, tt.start)
+			data, err := encodeEntries(es)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeEntries(data, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range es {
+				_, gotOff := got[i].Time.Zone()
+				_, wantOff := es[i].Time.Zone()
+				if !got[i].Time.Equal(es[i].Time) || gotOff != wantOff {
+					t.Fatalf("line %d: time %v, want %v", i, got[i].Time, es[i].Time)
+				}
+			}
+			off := slices.Clone(es)
+			off[len(off)/2].Time = off[len(off)/2].Time.Add(time.Nanosecond)
+			nanos, err := encodeEntries(off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := decodeEntries(nanos, 1); err != nil || !got[len(off)/2].Time.Equal(off[len(off)/2].Time) {
+				t.Fatalf("one line a nanosecond off: %v, %v", got, err)
+			}
+			if len(data) >= len(nanos) {
+				t.Errorf("%d lines in whole %s: %d bytes, a nanosecond off %d; want fewer", len(es), tt.name, len(data), len(nanos))
+			}
+			t.Logf("%d bytes in whole %s, %d with one line a nanosecond off", len(data), tt.name, len(nanos))
+		})
 	}
 }
