@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,29 +95,30 @@ const maxInflatedChunk = 6 * protocol.MaxInflatedBytes
 // layout with the messages plain or in segment columns, whichever
 // compresses smaller.
 func encodeEntries(entries []protocol.LogEntry) ([]byte, error) {
-	plain, err := encodeWith(entries, func(b []byte) []byte { return appendMessages(b, entries, false) })
+	head, tail, err := columns(entries)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := compressLayout(head, tail, func(b []byte) []byte { return appendMessages(b, entries, false) })
 	if err != nil || len(entries) < segmentFrom {
 		return plain, err
 	}
-	seg, err := encodeWith(entries, func(b []byte) []byte { return appendSegments(b, entries) })
+	seg, err := compressLayout(head, tail, func(b []byte) []byte { return appendSegments(b, entries) })
 	if err != nil || len(seg) >= len(plain) {
 		return plain, err
 	}
 	return seg, nil
 }
 
-// encodeWith is the column layout of entries, with the messages column
-// that messages appends, in a zstd frame.
-func encodeWith(entries []protocol.LogEntry, messages func([]byte) []byte) ([]byte, error) {
+// compressLayout is the zstd frame of the column layout: head (the
+// columns before the messages), the messages column that messages
+// appends, tail (the attributes).
+func compressLayout(head, tail []byte, messages func([]byte) []byte) ([]byte, error) {
 	enc, err := entriesEncoder()
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
-	head, tail, err := columns(entries)
-	if err != nil {
-		return nil, err
-	}
-	b := messages(head)
+	b := messages(slices.Clip(head))
 	b = append(b, tail...)
 	return enc.EncodeAll(b, make([]byte, 0, len(b)/4+64)), nil
 }

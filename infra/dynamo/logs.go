@@ -50,7 +50,11 @@ func (s *Store) PutLogChunk(ctx context.Context, c fleet.LogChunk, dropped uint6
 	if err := checkChunk(c); err != nil {
 		return err
 	}
-	if _, err := s.putChunk(ctx, c, nil); err != nil {
+	it, compressed, err := chunkItem(c, nil)
+	if err != nil {
+		return fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
+	}
+	if _, err := s.putChunk(ctx, c, it, compressed); err != nil {
 		return err
 	}
 	if err := s.raiseLogCounters(ctx, c.TerminalID, c.LastSeq, dropped); err != nil {
@@ -99,15 +103,21 @@ func (s *Store) PutLogBatch(ctx context.Context, b fleet.LogBatch) error {
 		}
 		sample = &fleet.StatusSample{At: b.Status.SyncedAt, Data: b.Status.Data, ExpiresAt: b.StatusExpiresAt}
 	}
-	keep := sample
-	if sample != nil && b.Record {
-		with, _, err1 := chunkItem(c, sample)
-		without, _, err2 := chunkItem(c, nil)
-		if err1 == nil && err2 == nil && writeUnits(itemSize(with)) > writeUnits(itemSize(without)) {
-			keep = nil
+	it, compressed, err := chunkItem(c, nil)
+	if err != nil {
+		return fmt.Errorf("put log chunk %s/%d..%d: %w", id, c.FirstSeq, c.LastSeq, err)
+	}
+	kept := false
+	if sample != nil {
+		without := itemSize(it)
+		if err := addSample(it, *sample); err != nil {
+			return fmt.Errorf("put log chunk %s/%d..%d: %w", id, c.FirstSeq, c.LastSeq, err)
+		}
+		if kept = !b.Record || writeUnits(itemSize(it)) <= writeUnits(without); !kept {
+			delete(it, attrSample)
 		}
 	}
-	written, err := s.putChunk(ctx, c, keep)
+	written, err := s.putChunk(ctx, c, it, compressed)
 	if err != nil {
 		return err
 	}
@@ -120,7 +130,7 @@ func (s *Store) PutLogBatch(ctx context.Context, b fleet.LogBatch) error {
 			return err
 		}
 	}
-	if keep != nil && !written {
+	if kept && !written {
 		return s.putStatusSample(ctx, id, *b.Status, b.StatusExpiresAt)
 	}
 	return nil
@@ -160,16 +170,12 @@ func (s *Store) recordBatch(ctx context.Context, c fleet.LogChunk, dropped uint6
 	return nil
 }
 
-// putChunk writes the chunk item (with sample, when set); see
-// PutLogChunk. It reports whether it wrote it: on a failed condition a
-// longer unexpired chunk holds these lines already. A chunk whose item
-// would exceed DynamoDB's item size limit is refused before anything is
-// written (chunkTooLarge).
-func (s *Store) putChunk(ctx context.Context, c fleet.LogChunk, sample *fleet.StatusSample) (bool, error) {
-	it, compressed, err := chunkItem(c, sample)
-	if err != nil {
-		return false, fmt.Errorf("put log chunk %s/%d..%d: %w", c.TerminalID, c.FirstSeq, c.LastSeq, err)
-	}
+// putChunk writes it, chunk c's item (chunkItem: compressed is the size
+// of its entries); see PutLogChunk. It reports whether it wrote it: on a
+// failed condition a longer unexpired chunk holds these lines already. A
+// chunk whose item would exceed DynamoDB's item size limit is refused
+// before anything is written (chunkTooLarge).
+func (s *Store) putChunk(ctx context.Context, c fleet.LogChunk, it item, compressed int) (bool, error) {
 	if size := itemSize(it); size > maxItemBytes {
 		return false, chunkTooLarge(c, size, compressed)
 	}
@@ -182,7 +188,7 @@ func (s *Store) putChunk(ctx context.Context, c fleet.LogChunk, sample *fleet.St
 	cond := fmt.Sprintf("attribute_not_exists(%s) OR %s >= %s OR %s <= %s",
 		e.name(attrPK), e.name(attrFirstSeq), e.value(attrU(c.FirstSeq)),
 		e.name(attrExpiresAtMs), e.value(attrMs(now)))
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 s.table,
 		Item:                      it,
 		ConditionExpression:       aws.String(cond),
@@ -221,13 +227,21 @@ func chunkItem(c fleet.LogChunk, sample *fleet.StatusSample) (item, int, error) 
 	it.time(attrStoredAt, c.StoredAt)
 	it.expiry(c.ExpiresAt)
 	if sample != nil {
-		z, err := encodeSample(*sample)
-		if err != nil {
+		if err := addSample(it, *sample); err != nil {
 			return nil, 0, err
 		}
-		it[attrSample] = attrB(z)
 	}
 	return it, len(data), nil
+}
+
+// addSample puts smp into chunk item it, compressed (encodeSample).
+func addSample(it item, smp fleet.StatusSample) error {
+	z, err := encodeSample(smp)
+	if err != nil {
+		return err
+	}
+	it[attrSample] = attrB(z)
+	return nil
 }
 
 // raiseLogCounters raises the terminal's LastSeq to lastSeq and Dropped to
@@ -522,13 +536,7 @@ func (s *Store) chunkSamples(ctx context.Context, id string, since, now time.Tim
 	}
 	var out []fleet.StatusSample
 	scanned := 0
-	for page := 1; ; page++ {
-		if page > 1 {
-			// Pages grow: DynamoDB bills a Query for every item it reads,
-			// so a short window (an alert's ten minutes: about twenty
-			// chunks) must not pay for a page of hundreds.
-			in.Limit = aws.Int32(min(4**in.Limit, int32(min(limit+8, maxHistoryPage))))
-		}
+	for {
 		res, err := s.db.Query(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("status history of %s: read chunks: %w", id, storeError(err))
@@ -555,5 +563,9 @@ func (s *Store) chunkSamples(ctx context.Context, id string, since, now time.Tim
 			return out, nil
 		}
 		in.ExclusiveStartKey = res.LastEvaluatedKey
+		// Pages grow: DynamoDB bills a Query for every item it reads, so
+		// a short window (an alert's ten minutes: about twenty chunks)
+		// must not pay for a page of hundreds.
+		in.Limit = aws.Int32(min(4**in.Limit, int32(min(limit+8, maxHistoryPage))))
 	}
 }

@@ -238,3 +238,13 @@ func TestHugeStringTableRefused(t *testing.T) {
 		}()
 	}
 }
+
+// encodeWith is the stored form of entries with the messages column that
+// messages appends: one layout, where encodeEntries picks the smaller.
+func encodeWith(entries []protocol.LogEntry, messages func([]byte) []byte) ([]byte, error) {
+	head, tail, err := columns(entries)
+	if err != nil {
+		return nil, err
+	}
+	return compressLayout(head, tail, messages)
+}
