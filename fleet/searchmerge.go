@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgesync/edgesync/protocol"
+	"golang.org/x/sync/errgroup"
 )
 
 // The search's reading and merging: one stream per terminal read newest
@@ -181,38 +182,22 @@ func (r *searcher) merge(ctx context.Context, limit int) ([]SearchLine, error) {
 
 // fillAll reads the streams on, searchFanOut at a time, sharing the budget.
 func (r *searcher) fillAll(ctx context.Context, streams []*searchStream) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(searchFanOut)
 	share := max(1, (r.budget-r.read)/len(streams))
-	sem := make(chan struct{}, searchFanOut)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
 	for _, st := range streams {
 		n := r.take(min(st.fill, share))
 		if n == 0 {
 			break
 		}
 		st.fill = min(st.fill*2, searchMaxFill)
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			used, err := r.fill(ctx, st, n)
 			r.giveBack(n - used)
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-					cancel()
-				}
-				mu.Unlock()
-			}
-		}()
+			return err
+		})
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // fill reads up to n more chunks of st, stopping early once it holds a
@@ -290,33 +275,14 @@ func (r *searcher) seekAll(ctx context.Context) error {
 	if r.until.IsZero() {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, searchFanOut)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(searchFanOut)
 	for _, st := range r.streams {
-		if st.done {
-			continue
+		if !st.done {
+			g.Go(func() error { return r.seek(ctx, st) })
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := r.seek(ctx, st); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-					cancel()
-				}
-				mu.Unlock()
-			}
-		}()
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // probe reads one chunk: the one with the highest LastSeq at or below at,
