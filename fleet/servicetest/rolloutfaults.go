@@ -248,11 +248,7 @@ func testRolloutCatchUpYieldsToRollback(t *testing.T, e *env) {
 	if err := rs.UpdateRolloutTarget(ctx, tg); err != nil {
 		t.Fatal(err)
 	}
-	terms[1].conn = "c2-" + terms[1].id
-	f.mu.Lock()
-	f.terms[terms[1].conn] = terms[1]
-	f.mu.Unlock()
-	f.connect(t, terms[1], tok)
+	f.reconnect(t, terms[1], tok)
 	f.drain()
 	if n := f.setConfigs(terms[1]); n != 0 {
 		t.Errorf("the terminal got %d set_config after its rollback decided it, want 0", n)

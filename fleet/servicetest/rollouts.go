@@ -163,11 +163,24 @@ func (f *fakeFleet) add(t *testing.T, id string, groups ...string) *fakeTerminal
 		"terminal_id": id, "server_url": "wss://api.example/prod", "token": protocol.Redacted,
 		"log_level": "info", "status_interval": float64(30), "detector": map[string]any{"threshold": 0.5},
 	}}
+	f.register(ft)
+	f.connect(t, ft, token)
+	return ft
+}
+
+// register makes ft answer the pushes to its connection.
+func (f *fakeFleet) register(ft *fakeTerminal) {
 	f.mu.Lock()
 	f.terms[ft.conn] = ft
 	f.mu.Unlock()
+}
+
+// reconnect brings ft back on a new connection, with its hello.
+func (f *fakeFleet) reconnect(t *testing.T, ft *fakeTerminal, token string) {
+	t.Helper()
+	ft.conn = "c2-" + ft.id
+	f.register(ft)
 	f.connect(t, ft, token)
-	return ft
 }
 
 func (f *fakeFleet) connect(t *testing.T, ft *fakeTerminal, token string) {
@@ -391,11 +404,7 @@ func testRolloutOfflineCatchesUp(t *testing.T, e *env) {
 		t.Fatalf("offline terminal's config view: %+v, %v; want the rollout's desired config pending", cfg.Desired, err)
 	}
 	// terms[2] reconnects: its hello delivers the change.
-	terms[2].conn = "c2-" + terms[2].id
-	f.mu.Lock()
-	f.terms[terms[2].conn] = terms[2]
-	f.mu.Unlock()
-	f.connect(t, terms[2], tokens[terms[2].id])
+	f.reconnect(t, terms[2], tokens[terms[2].id])
 	f.drain()
 	if got := reported(t, e, terms[2].id)["log_level"]; got != "warn" {
 		t.Errorf("terminal back online: log_level %v, want warn", got)
@@ -436,11 +445,7 @@ func testRolloutOfflineCatchesUp(t *testing.T, e *env) {
 	}
 	// terms[3], offline since before the first rollout, still owes that
 	// (completed) rollout its change: reconnecting delivers it.
-	terms[3].conn = "c2-" + terms[3].id
-	f.mu.Lock()
-	f.terms[terms[3].conn] = terms[3]
-	f.mu.Unlock()
-	f.connect(t, terms[3], tokens[terms[3].id])
+	f.reconnect(t, terms[3], tokens[terms[3].id])
 	f.drain()
 	if got := reported(t, e, terms[3].id)["log_level"]; got != "warn" {
 		t.Errorf("terminal offline during the first rollout: log_level %v after reconnecting, want warn (the first rollout completed)", got)
@@ -486,11 +491,7 @@ func testRolloutWithdrawnWhenCancelled(t *testing.T, e *env) {
 	if _, err := f.svc.CancelRollout(ctx, operator, "line-1", r2.ID); err != nil {
 		t.Fatal(err) // terms[1] owes r2 its change
 	}
-	terms[1].conn = "c2-" + terms[1].id
-	f.mu.Lock()
-	f.terms[terms[1].conn] = terms[1]
-	f.mu.Unlock()
-	f.connect(t, terms[1], tok)
+	f.reconnect(t, terms[1], tok)
 	f.drain()
 	if n := f.setConfigs(terms[1]); n != 0 {
 		t.Errorf("offline terminal of a cancelled rollout got %d set_config at its hello, want none", n)
